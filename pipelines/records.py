@@ -1,0 +1,183 @@
+"""The record envelope every shardline stream carries.
+
+Avro (fastavro, schemaless binary) is the wire format; JSON lines are accepted
+and produced at the edges (files, stdin/stdout, the CLI).  A payload is either
+opaque bytes or a flat map of scalars.  In JSON, bytes are written as
+``{"$base64": "..."}`` so a round trip is lossless.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+import fastavro
+
+from pipelines.clock import SYSTEM_CLOCK, Clock
+
+Scalar = Union[None, bool, int, float, str, bytes]
+Payload = Union[bytes, dict[str, Scalar]]
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "record",
+    "name": "Envelope",
+    "namespace": "shardline",
+    "doc": "One record on a shardline stream.",
+    "fields": [
+        {"name": "id", "type": "string", "doc": "Unique id (UUID4 unless the producer sets one)."},
+        {"name": "type", "type": "string", "doc": "What happened, e.g. payment.created."},
+        {"name": "source", "type": "string", "doc": "Who produced it."},
+        {"name": "event_time", "type": "long", "doc": "When it happened, epoch milliseconds."},
+        {"name": "partition_key", "type": "string", "doc": "Kinesis partition key; order holds per key."},
+        {"name": "schema", "type": ["null", "string"], "default": None,
+         "doc": "Name of the payload's schema, if any."},
+        {"name": "payload", "type": [
+            "bytes",
+            {"type": "map", "values": ["null", "boolean", "long", "double", "string", "bytes"]},
+        ]},
+    ],
+}
+PARSED_SCHEMA = fastavro.parse_schema(ENVELOPE_SCHEMA)
+_REQUIRED_STRINGS = ("id", "type", "source", "partition_key")
+_MAX_PARTITION_KEY = 256  # Kinesis limit, in Unicode characters
+
+
+class RecordValidationError(ValueError):
+    """A record does not fit the envelope.  Names the field and the reason, never the value."""
+
+    def __init__(self, field_name: str, reason: str, line: int | None = None) -> None:
+        self.field = field_name
+        self.reason = reason
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}field '{field_name}': {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    type: str
+    source: str
+    partition_key: str
+    payload: Payload
+    event_time: int = 0
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    schema: str | None = None
+
+    @classmethod
+    def new(cls, type: str, source: str, partition_key: str, payload: Payload,
+            clock: Clock = SYSTEM_CLOCK, schema: str | None = None) -> "Record":
+        return cls(type=type, source=source, partition_key=partition_key, payload=payload,
+                   event_time=int(clock.time() * 1000), schema=schema)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "source": self.source,
+                "event_time": self.event_time, "partition_key": self.partition_key,
+                "schema": self.schema, "payload": self.payload}
+
+
+def validate(data: Mapping[str, Any], line: int | None = None) -> Record:
+    """Build a ``Record`` from a mapping, raising ``RecordValidationError`` on the first problem."""
+    if not isinstance(data, Mapping):
+        raise RecordValidationError("<record>", f"expected an object, got {type(data).__name__}", line)
+    for name in _REQUIRED_STRINGS:
+        value = data.get(name, None if name != "id" else str(uuid.uuid4()))
+        if value is None:
+            raise RecordValidationError(name, "is required", line)
+        if not isinstance(value, str) or not value:
+            raise RecordValidationError(name, "must be a non-empty string", line)
+    key = data["partition_key"]
+    if len(key) > _MAX_PARTITION_KEY:
+        raise RecordValidationError("partition_key", f"longer than {_MAX_PARTITION_KEY} characters", line)
+    event_time = data.get("event_time")
+    if event_time is None:
+        raise RecordValidationError("event_time", "is required (epoch milliseconds)", line)
+    if isinstance(event_time, bool) or not isinstance(event_time, int) or event_time < 0:
+        raise RecordValidationError("event_time", "must be a non-negative integer (epoch milliseconds)", line)
+    schema = data.get("schema")
+    if schema is not None and not isinstance(schema, str):
+        raise RecordValidationError("schema", "must be a string or null", line)
+    payload = _validate_payload(data.get("payload"), line)
+    return Record(id=data.get("id") or str(uuid.uuid4()), type=data["type"], source=data["source"],
+                  partition_key=key, payload=payload, event_time=event_time, schema=schema)
+
+
+def _validate_payload(payload: Any, line: int | None) -> Payload:
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    if not isinstance(payload, Mapping):
+        raise RecordValidationError("payload", "must be bytes or an object", line)
+    out: dict[str, Scalar] = {}
+    for key, value in payload.items():
+        if not isinstance(key, str):
+            raise RecordValidationError("payload", "keys must be strings", line)
+        if isinstance(value, Mapping) and set(value) == {"$base64"}:
+            value = _decode_base64(value["$base64"], f"payload.{key}", line)
+        elif value is not None and not isinstance(value, (bool, int, float, str, bytes)):
+            raise RecordValidationError(
+                f"payload.{key}", f"nested {type(value).__name__} values are not supported; "
+                "send the payload as bytes to carry nested data", line)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            raise RecordValidationError(f"payload.{key}", "integer does not fit in 64 bits", line)
+        out[key] = value
+    return out
+
+
+def _decode_base64(text: Any, field_name: str, line: int | None) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise RecordValidationError(field_name, "'$base64' is not valid base64", line) from None
+
+
+# --- Avro: the wire format -------------------------------------------------
+
+def to_avro(record: Record) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, PARSED_SCHEMA, record.as_dict())
+    return buffer.getvalue()
+
+
+def from_avro(data: bytes) -> Record:
+    try:
+        raw = fastavro.schemaless_reader(io.BytesIO(data), PARSED_SCHEMA)
+    except (EOFError, ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise RecordValidationError("<record>", f"not a shardline Avro envelope ({type(exc).__name__})") from None
+    return Record(**raw)
+
+
+def write_avro_file(fo, records, codec: str = "deflate") -> None:
+    """Write an Avro container file (schema in the header) of records."""
+    fastavro.writer(fo, PARSED_SCHEMA, (r.as_dict() for r in records), codec=codec)
+
+
+def read_avro_file(fo):
+    for raw in fastavro.reader(fo, reader_schema=PARSED_SCHEMA):
+        yield Record(**raw)
+
+
+# --- JSON lines: the edges --------------------------------------------------
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"$base64": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def to_json_line(record: Record) -> str:
+    return json.dumps(record.as_dict(), default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def from_json_line(line: str | bytes, line_number: int | None = None) -> Record:
+    """Parse one JSON line.  Errors carry the line number but never the line's content."""
+    try:
+        data = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = f"malformed JSON at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) \
+            else "not valid UTF-8"
+        raise RecordValidationError("<record>", reason, line_number) from None
+    if isinstance(data, dict) and isinstance(data.get("payload"), dict) and set(data["payload"]) == {"$base64"}:
+        data["payload"] = _decode_base64(data["payload"]["$base64"], "payload", line_number)
+    return validate(data, line_number)

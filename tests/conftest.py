@@ -1,0 +1,20 @@
+import pytest
+
+from connectors.testing import running_local_stack
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    """kinesalite + moto server on free ports, with AWS_ENDPOINT_URL_* set, for the whole session."""
+    with running_local_stack("kinesalite") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def kinesis_mock_stack():
+    """kinesis-mock (supports UpdateShardCount) + moto server on free ports, for one module.
+
+    It sets the process environment on top of ``local_stack``'s and restores it afterwards.
+    """
+    with running_local_stack("kinesis-mock") as stack:
+        yield stack

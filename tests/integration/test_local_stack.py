@@ -1,0 +1,36 @@
+import boto3
+import pytest
+
+from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_stack_serves_kinesis_and_moto(local_stack):
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName="smoke", ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName="smoke", WaiterConfig={"Delay": 0.1})
+    assert "smoke" in kinesis.list_streams()["StreamNames"]
+    boto3.client("s3").create_bucket(Bucket="smoke")
+    assert [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]] == ["smoke"]
+
+
+def test_up_then_down_stops_exactly_its_processes(tmp_path):
+    stack = LocalStack(LocalStackConfig(kinesis_port=free_port(), moto_port=free_port(), state_dir=tmp_path))
+    stack.up()
+    loaded = LocalStack.load(tmp_path)
+    assert {s.name for s in loaded.servers} == {"kinesalite", "moto"}
+    assert all(s["healthy"] for s in loaded.status())
+    with pytest.raises(LocalStackError, match="already running"):
+        LocalStack(LocalStackConfig(kinesis_port=free_port(), moto_port=free_port(), state_dir=tmp_path)).up()
+    pids = [s.pid for s in loaded.servers]
+    assert sorted(loaded.down()) == ["kinesalite", "moto"]
+    assert not any(s.alive() for s in loaded.servers)
+    assert not (tmp_path / "stack.json").exists()
+    assert pids
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, local_stack):
+    taken = local_stack.config.kinesis_port
+    with pytest.raises(LocalStackError, match=f"port {taken}"):
+        LocalStack(LocalStackConfig(kinesis_port=taken, moto_port=free_port(), state_dir=tmp_path)).up()
