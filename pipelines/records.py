@@ -154,7 +154,8 @@ def write_avro_file(fo, records, codec: str = "deflate") -> None:
 
 
 def read_avro_file(fo):
-    for raw in fastavro.reader(fo, reader_schema=PARSED_SCHEMA):
+    # No reader_schema: Avro resolution would promote string<->bytes inside the payload union.
+    for raw in fastavro.reader(fo):
         yield Record(**raw)
 
 

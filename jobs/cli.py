@@ -1,0 +1,278 @@
+"""`shardline`: the public command line."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+local_app = typer.Typer(help="The local AWS stack: a Kinesis emulator plus moto server.", no_args_is_help=True)
+stream_app = typer.Typer(help="Create and inspect streams.", no_args_is_help=True)
+package_app = typer.Typer(help="Build deployable artifacts.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks, each against its baseline in the same run.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+app.add_typer(stream_app, name="stream")
+app.add_typer(package_app, name="package")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON event per line on stderr: stdout belongs to results (and to the KCL protocol)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = {"time": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            event["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(event)
+
+
+def configure_logging(level: str = "WARNING") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def run_async(coroutine):
+    """Run a command, turning expected failures into one clear line and exit code 2."""
+    from connectors.aws import EndpointUnreachable
+    from jobs.runner import BadRecordError
+
+    try:
+        return asyncio.run(coroutine)
+    except (EndpointUnreachable, BadRecordError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+
+
+def progress_bar(total: Optional[int], description: str) -> Progress:
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False, disable=not err.is_terminal)
+
+
+# --- local stack ------------------------------------------------------------
+
+@local_app.command("up")
+def local_up(kinesis: str = typer.Option("kinesalite", help="kinesalite or kinesis-mock"),
+             kinesis_port: int = typer.Option(4567, help="Port for the Kinesis emulator"),
+             moto_port: int = typer.Option(5000, help="Port for moto server (DynamoDB, S3, CloudWatch, Firehose)")):
+    """Start the local stack and record its PIDs."""
+    from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError
+
+    try:
+        stack = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=kinesis_port, moto_port=moto_port)).up()
+    except LocalStackError as exc:
+        fail(str(exc))
+    for server in stack.status():
+        err.print(f"{server['name']}: pid {server['pid']} port {server['port']} healthy")
+    err.print("Point clients at it with: eval \"$(shardline local env)\"")
+
+
+@local_app.command("down")
+def local_down():
+    """Stop exactly the processes that `up` started."""
+    from connectors.local_stack import LocalStack
+
+    stopped = LocalStack.load().down()
+    err.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@local_app.command("status")
+def local_status(as_json: bool = typer.Option(False, "--json")):
+    """Show each server, its PID and health."""
+    from connectors.local_stack import LocalStack
+
+    rows = LocalStack.load().status()
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        err.print("the local stack is not running")
+        raise typer.Exit(1)
+    table = Table("server", "pid", "port", "alive", "healthy")
+    for row in rows:
+        table.add_row(row["name"], str(row["pid"]), str(row["port"]), str(row["alive"]), str(row["healthy"]))
+    Console().print(table)
+
+
+@local_app.command("env")
+def local_env():
+    """Print the export lines that point AWS clients at the running stack."""
+    from connectors.local_stack import LocalStack
+
+    stack = LocalStack.load()
+    if not stack.servers:
+        fail("the local stack is not running; start it with `shardline local up`")
+    for key, value in stack.env().items():
+        print(f"export {key}={value}")
+
+
+# --- streams ----------------------------------------------------------------
+
+@stream_app.command("create")
+def stream_create(name: str, shards: int = typer.Option(1, min=1)):
+    """Create a stream and wait until it is ACTIVE."""
+    from connectors.aws import async_client
+    from connectors.kinesis.streams import create_stream_and_wait
+
+    async def create() -> None:
+        async with async_client("kinesis") as kinesis:
+            await create_stream_and_wait(kinesis, name, shards)
+
+    run_async(create())
+    err.print(f"stream {name} is ACTIVE with {shards} shard(s)")
+
+
+@app.command()
+def produce(stream: str = typer.Option(..., help="Stream name"),
+            input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines or Avro file of envelope records"),
+            synthetic: Optional[str] = typer.Option(None, help="payments or telemetry"),
+            rate: Optional[float] = typer.Option(None, help="Records per second (default: as fast as possible)"),
+            count: Optional[int] = typer.Option(None, help="Stop after this many records"),
+            aggregate: bool = typer.Option(False, help="KPL-aggregate records"),
+            on_error: str = typer.Option("dlq", help="dlq: bad records go to the dead-letter file; fail: stop"),
+            dlq: Optional[Path] = typer.Option(None, help="Dead-letter file (default <stream>.dlq.jsonl)"),
+            as_json: bool = typer.Option(False, "--json")):
+    """Publish records to a stream."""
+    from jobs.stream_commands import produce as run
+
+    with progress_bar(count, f"producing to {stream}") as bar:
+        task = bar.add_task("produce", total=count)
+        result = run_async(run(stream, input_path=input, synthetic=synthetic, rate=rate, count=count,
+                               aggregate=aggregate, on_error=on_error, dead_letters=dlq,
+                               progress=lambda n: bar.advance(task, n)))
+    summary = result.as_dict()
+    print(json.dumps(summary) if as_json else
+          f"produced {result.produced} records in {result.seconds:.1f}s; dead-lettered {result.dead_lettered}")
+
+
+@app.command()
+def consume(stream: str = typer.Option(..., help="Stream name"),
+            start: str = typer.Option("trim_horizon", "--from", help="trim_horizon, latest or at_timestamp:T"),
+            as_json: bool = typer.Option(False, "--json", help="One JSON object per record"),
+            count: Optional[int] = typer.Option(None, help="Stop after this many records"),
+            idle_timeout: Optional[float] = typer.Option(None, help="Stop after this many seconds without records")):
+    """Read records from a stream and print them."""
+    from jobs.stream_commands import consume as run
+
+    run_async(run(stream, start=start, as_json=as_json, count=count, idle_timeout_s=idle_timeout))
+
+
+@app.command()
+def record(stream: str = typer.Option(...), out: Path = typer.Option(..., help="Recording file (.avro)"),
+           duration: Optional[float] = typer.Option(None, help="Seconds to record (default: until Ctrl-C)"),
+           start: str = typer.Option("latest", "--from"),
+           count: Optional[int] = typer.Option(None, help="Stop after this many records")):
+    """Capture every record of a stream with its shard, sequence number and arrival time."""
+    from jobs.stream_commands import record as run
+
+    with progress_bar(count, f"recording {stream}") as bar:
+        task = bar.add_task("record", total=count)
+        captured = run_async(run(stream, out, duration_s=duration, start=start, count=count,
+                                 progress=lambda n: bar.advance(task, n)))
+    err.print(f"recorded {captured} records to {out}")
+
+
+@app.command()
+def replay(file: Path, stream: str = typer.Option(...),
+           speed: str = typer.Option("1", help="1, 10, ... or max")):
+    """Re-publish a recording in per-key order with scaled inter-arrival times."""
+    from jobs.stream_commands import replay as run
+    from pipelines.recording import parse_speed
+
+    try:
+        factor = parse_speed(speed)
+    except ValueError as exc:
+        fail(str(exc))
+    with progress_bar(None, f"replaying into {stream}") as bar:
+        task = bar.add_task("replay", total=None)
+        result = run_async(run(file, stream, speed=factor, progress=lambda n: bar.advance(task, n)))
+    err.print(f"replayed {result.produced} records in {result.seconds:.1f}s")
+
+
+@app.command("run")
+def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="package.module:function"),
+                 input: Path = typer.Option(..., "--input", help="JSON-lines or Avro file"),
+                 output: Optional[Path] = typer.Option(None, "--output", help="Output file (default stdout)"),
+                 on_error: str = typer.Option("dlq", help="dlq or fail"),
+                 dlq: Optional[Path] = typer.Option(None, help="Dead-letter file"),
+                 as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
+    """Run a pipeline function over a file (offline replay)."""
+    from jobs.runner import FileRunConfig, load_pipeline, run_file
+
+    try:
+        config = FileRunConfig(input=input, output=output, on_error=on_error, dead_letters=dlq)
+        fn = load_pipeline(pipeline)
+    except ValueError as exc:
+        fail(str(exc))
+    stats = run_async(run_file(fn, config))
+    text = json.dumps(stats.as_dict()) if as_json else \
+        f"read {stats.read}, wrote {stats.written}, dead-lettered {stats.dead_lettered}"
+    err.print(text) if output is None and not as_json else print(text)
+
+
+@package_app.command("flink")
+def package_flink(job: str = typer.Option(..., help="Job name under jobs/flink/"),
+                  out: Path = typer.Option(Path("app.zip"), help="Zip to write")):
+    """Build a Managed Service for Apache Flink application zip."""
+    from jobs.flink_package import build_managed_flink_zip
+
+    try:
+        path = build_managed_flink_zip(job, out)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    err.print(f"wrote {path}")
+
+
+@bench_app.command("producer")
+def bench_producer(records: int = typer.Option(200_000, help="Records per contender"),
+                   repeats: int = typer.Option(3, help="Repetitions; medians are reported"),
+                   out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """Our producer against boto3 loops and async-kinesis, into kinesalite."""
+    from benchmarks.producer import run
+
+    result = run(records=records, out_dir=out_dir, repeats=repeats)
+    print(json.dumps(result, indent=2))
+
+
+@app.command()
+def demo(rate: float = typer.Option(400, help="Records per second"),
+         seconds: float = typer.Option(30, help="How long to produce"),
+         as_json: bool = typer.Option(False, "--json")):
+    """Producer -> Kinesis -> PyFlink job -> S3, on the local stack, with a summary."""
+    from jobs.demo import run_demo
+
+    started = time.monotonic()
+    summary = run_demo(rate=rate, seconds=seconds)
+    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(summary, indent=2) if as_json else summary.pop("report"))
+    if not summary["counts_agree"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    configure_logging()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""What `shardline produce|consume|record|replay` do, as async functions the CLI calls.
+
+Kept apart from the CLI so tests and the demo call them directly.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from connectors.dead_letter import DeadLetter, FileDeadLetters
+from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
+from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
+from jobs.runner import ON_ERROR_CHOICES, BadRecordError, _BadLine, read_input
+from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.records import Record, RecordValidationError, from_avro, to_avro, to_json_line
+from pipelines.recording import RecordedRecord, RecordingAppender, read_recording, replay_schedule
+from pipelines.synthetic import synthetic_records
+
+log = logging.getLogger("shardline.streams")
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ProduceResult:
+    produced: int = 0
+    dead_lettered: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"produced": self.produced, "dead_lettered": self.dead_lettered, "seconds": round(self.seconds, 3),
+                "records_per_second": round(self.produced / self.seconds, 1) if self.seconds else None}
+
+
+def parse_start_position(text: str) -> tuple[str, float | None]:
+    """'trim_horizon' | 'latest' | 'at_timestamp:<epoch seconds or ISO 8601>'."""
+    lowered = text.lower()
+    if lowered in ("trim_horizon", "latest"):
+        return lowered.upper(), None
+    if lowered.startswith("at_timestamp:"):
+        value = text.split(":", 1)[1]
+        try:
+            return "AT_TIMESTAMP", float(value)
+        except ValueError:
+            from datetime import datetime
+
+            try:
+                return "AT_TIMESTAMP", datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                pass
+        raise ValueError(f"at_timestamp needs epoch seconds or ISO 8601, got {value!r}")
+    raise ValueError(f"--from must be trim_horizon, latest or at_timestamp:T, got {text!r}")
+
+
+def input_records(path: Path | None, synthetic: str | None, seed: int, clock: Clock
+                  ) -> Iterator[tuple[str, Record | "_BadLine"]]:
+    if (path is None) == (synthetic is None):
+        raise ValueError("give exactly one of --input FILE or --synthetic KIND")
+    if path is not None:
+        yield from read_input(path)
+    else:
+        for index, record in enumerate(synthetic_records(synthetic, seed=seed, clock=clock), start=1):
+            yield f"synthetic:{synthetic}:{index}", record
+
+
+async def produce(stream: str, *, input_path: Path | None = None, synthetic: str | None = None,
+                  rate: float | None = None, count: int | None = None, aggregate: bool = False,
+                  on_error: str = "dlq", dead_letters: Path | None = None, seed: int = 7,
+                  clock: Clock = SYSTEM_CLOCK, progress: Progress | None = None,
+                  producer: KinesisProducer | None = None) -> ProduceResult:
+    """Publish envelope records; bad ones go to the dead-letter file or stop the run."""
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"--on-error must be one of {ON_ERROR_CHOICES}")
+    if synthetic is not None and count is None and rate is None:
+        raise ValueError("--synthetic needs --count or --rate (or both); it never ends by itself")
+    result = ProduceResult()
+    letters = None
+    dlq_path = dead_letters or Path(f"{stream}.dlq.jsonl")
+    start = clock.monotonic()
+    producer = producer or KinesisProducer(ProducerConfig(stream_name=stream, aggregate=aggregate), clock=clock)
+    records = input_records(input_path, synthetic, seed, clock)
+    if count is not None:
+        records = itertools.islice(records, count)
+    try:
+        async with producer:
+            for index, (position, item) in enumerate(records):
+                if rate:  # steady rate: record i leaves at start + i / rate
+                    delay = start + index / rate - clock.monotonic()
+                    if delay > 0:
+                        await clock.sleep(delay)
+                try:
+                    if isinstance(item, _BadLine):
+                        raise item.error
+                    await producer.put(to_avro(item), item.partition_key)
+                    result.produced += 1
+                except (RecordValidationError, RecordTooLargeError) as exc:
+                    if on_error == "fail":
+                        raise BadRecordError(f"{position}: {exc}") from None
+                    letters = letters or FileDeadLetters(dlq_path)
+                    raw = item.raw if isinstance(item, _BadLine) else to_json_line(item).encode()
+                    await letters.put(DeadLetter(reason=str(exc), error_type=type(exc).__name__,
+                                                 source=position, attempts=1, data=raw, time=clock.time()))
+                    result.dead_lettered += 1
+                if progress:
+                    progress(1)
+    finally:
+        if letters is not None:
+            await letters.close()
+    result.seconds = clock.monotonic() - start
+    return result
+
+
+def describe_record(consumed, as_json: bool) -> str:
+    """One line per consumed record: the envelope if it is one, raw metadata otherwise."""
+    meta = {"shard_id": consumed.shard_id, "sequence_number": consumed.sequence_number,
+            "sub_sequence_number": consumed.sub_sequence_number, "partition_key": consumed.partition_key,
+            "arrival_time": consumed.arrival_time}
+    try:
+        envelope = json.loads(to_json_line(from_avro(consumed.data)))
+    except RecordValidationError:
+        envelope = None
+    if as_json:
+        if envelope is None:
+            return json.dumps({**meta, "data_base64": base64.b64encode(consumed.data).decode()})
+        return json.dumps({**meta, "record": envelope}, separators=(",", ":"))
+    body = f"{envelope['type']} id={envelope['id']}" if envelope else f"{len(consumed.data)} raw bytes"
+    return f"{consumed.shard_id} {consumed.sequence_number}:{consumed.sub_sequence_number} {body}"
+
+
+async def consume(stream: str, *, start: str = "trim_horizon", as_json: bool = False, count: int | None = None,
+                  idle_timeout_s: float | None = None, out=None, clock: Clock = SYSTEM_CLOCK,
+                  on_record: Callable | None = None) -> int:
+    """Print records (or hand them to ``on_record``) until ``count`` or ``idle_timeout_s`` of silence."""
+    position, timestamp = parse_start_position(start)
+    out = out or sys.stdout
+    seen = 0
+    consumer = KinesisConsumer(ConsumerConfig(stream_name=stream, initial_position=position,
+                                              at_timestamp=timestamp), clock=clock)
+    async with consumer:
+        async for batch in _batches_until_idle(consumer, idle_timeout_s, clock):
+            for consumed in batch.records:
+                if on_record is not None:
+                    on_record(consumed)
+                else:
+                    out.write(describe_record(consumed, as_json) + "\n")
+                seen += 1
+                if count is not None and seen >= count:
+                    out.flush()
+                    return seen
+    return seen
+
+
+async def _batches_until_idle(consumer, idle_timeout_s: float | None, clock: Clock):
+    """Yield batches; stop once no record has arrived for ``idle_timeout_s``."""
+    import asyncio
+
+    iterator = consumer.batches().__aiter__()
+    last_record = clock.monotonic()
+    while True:
+        remaining = None if idle_timeout_s is None else idle_timeout_s - (clock.monotonic() - last_record)
+        if remaining is not None and remaining <= 0:
+            return
+        try:
+            batch = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
+        except (asyncio.TimeoutError, StopAsyncIteration):
+            return
+        if batch.records:
+            last_record = clock.monotonic()
+        yield batch
+
+
+async def record(stream: str, out_path: Path, *, duration_s: float | None = None, start: str = "latest",
+                 count: int | None = None, idle_timeout_s: float | None = None, clock: Clock = SYSTEM_CLOCK,
+                 progress: Progress | None = None) -> int:
+    """Capture every record of ``stream`` (data, key, shard, sequence, arrival time) into an Avro file."""
+    import asyncio
+
+    with open(out_path, "wb") as fo:
+        appender = RecordingAppender(fo)
+
+        def keep(consumed) -> None:
+            appender.append(RecordedRecord(
+                data=consumed.data, partition_key=consumed.partition_key, shard_id=consumed.shard_id,
+                sequence_number=consumed.sequence_number, sub_sequence_number=consumed.sub_sequence_number,
+                arrival_time_ms=int(consumed.arrival_time * 1000), explicit_hash_key=consumed.explicit_hash_key))
+            if progress:
+                progress(1)
+
+        task = consume(stream, start=start, count=count, idle_timeout_s=idle_timeout_s, clock=clock, on_record=keep)
+        try:
+            if duration_s is None:
+                await task
+            else:
+                await asyncio.wait_for(task, timeout=duration_s)
+        except asyncio.TimeoutError:
+            pass  # the duration is up: everything captured so far is kept
+        finally:
+            appender.flush()
+    return appender.count
+
+
+async def replay(path: Path, stream: str, *, speed: float, clock: Clock = SYSTEM_CLOCK,
+                 progress: Progress | None = None, producer: KinesisProducer | None = None) -> ProduceResult:
+    """Re-publish a recording in per-key order, with inter-arrival times divided by ``speed``."""
+    with open(path, "rb") as fo:
+        schedule = replay_schedule(read_recording(fo), speed)
+    result = ProduceResult()
+    producer = producer or KinesisProducer(ProducerConfig(stream_name=stream), clock=clock)
+    start = clock.monotonic()
+    async with producer:
+        for offset, recorded in schedule:
+            delay = start + offset - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+            await producer.put(recorded.data, recorded.partition_key, recorded.explicit_hash_key)
+            result.produced += 1
+            if progress:
+                progress(1)
+    result.seconds = clock.monotonic() - start
+    return result

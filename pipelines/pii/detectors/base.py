@@ -1,0 +1,67 @@
+"""What a detector is, and what it returns.
+
+A detector finds candidates with a compiled regex (cheap, in C) and keeps only
+those a validator accepts (Luhn, SSN area rules, ``ipaddress``, ``phonenumbers``,
+IBAN check digits).  Context words near a candidate raise its confidence; the
+scanner drops matches under the policy's ``min_confidence``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One finding: ``text[start:end]`` looks like ``entity`` with ``confidence`` in [0, 1]."""
+
+    entity: str
+    start: int
+    end: int
+    confidence: float
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds one family of entities in text."""
+
+    #: Entity types this detector can return.
+    entities: tuple[str, ...]
+    #: The scanner skips this detector on texts with fewer digits (a cheap prefilter).
+    min_digits: int
+
+    def find(self, text: str) -> list[Match]:
+        """All candidates that pass validation, overlapping ones included."""
+
+
+@runtime_checkable
+class EntityRecognizer(Protocol):
+    """Hook for a statistical model (e.g. a spaCy or transformers NER pipeline).
+
+    No model can be downloaded where shardline is built, so none ships; pass an
+    object with this method to ``Scanner(recognizer=...)`` and its matches are
+    resolved together with the detectors'.
+    """
+
+    def recognize(self, text: str) -> Iterable[Match]:
+        """Matches for the entity types the model knows (use the names in ``entities``)."""
+
+
+def context_before(text: str, start: int, words: re.Pattern[str], window: int = 40) -> bool:
+    """True if one of ``words`` occurs in the ``window`` characters before ``start``."""
+    return words.search(text, max(0, start - window), start) is not None
+
+
+def context_near(text: str, start: int, end: int, words: re.Pattern[str], window: int = 40) -> bool:
+    """True if one of ``words`` occurs within ``window`` characters either side of a span."""
+    return (words.search(text, max(0, start - window), start) is not None
+            or words.search(text, end, end + window) is not None)
+
+
+def confidence(base: float, boost: float, has_context: bool) -> float:
+    return min(1.0, base + boost) if has_context else base

@@ -1,0 +1,29 @@
+"""Errors of the PII masking core.
+
+Every message names *where* (a policy key path, a payload field, a key reference)
+and *why*, never a record value or key material: these strings end up in logs
+and dead-letter records.
+"""
+from __future__ import annotations
+
+
+class PolicyError(ValueError):
+    """A masking policy is invalid.  ``path`` is the dotted key path, e.g. ``fields.ssn.action``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class MissingKeyError(PolicyError):
+    """A key that a ``hash``/``tokenize``/``encrypt`` action needs cannot be loaded."""
+
+
+class MaskingError(ValueError):
+    """A payload cannot be masked (e.g. a value is not valid UTF-8).  Names the field, never the value."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"field '{field}': {reason}" if field is not None else reason)

@@ -1,0 +1,72 @@
+import io
+
+import pytest
+
+from pipelines.records import (Record, RecordValidationError, from_avro, from_json_line, read_avro_file,
+                               to_avro, to_json_line, validate, write_avro_file)
+
+
+def sample(**overrides):
+    data = {"id": "r-1", "type": "payment.created", "source": "test", "event_time": 1_700_000_000_000,
+            "partition_key": "acct-1", "payload": {"amount": 12.5, "currency": "EUR", "count": 3, "ok": True,
+                                                   "note": None, "blob": b"\x00\xff"}}
+    data.update(overrides)
+    return data
+
+
+def test_avro_and_json_round_trip_keep_every_field():
+    record = validate(sample())
+    assert from_avro(to_avro(record)) == record
+    assert from_json_line(to_json_line(record)) == record
+    raw = validate(sample(payload=b"\x01\x02binary"))
+    assert from_avro(to_avro(raw)) == raw
+    assert from_json_line(to_json_line(raw)) == raw
+
+
+def test_avro_container_file_round_trip():
+    records = [validate(sample(id=f"r-{i}")) for i in range(5)]
+    buffer = io.BytesIO()
+    write_avro_file(buffer, records)
+    buffer.seek(0)
+    assert list(read_avro_file(buffer)) == records
+
+
+@pytest.mark.parametrize("overrides, field, reason", [
+    ({"type": ""}, "type", "non-empty string"),
+    ({"source": 5}, "source", "non-empty string"),
+    ({"partition_key": None}, "partition_key", "required"),
+    ({"partition_key": "k" * 257}, "partition_key", "longer than 256"),
+    ({"event_time": "yesterday"}, "event_time", "non-negative integer"),
+    ({"event_time": -1}, "event_time", "non-negative integer"),
+    ({"schema": 3}, "schema", "string or null"),
+    ({"payload": [1, 2]}, "payload", "bytes or an object"),
+    ({"payload": {"nested": {"a": 1}}}, "payload.nested", "nested dict"),
+    ({"payload": {"big": 2**70}}, "payload.big", "64 bits"),
+    ({"payload": {"b": {"$base64": "***"}}}, "payload.b", "not valid base64"),
+])
+def test_validation_error_names_field_and_reason(overrides, field, reason):
+    with pytest.raises(RecordValidationError) as caught:
+        validate(sample(**overrides), line=7)
+    assert caught.value.field == field
+    assert reason in str(caught.value)
+    assert str(caught.value).startswith("line 7: ")
+
+
+def test_malformed_json_names_line_not_content():
+    secret = '{"ssn": "123-45-6789", '
+    with pytest.raises(RecordValidationError) as caught:
+        from_json_line(secret, line_number=42)
+    assert "line 42" in str(caught.value)
+    assert "123-45-6789" not in str(caught.value)
+
+
+def test_undecodable_avro_is_a_validation_error():
+    with pytest.raises(RecordValidationError, match="not a shardline Avro envelope"):
+        from_avro(b"\xff\xff\xff")
+
+
+def test_new_record_takes_time_from_the_clock():
+    from pipelines.clock import FakeClock
+
+    record = Record.new("t", "s", "k", {"a": 1}, clock=FakeClock(start=12.5))
+    assert record.event_time == 12_500
