@@ -1,0 +1,194 @@
+"""Dead-letter destinations: where a record goes when it cannot be delivered.
+
+A ``DeadLetter`` carries the record's bytes with why it failed (``reason``,
+``error_type``), where it came from (``source``, e.g. ``file:in.jsonl:line 12``
+or ``kinesis:stream/shardId-000/seq``) and how many attempts were made, so
+``shardline dlq redrive`` can re-inject it after a fix.
+
+Letters must be masked before they are stored: a dead-letter file outlives
+the stream and is read by people.  Every store takes a ``mask`` hook
+(bytes -> bytes, applied to ``data`` before it is written).  The default is
+the identity; the PII pattern sets its masking policy here.  ``reason`` must
+never quote record contents.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreachable
+from connectors.backoff import full_jitter
+from connectors.clients import LazyClient
+from pipelines.clock import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger("shardline.dead_letter")
+
+Mask = Callable[[bytes], bytes]
+
+
+def identity(data: bytes) -> bytes:
+    return data
+
+
+def hour_partition(epoch_s: float) -> str:
+    """``dt=YYYY-MM-DD/hour=HH`` in UTC: the Hive-style layout Athena and Glue partition on."""
+    when = dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc)
+    return f"dt={when:%Y-%m-%d}/hour={when:%H}"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    """Why it failed, in words a user can act on; never quotes the record."""
+    error_type: str
+    """A stable code: the service's ErrorCode or the exception's class name."""
+    source: str
+    """Where the record came from or was going, e.g. ``kinesis:stream/shardId-000/seq``."""
+    attempts: int
+    """Delivery attempts made (0: rejected before any attempt)."""
+    data: bytes
+    """The record's bytes (for sinks: the Avro envelope, so redrive can re-inject it)."""
+    time: float
+    """When it was dead-lettered, epoch seconds (from the injected clock)."""
+
+    def to_json(self) -> str:
+        return json.dumps({"reason": self.reason, "error_type": self.error_type, "source": self.source,
+                           "attempts": self.attempts, "time": self.time,
+                           "data": base64.b64encode(self.data).decode("ascii")}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> "DeadLetter":
+        raw = json.loads(line)
+        return cls(reason=raw["reason"], error_type=raw["error_type"], source=raw["source"],
+                   attempts=int(raw["attempts"]), time=float(raw["time"]),
+                   data=base64.b64decode(raw["data"], validate=True))
+
+
+class DeadLetterError(RuntimeError):
+    """A dead-letter destination cannot take letters (missing bucket, no permission): fatal."""
+
+
+class DeadLetterSink(Protocol):
+    async def put(self, letter: DeadLetter) -> None: ...
+    async def flush(self) -> None:
+        """Make every letter put so far durable (sinks call this before their flush returns)."""
+    async def close(self) -> None: ...
+
+
+def read_dead_letters(path: str | Path) -> Iterator[DeadLetter]:
+    """Read a ``FileDeadLetters`` file (or a downloaded ``S3DeadLetters`` object)."""
+    with open(path, "rb") as fo:
+        for number, line in enumerate(fo, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield DeadLetter.from_json(line)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: line {number} is not a dead letter ({type(exc).__name__})") from None
+
+
+class FileDeadLetters:
+    """Dead letters appended to a local JSON-lines file (data as base64)."""
+
+    def __init__(self, path: str | Path, *, mask: Mask = identity) -> None:
+        self.path = Path(path)
+        self._mask = mask
+        self._fo = None
+        self.count = 0
+
+    async def put(self, letter: DeadLetter) -> None:
+        if self._fo is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fo = open(self.path, "a", encoding="utf-8")
+        # A buffered append of one short line: cheaper inline than a thread hop.
+        masked = DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts,
+                            self._mask(letter.data), letter.time)
+        self._fo.write(masked.to_json() + "\n")
+        self.count += 1
+        log.warning("event=dead_letter store=file error_type=%s attempts=%d", letter.error_type, letter.attempts)
+
+    async def flush(self) -> None:
+        if self._fo is not None:
+            self._fo.flush()
+
+    async def close(self) -> None:
+        if self._fo is not None:
+            self._fo.close()
+            self._fo = None
+
+
+@dataclass(frozen=True)
+class S3DeadLetterConfig:
+    max_buffered_letters: int = 1000
+    """Letters held before ``put`` writes an object by itself."""
+    max_attempts: int = 5
+    """PutObject attempts on throttling or connection errors before giving up."""
+    backoff_base_s: float = 0.1
+    """First retry waits up to this long (full jitter)."""
+    backoff_cap_s: float = 5.0
+    """No retry waits longer than this."""
+
+
+class S3DeadLetters:
+    """Dead letters as one JSON-lines object per flush: ``<prefix>/dt=.../hour=HH/<uuid>.jsonl``."""
+
+    def __init__(self, bucket: str, prefix: str = "dead-letters", *, config: S3DeadLetterConfig = S3DeadLetterConfig(),
+                 client: Any = None, clock: Clock = SYSTEM_CLOCK, mask: Mask = identity,
+                 rng: random.Random | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.config = config
+        self._client = LazyClient("s3", client)
+        self._clock = clock
+        self._mask = mask
+        self._rng = rng or random.Random()
+        self._buffer: list[str] = []
+        self.keys: list[str] = []
+        """Keys written so far, for tests and the CLI's summary."""
+
+    async def put(self, letter: DeadLetter) -> None:
+        masked = DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts,
+                            self._mask(letter.data), letter.time)
+        self._buffer.append(masked.to_json())
+        if len(self._buffer) >= self.config.max_buffered_letters:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        key = f"{self.prefix}/{hour_partition(self._clock.time())}/{uuid.uuid4()}.jsonl"
+        body = ("\n".join(self._buffer) + "\n").encode("utf-8")
+        client = await self._client.get()
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                await client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                        ContentType="application/x-ndjson")
+                break
+            except Exception as exc:
+                retryable = is_throttling(exc) or isinstance(exc, CONNECTION_ERRORS)
+                if not retryable or attempt == self.config.max_attempts:
+                    # Letters stay buffered, so a later flush (or close) tries them again.
+                    if isinstance(exc, CONNECTION_ERRORS):
+                        raise unreachable("s3", exc) from exc
+                    raise DeadLetterError(f"cannot write dead letters to s3://{self.bucket}/{self.prefix}/: "
+                                          f"{error_code(exc) or type(exc).__name__}; does the bucket exist "
+                                          "and may this role call s3:PutObject on it?") from exc
+                await self._clock.sleep(full_jitter(attempt, self.config.backoff_base_s,
+                                                    self.config.backoff_cap_s, self._rng))
+        log.warning("event=dead_letters_written store=s3 bucket=%s key=%s letters=%d",
+                    self.bucket, key, len(self._buffer))
+        self._buffer.clear()
+        self.keys.append(key)
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self._client.close()
