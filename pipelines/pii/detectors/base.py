@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +34,15 @@ class Detector(Protocol):
     entities: tuple[str, ...]
     #: The scanner skips this detector on texts with fewer digits (a cheap prefilter).
     min_digits: int
+    #: Late detectors (the slow ones) run after the others and get the spans they claimed.
+    late: bool
 
-    def find(self, text: str) -> list[Match]:
-        """All candidates that pass validation, overlapping ones included."""
+    def find(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[Match]:
+        """All candidates that pass validation, overlapping ones included.
+
+        ``skip`` lists spans other detectors already claimed with enough
+        confidence; a detector may leave candidates inside them unvalidated.
+        """
 
 
 @runtime_checkable

@@ -1,0 +1,74 @@
+"""Scanning free text: run the detectors, keep the confident matches, resolve overlaps."""
+from __future__ import annotations
+
+import re
+from typing import Collection, Sequence
+
+from pipelines.pii.detectors import Detector, EntityRecognizer, Match, default_detectors
+
+_NOT_DIGITS = re.compile(r"\D+")
+
+
+def resolve_overlaps(matches: list[Match]) -> list[Match]:
+    """Keep the highest-confidence match, then the longest, wherever spans overlap; sorted by start."""
+    if len(matches) < 2:
+        return matches
+    ranked = sorted(matches, key=lambda m: (-m.confidence, -m.length, m.start))
+    kept: list[Match] = []
+    for m in ranked:
+        if all(m.end <= k.start or m.start >= k.end for k in kept):
+            kept.append(m)
+    kept.sort(key=lambda m: m.start)
+    return kept
+
+
+class Scanner:
+    """Finds PII in text.
+
+    ``entities`` limits the types reported (None: every type the detectors
+    know); matches under ``min_confidence`` are dropped before overlaps are
+    resolved, so a weak guess never hides a strong one.
+    """
+
+    def __init__(self, detectors: Sequence[Detector] | None = None, *,
+                 entities: Collection[str] | None = None, min_confidence: float = 0.5,
+                 recognizer: EntityRecognizer | None = None) -> None:
+        chosen = list(detectors) if detectors is not None else default_detectors()
+        if entities is not None:
+            wanted = frozenset(entities)
+            chosen = [d for d in chosen if wanted.intersection(d.entities)]
+        self.entities = frozenset(entities) if entities is not None else None
+        self.min_confidence = min_confidence
+        self.recognizer = recognizer
+        # Detectors needing no digits run on every text; the rest only when
+        # the text has enough digits (counted once, in C).  Late ones run last
+        # and skip the spans the others already claimed.
+        early = [d for d in chosen if not getattr(d, "late", False)]
+        self._always = [d for d in early if d.min_digits <= 0]
+        self._digit_gated = sorted((d for d in early if d.min_digits > 0), key=lambda d: d.min_digits)
+        self._late = [d for d in chosen if getattr(d, "late", False)]
+
+    def scan(self, text: str) -> list[Match]:
+        found: list[Match] = []
+        for detector in self._always:
+            found.extend(detector.find(text))
+        count = -1
+        if self._digit_gated:
+            count = len(_NOT_DIGITS.sub("", text))
+            for detector in self._digit_gated:
+                if count < detector.min_digits:
+                    break
+                found.extend(detector.find(text))
+        entities, floor = self.entities, self.min_confidence
+        if self._late:
+            if count < 0:
+                count = len(_NOT_DIGITS.sub("", text))
+            claimed = [(m.start, m.end) for m in found if m.confidence >= floor]
+            for detector in self._late:
+                if count >= detector.min_digits:
+                    found.extend(detector.find(text, claimed))
+        if self.recognizer is not None:
+            found.extend(self.recognizer.recognize(text))
+        kept = [m for m in found
+                if m.confidence >= floor and (entities is None or m.entity in entities)]
+        return resolve_overlaps(kept)
