@@ -1,0 +1,236 @@
+"""`make demo`: synthetic payments -> Kinesis -> a real PyFlink job -> S3, on the local stack.
+
+Steps: bring the local stack up (or use the one `shardline local up` started),
+create the stream and bucket, start the PyFlink job (jobs/flink/passthrough_job.py)
+reading through the Kinesis connector jar, wait until a warm-up record has gone
+all the way through, produce payments at a steady rate, wait until S3 holds
+them, and print counts, throughput and end-to-end latency.  End-to-end latency
+is the S3 object's LastModified minus the record's event_time, so it includes
+the job's S3 batching (``s3.batch.max-age-s``).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.aws import AwsConfig, client
+from connectors.local_stack import LocalStack, LocalStackConfig, free_port
+from connectors.testing import patched_environ
+from pipelines.records import Record, read_avro_file
+
+BUCKET = "shardline-demo"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The demo's knobs; the CLI sets rate and seconds."""
+
+    rate: float = 400.0
+    """Records per second produced."""
+    seconds: float = 30.0
+    """How long to produce."""
+    shards: int = 2
+    job_start_timeout_s: float = 150.0
+    """Time for the PyFlink job to start and pass the warm-up record through."""
+    drain_timeout_s: float = 60.0
+    """Time after the last record is produced for S3 to hold every record."""
+    s3_batch_max_age_s: float = 1.0
+
+
+@dataclass
+class S3Tally:
+    latencies_ms: list[float] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    warmup_seen: bool = False
+    objects: set[str] = field(default_factory=set)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def tally_s3(s3, prefix: str, tally: S3Tally) -> S3Tally:
+    """Read every new object under ``prefix`` once; count records and their latencies."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"] in tally.objects:
+                continue
+            tally.objects.add(item["Key"])
+            written_ms = item["LastModified"].timestamp() * 1000
+            body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            for record in read_avro_file(io.BytesIO(body)):
+                if record.id.startswith("warmup-"):
+                    tally.warmup_seen = True
+                    continue
+                tally.ids.add(record.id)
+                tally.latencies_ms.append(written_ms - record.event_time)
+    return tally
+
+
+@contextlib.contextmanager
+def demo_stack():
+    """Use the stack `shardline local up` started, or start one for the demo and stop it after."""
+    running = LocalStack.load()
+    if running.servers and all(s["healthy"] for s in running.status()):
+        with patched_environ(running.env()):
+            yield running
+        return
+    ports = LocalStackConfig()
+    kinesis_port = ports.kinesis_port if _port_free(ports.kinesis_port) else free_port()
+    moto_port = ports.moto_port if _port_free(ports.moto_port) else free_port()
+    with tempfile.TemporaryDirectory(prefix="shardline-demo-") as state:
+        stack = LocalStack(LocalStackConfig(kinesis_port=kinesis_port, moto_port=moto_port, state_dir=Path(state)))
+        stack.up()
+        try:
+            with patched_environ(stack.env()):
+                yield stack
+        finally:
+            stack.down()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_job(stream: str, prefix: str, workdir: Path, config: DemoConfig) -> tuple[subprocess.Popen, Path]:
+    properties = [{"PropertyGroupId": "shardline", "PropertyMap": {
+        "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}",
+        "source.init.position": "TRIM_HORIZON", "checkpoint.interval.ms": "5000",
+        "checkpoint.dir": str(workdir / "checkpoints"),
+        "s3.batch.max-age-s": str(config.s3_batch_max_age_s)}}]
+    path = workdir / "application_properties.json"
+    path.write_text(json.dumps(properties))
+    log = workdir / "flink-job.log"
+    with open(log, "wb") as out:
+        job = subprocess.Popen([sys.executable, "-m", "jobs.flink.passthrough_job", "--properties", str(path)],
+                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
+    return job, log
+
+
+def stop_job(job: subprocess.Popen) -> None:
+    if job.poll() is None:
+        os.killpg(job.pid, signal.SIGTERM)
+        try:
+            job.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+
+
+def wait_for(condition, timeout_s: float, job: subprocess.Popen, log: Path, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if job.poll() is not None:
+            raise RuntimeError(f"the PyFlink job exited with code {job.returncode} while {what}; "
+                               f"last lines of {log}:\n" + "\n".join(log.read_text().splitlines()[-20:]))
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s {what}; see {log}")
+        time.sleep(0.5)
+
+
+async def produce_records(stream: str, records: list[Record], rate: float | None) -> float:
+    from connectors.kinesis.producer import KinesisProducer, ProducerConfig
+    from pipelines.records import to_avro
+
+    started = time.monotonic()
+    async with KinesisProducer(ProducerConfig(stream_name=stream)) as producer:
+        for index, record in enumerate(records):
+            if rate:
+                delay = started + index / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            # event_time is stamped when the record leaves, so latency is end to end.
+            stamped = Record(id=record.id, type=record.type, source=record.source,
+                             partition_key=record.partition_key, payload=record.payload,
+                             event_time=int(time.time() * 1000), schema=record.schema)
+            await producer.put(to_avro(stamped), stamped.partition_key)
+    return time.monotonic() - started
+
+
+def run_demo(rate: float = 400.0, seconds: float = 30.0, config: DemoConfig | None = None) -> dict:
+    import itertools
+
+    from connectors.kinesis.streams import create_stream_and_wait
+    from connectors.aws import async_client
+    from pipelines.synthetic import synthetic_records
+
+    config = config or DemoConfig(rate=rate, seconds=seconds)
+    count = int(config.rate * config.seconds)
+    run_id = uuid.uuid4().hex[:8]
+    stream, prefix = f"shardline-demo-{run_id}", f"curated/{run_id}"
+    records = list(itertools.islice(synthetic_records("payments", seed=11), count))
+    with demo_stack(), tempfile.TemporaryDirectory(prefix="shardline-demo-job-") as workdir:
+        async def create() -> None:
+            async with async_client("kinesis") as kinesis:
+                await create_stream_and_wait(kinesis, stream, config.shards)
+        asyncio.run(create())
+        s3 = client("s3", AwsConfig(sdk_retries=3))
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=BUCKET)
+        job, log = start_job(stream, prefix, Path(workdir), config)
+        tally = S3Tally()
+        try:
+            started = time.monotonic()
+            warmup = Record.new("demo.warmup", "demo", "warmup", {"n": 0})
+            asyncio.run(produce_records(stream, [Record(**{**warmup.as_dict(), "id": f"warmup-{run_id}"})], None))
+            wait_for(lambda: tally_s3(s3, prefix, tally).warmup_seen, config.job_start_timeout_s, job, log,
+                     "waiting for the job to start")
+            job_ready_s = time.monotonic() - started
+            produce_s = asyncio.run(produce_records(stream, records, config.rate))
+            wait_for(lambda: len(tally_s3(s3, prefix, tally).ids) >= count, config.drain_timeout_s, job, log,
+                     "waiting for every record to reach S3")
+        except (TimeoutError, RuntimeError) as exc:
+            stop_job(job)
+            return summarise(count, tally, None, None, str(exc))
+        stop_job(job)
+    return summarise(count, tally, job_ready_s, produce_s, None)
+
+
+def summarise(produced: int, tally: S3Tally, job_ready_s: float | None, produce_s: float | None,
+              error: str | None) -> dict:
+    written = len(tally.ids)
+    p50, p99 = percentile(tally.latencies_ms, 50), percentile(tally.latencies_ms, 99)
+    summary = {
+        "produced": produced,
+        "consumed": len(tally.latencies_ms),  # records the job read and wrote (duplicates included)
+        "written": written,
+        "duplicates": len(tally.latencies_ms) - written,
+        "s3_objects": len(tally.objects),
+        "produce_seconds": round(produce_s, 2) if produce_s else None,
+        "throughput_records_per_second": round(produced / produce_s, 1) if produce_s else None,
+        "job_ready_seconds": round(job_ready_s, 1) if job_ready_s else None,
+        "latency_p50_ms": round(p50, 1) if p50 is not None else None,
+        "latency_p99_ms": round(p99, 1) if p99 is not None else None,
+        "counts_agree": error is None and produced == written,
+        "error": error,
+    }
+    lines = [
+        "shardline demo: producer -> Kinesis (kinesalite) -> PyFlink job -> S3 (moto)",
+        f"  produced   {summary['produced']:>8}  at {summary['throughput_records_per_second']} records/s",
+        f"  consumed   {summary['consumed']:>8}  (read by the Flink job and written, duplicates included)",
+        f"  written    {summary['written']:>8}  distinct records in {summary['s3_objects']} S3 objects",
+        f"  latency    p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms "
+        f"(event time -> S3 object, includes the 1 s S3 batching)",
+        f"  job ready  {summary['job_ready_seconds']} s after submit",
+        "  result     " + ("OK: every produced record is in S3" if summary["counts_agree"]
+                           else f"FAILED: {error or 'counts disagree'}"),
+    ]
+    summary["report"] = "\n".join(lines)
+    return summary
