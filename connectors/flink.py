@@ -1,0 +1,303 @@
+"""PyFlink plumbing: the connector jar, the execution environment, Kinesis source and sink.
+
+PyPI's pyflink has no Python wrapper for a Flink 2.x Kinesis connector, so the
+Java source and sink are built through the py4j gateway and wrapped as PyFlink
+``Source``/``Sink``.  The Java side is shardline's own FLIP-27 connector in
+``connectors/flink_java`` (option keys follow the official
+flink-connector-aws-kinesis-streams): the official 6.x jar is not served by
+every Maven mirror, has no bounded read (which tests, demos and replays
+need), and no converter for ``(partition key, bytes)`` pairs.
+
+Records leave the source as raw bytes (KPL aggregates already split) and
+enter the sink as ``(partition_key, data)`` tuples:
+
+    env = stream_environment(FlinkConfig())
+    records = kinesis_source(env, "orders", initial_position="TRIM_HORIZON")
+    records.map(lambda data: (key_of(data), data), output_type=KEYED_BYTES).sink_to(kinesis_sink("orders-out"))
+
+Managed Flink runtime properties come from ``application_properties()``.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from connectors.aws import DEFAULT_REGION
+
+log = logging.getLogger("shardline.flink")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JAVA_PROJECT = Path(__file__).resolve().parent / "flink_java"
+MANAGED_FLINK_PROPERTIES = Path("/etc/flink/application_properties.json")
+OFFICIAL_JAR_PREFIX = "flink-sql-connector-aws-kinesis-streams-"
+JAR_NAME = "shardline-flink-kinesis"
+JAVA_PACKAGE = "dev.shardline.flink.kinesis"
+INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+
+
+class FlinkSetupError(RuntimeError):
+    """The Flink side cannot be set up (no Maven/JDK, build failed, bad properties); says what to do."""
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class FlinkConfig:
+    """How a PyFlink job is set up.  Environment variables are read when the object is built."""
+
+    parallelism: int = 1
+    """Default operator parallelism (1 KPU runs 1 parallel slot on Managed Flink)."""
+    checkpoint_interval_ms: int = 10_000
+    """Checkpoint every this many ms; 0 turns checkpointing off."""
+    checkpoint_dir: Path = REPO_ROOT / ".shardline" / "flink" / "checkpoints"
+    """Local checkpoint storage (ignored on Managed Flink, which manages its own)."""
+    jar_dir: Path = REPO_ROOT / ".shardline" / "jars"
+    """Where the connector jar is looked for and built to (``make setup`` fills it)."""
+    python_executable: str = field(default_factory=lambda: sys.executable)
+    """Interpreter of the Python workers: the one running the job, so the venv's packages are there."""
+    region: str | None = field(default_factory=lambda: _env("AWS_REGION") or _env("AWS_DEFAULT_REGION"))
+    """AWS region for the Java clients; the SDK default chain when None."""
+    kinesis_endpoint: str | None = field(
+        default_factory=lambda: _env("AWS_ENDPOINT_URL_KINESIS") or _env("AWS_ENDPOINT_URL"))
+    """Kinesis endpoint override (AWS_ENDPOINT_URL_KINESIS); set for the local emulators."""
+    access_key_id: str | None = field(default_factory=lambda: _env("AWS_ACCESS_KEY_ID"))
+    """Passed to the JVM only with an endpoint override (local stacks); on AWS the SDK chain is used."""
+    secret_access_key: str | None = field(default_factory=lambda: _env("AWS_SECRET_ACCESS_KEY"))
+    """As ``access_key_id``."""
+    managed: bool = field(default_factory=lambda: MANAGED_FLINK_PROPERTIES.exists())
+    """Running on Managed Flink: jars, interpreter and checkpoints come from the service."""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Any other Flink configuration keys, passed through as strings."""
+
+    def aws_properties(self) -> dict[str, str]:
+        """The ``aws.*`` keys the Java source and sink read (names as in the official connector)."""
+        props = {"aws.region": self.region or DEFAULT_REGION}
+        if self.kinesis_endpoint:
+            props["aws.endpoint"] = self.kinesis_endpoint
+            # Emulators speak JSON only; the SDK v2 default is CBOR.
+            props["aws.cbor.enabled"] = "false"
+            if self.access_key_id and self.secret_access_key:
+                # The JVM may have started before the environment changed: pass the local keys explicitly.
+                props["aws.credentials.provider"] = "BASIC"
+                props["aws.credentials.provider.basic.accesskeyid"] = self.access_key_id
+                props["aws.credentials.provider.basic.secretkey"] = self.secret_access_key
+        return props
+
+
+# --- the connector jar -------------------------------------------------------
+
+def _project_version() -> str:
+    match = re.search(r"<artifactId>shardline-flink-kinesis</artifactId>\s*<version>([^<]+)</version>",
+                      (JAVA_PROJECT / "pom.xml").read_text())
+    if not match:
+        raise FlinkSetupError(f"cannot find the project version in {JAVA_PROJECT / 'pom.xml'}")
+    return match.group(1)
+
+
+def connector_jar_path(jar_dir: Path | None = None) -> Path:
+    return (jar_dir or FlinkConfig().jar_dir) / f"{JAR_NAME}-{_project_version()}.jar"
+
+
+def official_connector_jar(jar_dir: Path | None = None) -> Path | None:
+    """The official SQL fat jar if ``make setup`` could download it (for Table API / SQL jobs)."""
+    found = sorted((jar_dir or FlinkConfig().jar_dir).glob(f"{OFFICIAL_JAR_PREFIX}*.jar"))
+    return found[-1] if found else None
+
+
+def _sources_mtime() -> float:
+    files = [JAVA_PROJECT / "pom.xml", *(JAVA_PROJECT / "src").rglob("*")]
+    return max(f.stat().st_mtime for f in files if f.is_file())
+
+
+def build_connector_jar(jar_dir: Path | None = None, force: bool = False) -> Path:
+    """Build shardline's connector with Maven if the jar is missing or older than its sources.
+
+    Maven runs offline first (warm ~/.m2: no network), online only if that fails, and always
+    with ``--strict-checksums``.  A file lock keeps parallel callers from building twice.
+    """
+    target = connector_jar_path(jar_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and target.exists() and target.stat().st_mtime >= _sources_mtime():
+            return target
+        mvn = shutil.which("mvn")
+        if mvn is None or shutil.which("java") is None:
+            raise FlinkSetupError("building the Flink Kinesis connector needs Maven 3.8+ and JDK 17 "
+                                  "(apt-get install maven openjdk-17-jdk-headless), then `make setup`")
+        command = [mvn, "-q", "-B", "--strict-checksums", "package"]
+        log.info("event=connector_build_start project=%s", JAVA_PROJECT)
+        result = subprocess.run([*command[:-1], "-o", "package"], cwd=JAVA_PROJECT, capture_output=True, text=True)
+        if result.returncode != 0:
+            result = subprocess.run(command, cwd=JAVA_PROJECT, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+            raise FlinkSetupError(f"`{' '.join(command)}` failed in {JAVA_PROJECT}:\n{tail}")
+        built = JAVA_PROJECT / "target" / target.name
+        partial = target.with_suffix(".part")
+        shutil.copy2(built, partial)
+        partial.replace(target)
+        os.utime(target)  # newer than every source, so the next call skips the build
+        log.info("event=connector_build_done jar=%s bytes=%d", target, target.stat().st_size)
+        return target
+
+
+def connector_jars(config: FlinkConfig | None = None) -> list[Path]:
+    """The jar(s) a job loads: shardline's connector (built if missing or stale).
+
+    The official SQL fat jar, when ``make setup`` could fetch it, is added too: it relocates its
+    AWS SDK, so both coexist, and Table API / SQL jobs can use its ``kinesis`` connector.
+    """
+    config = config or FlinkConfig()
+    jars = [build_connector_jar(config.jar_dir)]
+    official = official_connector_jar(config.jar_dir)
+    if official is not None:
+        jars.append(official)
+    return jars
+
+
+# --- the environment ---------------------------------------------------------
+
+def stream_environment(config: FlinkConfig | None = None):
+    """A StreamExecutionEnvironment with the connector jar loaded and checkpointing set up."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.util.java_utils import add_jars_to_context_class_loader
+
+    config = config or FlinkConfig()
+    conf = Configuration()
+    conf.set_string("parallelism.default", str(config.parallelism))
+    if config.checkpoint_interval_ms > 0:
+        conf.set_string("execution.checkpointing.interval", f"{config.checkpoint_interval_ms} ms")
+    jar_urls: list[str] = []
+    if not config.managed:
+        # On Managed Flink the service adds lib/<jar> (jarfile property) and runs its own interpreter.
+        jar_urls = [jar.resolve().as_uri() for jar in connector_jars(config)]
+        conf.set_string("pipeline.jars", ";".join(jar_urls))
+        conf.set_string("python.executable", config.python_executable)
+        conf.set_string("python.client.executable", config.python_executable)
+        if config.checkpoint_interval_ms > 0:
+            config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            conf.set_string("execution.checkpointing.storage", "filesystem")
+            conf.set_string("execution.checkpointing.dir", config.checkpoint_dir.resolve().as_uri())
+    for key, value in config.extra.items():
+        conf.set_string(key, str(value))
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    if jar_urls:
+        # The gateway JVM must see the classes too, to build the source and sink objects.
+        add_jars_to_context_class_loader(jar_urls)
+    return env
+
+
+def _java_configuration(values: Mapping[str, str]):
+    from pyflink.java_gateway import get_gateway
+
+    j_conf = get_gateway().jvm.org.apache.flink.configuration.Configuration()
+    for key, value in values.items():
+        j_conf.setString(key, str(value))
+    return j_conf
+
+
+def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
+                   at_timestamp: float | None = None, bounded: bool = False,
+                   config: FlinkConfig | None = None, properties: Mapping[str, str] | None = None,
+                   name: str | None = None):
+    """A DataStream of the raw bytes of every user record on ``stream`` (a name or an ARN).
+
+    ``bounded`` reads each shard until a read finds it caught up, then the stream ends (tests,
+    demos, replays).  ``properties`` adds or overrides ``source.*``/``aws.*`` keys.
+    """
+    from pyflink.common import Types, WatermarkStrategy
+    from pyflink.datastream.connectors import Source
+    from pyflink.java_gateway import get_gateway
+
+    if initial_position not in INITIAL_POSITIONS:
+        raise ValueError(f"initial_position must be one of {INITIAL_POSITIONS}, got {initial_position!r}")
+    if initial_position == "AT_TIMESTAMP" and at_timestamp is None:
+        raise ValueError("initial_position AT_TIMESTAMP needs at_timestamp (epoch seconds)")
+    config = config or FlinkConfig()
+    values = {**config.aws_properties(), "source.init.position": initial_position,
+              "source.bounded": str(bounded).lower()}
+    if at_timestamp is not None:
+        values["source.init.timestamp"] = repr(float(at_timestamp))
+    values.update(properties or {})
+    builder = getattr(get_gateway().jvm, JAVA_PACKAGE).KinesisStreamsSource.builder()
+    builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
+    j_source = builder.setSourceConfig(_java_configuration(values)).build()
+    return env.from_source(Source(j_source), WatermarkStrategy.no_watermarks(), name or f"kinesis:{stream}",
+                           type_info=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+
+
+def keyed_bytes_type():
+    """The sink's input type: ``(partition_key, data)`` tuples."""
+    from pyflink.common import Types
+
+    return Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+
+
+def kinesis_sink(stream: str, *, config: FlinkConfig | None = None,
+                 properties: Mapping[str, str] | None = None, fail_on_error: bool = False):
+    """A Sink of ``(partition_key, data)`` tuples to ``stream`` via batched PutRecords.
+
+    Entries a PutRecords response marks failed are re-sent (only those); throttling is
+    retried; a missing stream or bad credentials fail the job with the cause.
+    """
+    from pyflink.datastream.connectors import Sink
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    config = config or FlinkConfig()
+    j_props = gateway.jvm.java.util.Properties()
+    for key, value in {**config.aws_properties(), **(properties or {})}.items():
+        j_props.setProperty(key, str(value))
+    builder = getattr(gateway.jvm, JAVA_PACKAGE).KinesisStreamsSink.builder()
+    builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
+    return Sink(builder.setKinesisClientProperties(j_props).setFailOnError(fail_on_error).build())
+
+
+# --- Managed Flink runtime properties ----------------------------------------
+
+def application_properties(path: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Property groups as ``{group id: {key: value}}``.
+
+    Read from ``path``, else ``$SHARDLINE_APPLICATION_PROPERTIES``, else Managed Flink's
+    ``/etc/flink/application_properties.json``; ``{}`` when none exists.  The file holds a
+    list of ``{"PropertyGroupId": ..., "PropertyMap": {...}}`` as the service writes it.
+    """
+    if path is None:
+        path = _env("SHARDLINE_APPLICATION_PROPERTIES") or (
+            MANAGED_FLINK_PROPERTIES if MANAGED_FLINK_PROPERTIES.exists() else None)
+        if path is None:
+            return {}
+    path = Path(path)
+    try:
+        raw: Any = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FlinkSetupError(f"application properties file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise FlinkSetupError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(raw, dict) and "PropertyGroups" in raw:
+        raw = raw["PropertyGroups"]  # the shape of the CreateApplication request, accepted too
+    if not isinstance(raw, list):
+        raise FlinkSetupError(f"{path}: expected a list of property groups "
+                              '[{"PropertyGroupId": ..., "PropertyMap": {...}}]')
+    groups: dict[str, dict[str, str]] = {}
+    for index, group in enumerate(raw):
+        if not isinstance(group, dict) or not isinstance(group.get("PropertyGroupId"), str) \
+                or not isinstance(group.get("PropertyMap", {}), dict):
+            raise FlinkSetupError(f"{path}: property group #{index} needs a string PropertyGroupId "
+                                  "and an object PropertyMap")
+        groups.setdefault(group["PropertyGroupId"], {}).update(
+            {str(k): str(v) for k, v in group.get("PropertyMap", {}).items()})
+    return groups

@@ -1,0 +1,308 @@
+"""PyFlink job: envelope records from a Kinesis stream, through a pipeline function, to Kinesis and S3.
+
+Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
+``--properties`` / ``SHARDLINE_APPLICATION_PROPERTIES``)::
+
+    input.stream           stream to read (name or ARN)                       required
+    output.stream          stream to write (partition key = the record's)     one output required
+    output.s3              s3://bucket/prefix for Avro objects under dt=/hour=
+    dead_letter.s3         s3://bucket/prefix for dead letters (JSON lines)   default: <output.s3 bucket>/dead-letters
+    dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required
+    pipeline               module:function applied to each Record            default jobs.runner:identity
+    source.init.position   TRIM_HORIZON | LATEST | AT_TIMESTAMP               default TRIM_HORIZON
+    source.init.timestamp  epoch seconds, for AT_TIMESTAMP
+    source.bounded         true: stop once every shard is read to its tip    default false
+    parallelism, checkpoint.interval.ms, checkpoint.dir, s3.batch.records, s3.batch.max-age-s
+
+Run locally:  python -m jobs.flink.passthrough_job --properties app.json
+
+Delivery is at least once: after a restore from a checkpoint, records read
+since that checkpoint are written again.  S3 batches wait in keyed state, so
+a checkpoint holds them until their object is written.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import uuid
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Mapping
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
+
+from connectors.flink import (FlinkConfig, application_properties, keyed_bytes_type, kinesis_sink, kinesis_source,
+                              stream_environment)
+
+log = logging.getLogger("shardline.jobs.flink.passthrough")
+
+PROPERTY_GROUP = "shardline"
+END_OF_INPUT = 2**63 - 1  # the watermark a bounded source emits when it ends: fires the final flush
+BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
+# (partition_key, dt=/hour= partition, Avro envelope)
+PROCESSED = Types.TUPLE([Types.STRING(), Types.STRING(), BYTES])
+# (dt=/hour= partition, bytes): what S3BatchWriter takes
+PARTITIONED = Types.TUPLE([Types.STRING(), BYTES])
+DEAD_LETTERS = OutputTag("dead-letters", PARTITIONED)
+
+
+@dataclass(frozen=True)
+class PassthroughJobConfig:
+    """The job's settings; keys in the property group are the field names with '_' -> '.'."""
+
+    input_stream: str
+    """Kinesis stream to read (name or ARN)."""
+    output_stream: str | None = None
+    """Kinesis stream to write the processed records to."""
+    output_s3: str | None = None
+    """s3://bucket/prefix: Avro container objects under <prefix>/dt=YYYY-MM-DD/hour=HH/."""
+    dead_letter_s3: str | None = None
+    """s3://bucket/prefix for dead letters; defaults to <output.s3 bucket>/dead-letters."""
+    dead_letter_stream: str | None = None
+    """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
+    pipeline: str = "jobs.runner:identity"
+    """The pipeline function, module:function, Record -> Record | list[Record] | None."""
+    source_init_position: str = "TRIM_HORIZON"
+    """Where to start in shards found at the first start."""
+    source_init_timestamp: float | None = None
+    """Epoch seconds, with AT_TIMESTAMP."""
+    source_bounded: bool = False
+    """Stop once every shard has been read to its tip (tests, demos, replays)."""
+    parallelism: int = 1
+    """Operator parallelism."""
+    checkpoint_interval_ms: int = 10_000
+    """Checkpoint interval; 0 disables checkpoints."""
+    checkpoint_dir: str | None = None
+    """Local checkpoint folder (FlinkConfig's default when unset; Managed Flink ignores it)."""
+    s3_batch_records: int = 5_000
+    """Records per S3 object at most."""
+    s3_batch_max_age_s: float = 60.0
+    """An S3 batch is written at the latest this long after its first record."""
+
+    def __post_init__(self) -> None:
+        if not self.output_stream and not self.output_s3:
+            raise ValueError(f"property group '{PROPERTY_GROUP}': set output.stream or output.s3 (or both)")
+        if not (self.dead_letter_s3 or self.dead_letter_stream or self.output_s3):
+            raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, "
+                             "so records that fail validation are kept")
+        for name in ("output_s3", "dead_letter_s3"):
+            value = getattr(self, name)
+            if value is not None:
+                split_s3_url(value, name.replace("_", "."))
+
+    @property
+    def dead_letter_s3_url(self) -> str | None:
+        if self.dead_letter_s3 or self.dead_letter_stream:
+            return self.dead_letter_s3
+        bucket, _ = split_s3_url(self.output_s3 or "", "output.s3")
+        return f"s3://{bucket}/dead-letters"
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, str]) -> "PassthroughJobConfig":
+        known = {f.name.replace("_", "."): f for f in fields(cls)}
+        known.update({"s3.batch.max-age-s": known.pop("s3.batch.max.age.s"),
+                      "dead_letter.s3": known.pop("dead.letter.s3"),
+                      "dead_letter.stream": known.pop("dead.letter.stream")})
+        unknown = sorted(set(properties) - set(known))
+        if unknown:
+            raise ValueError(f"property group '{PROPERTY_GROUP}': unknown keys {unknown}; known: {sorted(known)}")
+        if "input.stream" not in properties:
+            raise ValueError(f"property group '{PROPERTY_GROUP}': input.stream is required")
+        values = {}
+        for key, text in properties.items():
+            f = known[key]
+            values[f.name] = _parse(key, text, f.type)
+        return cls(**values)
+
+
+def _parse(key: str, text: str, annotation: str):
+    try:
+        if annotation.startswith("bool"):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if annotation.startswith("int"):
+            return int(text)
+        if annotation.startswith("float"):
+            return float(text)
+        return text
+    except ValueError:
+        raise ValueError(f"property {key}: cannot read {text!r} as {annotation}") from None
+
+
+def split_s3_url(url: str, what: str) -> tuple[str, str]:
+    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
+        raise ValueError(f"{what} must look like s3://bucket/prefix, got {url!r}")
+    bucket, _, prefix = url[5:].partition("/")
+    return bucket, prefix.strip("/")
+
+
+class ApplyPipeline(ProcessFunction):
+    """Decode, validate, run the pipeline function, encode.  Bad records go to DEAD_LETTERS."""
+
+    def __init__(self, pipeline: str, source: str) -> None:
+        self.pipeline_spec = pipeline
+        self.source = source
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from jobs.runner import load_pipeline
+
+        self.pipeline = load_pipeline(self.pipeline_spec)
+        self.dead_letters = runtime_context.get_metrics_group().counter("shardline_flink_dead_letters")
+
+    def process_element(self, data: bytes, ctx: ProcessFunction.Context):
+        from connectors.dead_letter import hour_partition
+        from jobs.runner import apply
+        from pipelines.records import RecordValidationError, from_avro, to_avro, validate
+
+        try:
+            outputs = apply(self.pipeline, validate(from_avro(data).as_dict()))
+            processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outputs]
+        except RecordValidationError as exc:
+            yield DEAD_LETTERS, self._letter(str(exc), "RecordValidationError", data)
+            return
+        except (OverflowError, OSError, ValueError) as exc:
+            yield DEAD_LETTERS, self._letter("event_time is outside the calendar", type(exc).__name__, data)
+            return
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not stop the stream
+            # The message could quote the record: only the type is kept.
+            yield DEAD_LETTERS, self._letter(f"pipeline {self.pipeline_spec} raised {type(exc).__name__}",
+                                             type(exc).__name__, data)
+            return
+        yield from processed
+
+    def _letter(self, reason: str, error_type: str, data: bytes) -> tuple[str, bytes]:
+        from connectors.dead_letter import DeadLetter, hour_partition
+        from pipelines.clock import SYSTEM_CLOCK
+
+        now = SYSTEM_CLOCK.time()
+        self.dead_letters.inc()
+        log.warning("event=dead_letter error_type=%s source=%s", error_type, self.source)
+        letter = DeadLetter(reason=reason, error_type=error_type, source=self.source, attempts=1, data=data, time=now)
+        return hour_partition(now), letter.to_json().encode("utf-8")
+
+
+def avro_object(items: list[bytes]) -> bytes:
+    from pipelines.records import from_avro, write_avro_file
+
+    buffer = io.BytesIO()
+    write_avro_file(buffer, [from_avro(item) for item in items])
+    return buffer.getvalue()
+
+
+def jsonl_object(items: list[bytes]) -> bytes:
+    return b"".join(item + b"\n" for item in items)
+
+
+class S3BatchWriter(KeyedProcessFunction):
+    """One S3 object per batch and partition: ``<prefix>/dt=YYYY-MM-DD/hour=HH/<uuid><suffix>``.
+
+    Keyed by partition; the batch lives in keyed list state, so it is part of every checkpoint
+    until its object is written (the layout is connectors.sinks.s3.S3Sink's).  A batch is written
+    when it is full, when it is ``max_age_s`` old, and when a bounded input ends.
+    """
+
+    def __init__(self, bucket: str, prefix: str, suffix: str, encode: Callable[[list[bytes]], bytes],
+                 max_records: int, max_age_s: float) -> None:
+        self.bucket, self.prefix, self.suffix, self.encode = bucket, prefix, suffix, encode
+        self.max_records, self.max_age_ms = max_records, int(max_age_s * 1000)
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from connectors.aws import AwsConfig, client
+
+        self.batch = runtime_context.get_list_state(ListStateDescriptor("batch", BYTES))
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
+        # botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx.
+        self.s3 = client("s3", AwsConfig(sdk_retries=5))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        self.batch.add(value[1])
+        count = (self.count.value() or 0) + 1
+        self.count.update(count)
+        if count == 1:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + self.max_age_ms)
+            timers.register_event_time_timer(END_OF_INPUT)
+        if count >= self.max_records:
+            yield self._write(ctx.get_current_key())
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        if self.count.value():
+            yield self._write(ctx.get_current_key())
+
+    def _write(self, partition: str) -> str:
+        items = list(self.batch.get())
+        key = f"{self.prefix}/{partition}/{uuid.uuid4()}{self.suffix}".lstrip("/")
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=self.encode(items))
+        self.batch.clear()
+        self.count.clear()
+        log.info("event=s3_object_written bucket=%s records=%d partition=%s", self.bucket, len(items), partition)
+        return key
+
+
+def _discard(stream) -> None:
+    """Terminate a branch whose work is a side effect (S3 writes): Flink prunes branches without a sink."""
+    from pyflink.datastream.connectors import Sink
+    from pyflink.java_gateway import get_gateway
+
+    stream.sink_to(Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink()))
+
+
+def _to_s3(stream, url: str, suffix: str, encode, job: PassthroughJobConfig, name: str) -> None:
+    bucket, prefix = split_s3_url(url, name)
+    written = stream.key_by(lambda item: item[0], key_type=Types.STRING()) \
+        .process(S3BatchWriter(bucket, prefix, suffix, encode, job.s3_batch_records, job.s3_batch_max_age_s),
+                 output_type=Types.STRING()).name(f"s3:{name}")
+    _discard(written)
+
+
+def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
+    """Add the job's operators to ``env``."""
+    raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
+                         at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink)
+    processed = raw.process(ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}"), output_type=PROCESSED) \
+        .name(f"pipeline:{job.pipeline}")
+    if job.output_stream:
+        processed.map(lambda item: (item[0], item[2]), output_type=keyed_bytes_type()) \
+            .sink_to(kinesis_sink(job.output_stream, config=flink)).name(f"kinesis:{job.output_stream}")
+    if job.output_s3:
+        _to_s3(processed.map(lambda item: (item[1], item[2]), output_type=PARTITIONED),
+               job.output_s3, ".avro", avro_object, job, "output.s3")
+    letters = processed.get_side_output(DEAD_LETTERS)
+    if job.dead_letter_s3_url:
+        _to_s3(letters, job.dead_letter_s3_url, ".jsonl", jsonl_object, job, "dead_letter.s3")
+    if job.dead_letter_stream:
+        letters.map(lambda item: (job.input_stream, item[1]), output_type=keyed_bytes_type()) \
+            .sink_to(kinesis_sink(job.dead_letter_stream, config=flink)).name(f"kinesis:{job.dead_letter_stream}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--properties", help="application properties JSON (Managed Flink's format)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    groups = application_properties(args.properties)
+    if PROPERTY_GROUP not in groups:
+        sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
+                 "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
+    job = PassthroughJobConfig.from_properties(groups[PROPERTY_GROUP])
+    flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
+                        **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
+    env = stream_environment(flink)
+    build(env, job, flink)
+    log.info("event=job_submit input=%s output_stream=%s output_s3=%s bounded=%s", job.input_stream,
+             job.output_stream, job.output_s3, job.source_bounded)
+    env.execute("shardline-passthrough")
+
+
+if __name__ == "__main__":
+    # Import the job's module by name, so its functions are pickled by reference (run as __main__,
+    # cloudpickle would copy them by value, with the module's logger and its lock).
+    from jobs.flink.passthrough_job import main as job_main
+
+    job_main()
