@@ -1,3 +1,5 @@
+import uuid
+
 import boto3
 import pytest
 
@@ -7,12 +9,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_stack_serves_kinesis_and_moto(local_stack):
+    name = f"smoke-{uuid.uuid4().hex[:8]}"
     kinesis = boto3.client("kinesis")
-    kinesis.create_stream(StreamName="smoke", ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(StreamName="smoke", WaiterConfig={"Delay": 0.1})
-    assert "smoke" in kinesis.list_streams()["StreamNames"]
-    boto3.client("s3").create_bucket(Bucket="smoke")
-    assert [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]] == ["smoke"]
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    assert name in kinesis.list_streams()["StreamNames"]
+    boto3.client("s3").create_bucket(Bucket=name)
+    assert name in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
 
 
 def test_up_then_down_stops_exactly_its_processes(tmp_path):
