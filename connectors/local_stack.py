@@ -232,7 +232,8 @@ class LocalStack:
         while pending:
             for server in list(pending):
                 if not server.alive():
-                    raise LocalStackError(f"{server.name} exited at start; see {server.log}")
+                    raise LocalStackError(f"{server.name} exited at start; last lines of {server.log}:\n"
+                                          + _tail(Path(server.log)))
                 if self._healthy(server):
                     pending.remove(server)
             if pending and time.monotonic() > deadline:
@@ -240,6 +241,13 @@ class LocalStack:
                 raise LocalStackError(f"{names} did not become healthy in {self.config.start_timeout_s:.0f}s; "
                                       f"see logs in {self.config.state_dir}")
             time.sleep(0.1)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def _require(path: Path) -> None:

@@ -13,7 +13,7 @@ def test_stack_serves_kinesis_and_moto(local_stack):
     kinesis = boto3.client("kinesis")
     kinesis.create_stream(StreamName=name, ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
-    assert name in kinesis.list_streams()["StreamNames"]
+    assert kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
     boto3.client("s3").create_bucket(Bucket=name)
     assert name in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
 
