@@ -145,7 +145,6 @@ class RecordAggregator:
         self._ehk_parts: list[bytes] = []
         self._record_parts: list[bytes] = []
         self._entries: list[tuple[str, bytes, str | None]] = []
-        self._body_size = 0
         self._size = 0  # the sealed Kinesis record's size: overhead + body + outer partition key
         self._first_ehk = ""
 

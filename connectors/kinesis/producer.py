@@ -19,179 +19,57 @@ ready record has lingered ``linger_s``, or on ``flush``.  With aggregation,
 each shard fills an aggregate of up to ``aggregation_max_bytes`` while its
 previous one is in flight, so batches grow with the load.
 
-Resharding.  ListShards runs every ``shard_refresh_s`` and, rate-limited, after
-errors.  When the open shards changed, the producer lets the calls in flight
-finish, then re-routes what it holds to the new shards (aggregates are
-unpacked and repacked in order), so an aggregate never mixes shards, which
-readers that filter by hash range (the KCL) would drop records from.
+Resharding.  ListShards runs every ``shard_refresh_s``, after errors (at most
+every ``shard_refresh_after_error_s``), and when PutRecords names a shard the
+map does not know.  When the open shards changed, the producer lets the calls
+in flight finish, then re-routes what it holds to the new shards (aggregates
+are unpacked and repacked in order), so an aggregate does not mix shards:
+readers that filter by hash range (the KCL) drop records that sit on the wrong
+shard.  An aggregate that Kinesis put on another shard than predicted (the map
+changed under it) holds its domain back; once the new map is known, its records
+that belong elsewhere are sent again, ahead of the domain's later records.
+
+Backpressure: ``put`` waits while ``max_buffered_records`` user records (or
+``max_buffered_bytes``) are accepted but not yet acknowledged.  Delivery
+failures never raise from ``put``: records that exhaust ``max_attempts`` are
+collected and raised as one ``ProducerError`` (with every ``FailedRecord``) by
+the next ``flush`` or ``close``.  A fatal error (access denied, stream deleted)
+stops the producer: ``put`` raises from then on, and everything it held is
+reported the same way.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import logging
 import random
 import weakref
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+import botocore.exceptions
+from prometheus_client import CollectorRegistry
 
-from connectors.aws import CONNECTION_ERRORS, AwsConfig, error_code, is_throttling, unreachable
+from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreachable
 from connectors.backoff import full_jitter
 from connectors.clients import LazyClient
 from connectors.kinesis.aggregation import (MAX_HASH_KEY, MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES,
                                             AggregatedRecord, AggregationError, RecordAggregator)
+from connectors.kinesis.backlog import DomainBacklog, PendingRecord
+from connectors.kinesis.producer_types import (FailedRecord, ProducerConfig, ProducerError, ProducerStats,
+                                               RecordTooLargeError, producer_metrics)
 from connectors.kinesis.routing import ShardMap, ShardPacer
 from connectors.kinesis.streams import list_shards
 from pipelines.clock import SYSTEM_CLOCK, Clock
 
+__all__ = ["KinesisProducer", "ProducerConfig", "ProducerError", "RecordTooLargeError", "FailedRecord",
+           "ProducerStats"]
+
 log = logging.getLogger("shardline.kinesis.producer")
 
 _md5 = hashlib.md5
-# Per-entry codes PutRecords returns for entries worth sending again (all of them, per the API docs).
-RETRYABLE_ENTRY_CODES = frozenset({"ProvisionedThroughputExceededException", "InternalFailure"})
-
-
-@dataclass(frozen=True)
-class ProducerConfig:
-    """How a KinesisProducer batches, paces and retries.  Every default is here."""
-
-    stream_name: str
-    aggregate: bool = False
-    """Pack user records into KPL aggregates per destination shard (consumers must de-aggregate)."""
-    aggregation_max_bytes: int = 51_200
-    """Largest aggregate (data + partition key); the KPL's default, so a retry resends little."""
-    max_batch_records: int = 500
-    """Kinesis records per PutRecords call (the API's limit)."""
-    max_batch_bytes: int = 5 * 1024 * 1024
-    """Bytes per PutRecords call (the API's limit)."""
-    linger_s: float = 0.05
-    """Longest a ready record waits for a fuller batch while another call is in flight."""
-    max_in_flight: int = 8
-    """PutRecords calls running at once."""
-    max_buffered_records: int = 100_000
-    """User records accepted but not yet acknowledged; ``put`` waits beyond this (backpressure)."""
-    max_buffered_bytes: int = 64 * 1024 * 1024
-    """Bytes accepted but not yet acknowledged; ``put`` waits beyond this (backpressure)."""
-    max_attempts: int = 10
-    """PutRecords attempts per Kinesis record before its user records are reported as failed."""
-    backoff_base_s: float = 0.1
-    """First retry waits up to this long (full jitter), doubling per attempt."""
-    backoff_cap_s: float = 5.0
-    """Longest wait between attempts."""
-    shard_records_per_s: float = 900.0
-    """Pace per shard, 10% under Kinesis' 1,000 records/s write limit (room for the burst)."""
-    shard_bytes_per_s: float = 900_000.0
-    """Pace per shard, under Kinesis' 1 MiB/s write limit (room for the burst)."""
-    pacing_burst_s: float = 0.2
-    """Seconds of pace a quiet shard may send at once."""
-    shard_refresh_s: float = 60.0
-    """Re-list the shards this often, to follow resharding."""
-    shard_refresh_after_error_s: float = 2.0
-    """After a failure, re-list the shards if the last listing is older than this."""
-    aws: AwsConfig = field(default_factory=lambda: AwsConfig(extra={"parameter_validation": False}))
-    """Client settings when the producer builds its own client (shardline validates records itself)."""
-    seed: int | None = None
-    """Seed for the backoff jitter; None: unpredictable."""
-
-    def __post_init__(self) -> None:
-        if not self.stream_name:
-            raise ValueError("stream_name is required")
-        if not 1 <= self.max_batch_records <= 500:
-            raise ValueError("max_batch_records must be between 1 and 500 (the PutRecords limit)")
-        if not MAX_RECORD_BYTES <= self.max_batch_bytes <= 5 * 1024 * 1024:
-            raise ValueError("max_batch_bytes must be between 1 MiB and 5 MiB (the PutRecords limit)")
-        if not 1024 <= self.aggregation_max_bytes <= MAX_RECORD_BYTES:
-            raise ValueError(f"aggregation_max_bytes must be between 1024 and {MAX_RECORD_BYTES}")
-        if self.max_attempts < 1 or self.max_in_flight < 1 or self.max_buffered_records < 1:
-            raise ValueError("max_attempts, max_in_flight and max_buffered_records must be at least 1")
-
-
-@dataclass(frozen=True)
-class FailedRecord:
-    partition_key: str = field(repr=False)
-    data: bytes = field(repr=False)
-    explicit_hash_key: str | None = field(repr=False)
-    error_code: str
-    error_message: str
-    attempts: int
-
-
-class ProducerError(RuntimeError):
-    """Records could not be delivered; ``failures`` holds each one with its last error."""
-
-    def __init__(self, message: str, failures: list[FailedRecord] | None = None) -> None:
-        super().__init__(message)
-        self.failures = failures or []
-
-
-class RecordTooLargeError(ValueError):
-    """A record is over Kinesis' 1 MiB limit (data + partition key)."""
-
-
-@dataclass(frozen=True)
-class ProducerStats:
-    records_sent: int = 0
-    kinesis_records_sent: int = 0
-    retries: int = 0
-    bytes_sent: int = 0
-    failed: int = 0
-
-
-@dataclass(frozen=True)
-class _Metrics:
-    records: Counter
-    kinesis_records: Counter
-    retries: Counter
-    failed: Counter
-    latency: Histogram
-    queue_depth: Gauge
-
-
-_METRICS: "weakref.WeakKeyDictionary[CollectorRegistry, _Metrics]" = weakref.WeakKeyDictionary()
-
-
-def _metrics(registry: CollectorRegistry | None) -> _Metrics:
-    registry = registry or REGISTRY
-    metrics = _METRICS.get(registry)
-    if metrics is None:
-        labels = ["stream"]
-        metrics = _METRICS[registry] = _Metrics(
-            Counter("shardline_producer_records_total", "User records Kinesis accepted.", labels, registry=registry),
-            Counter("shardline_producer_kinesis_records_total", "Kinesis records (aggregates count once) accepted.",
-                    labels, registry=registry),
-            Counter("shardline_producer_retries_total", "Kinesis records sent again after a failure.",
-                    labels, registry=registry),
-            Counter("shardline_producer_failed_records_total", "User records given up on after max attempts.",
-                    labels, registry=registry),
-            Histogram("shardline_producer_put_latency_seconds", "PutRecords call latency.", labels,
-                      registry=registry, buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)),
-            Gauge("shardline_producer_queue_depth", "User records buffered or in flight.", labels, registry=registry),
-        )
-    return metrics
-
-
-class _Unit:
-    """One Kinesis record on its way: a plain user record or an aggregate."""
-
-    __slots__ = ("entry", "records", "count", "size", "hash_key", "domain", "attempts")
-
-    def __init__(self, entry: dict, records: list | None, count: int, size: int, hash_key: int, domain: str) -> None:
-        self.entry = entry          # the PutRecords request entry
-        self.records = records      # aggregated (pk, data, ehk) tuples; None for a plain record
-        self.count = count
-        self.size = size
-        self.hash_key = hash_key
-        self.domain = domain
-        self.attempts = 0
-
-    def user_records(self) -> list[tuple[str, bytes, str | None]]:
-        if self.records is not None:
-            return self.records
-        return [(self.entry["PartitionKey"], self.entry["Data"], self.entry.get("ExplicitHashKey"))]
+# Whole-call failures worth retrying besides throttling: the request may not have reached Kinesis.
+_TRANSIENT = (asyncio.TimeoutError, ConnectionError, OSError, botocore.exceptions.HTTPClientError,
+              botocore.exceptions.ReadTimeoutError)
 
 
 class KinesisProducer:
@@ -204,7 +82,9 @@ class KinesisProducer:
         self._clock = clock
         self._rng = random.Random(config.seed)
         self._pacer = ShardPacer(config.shard_records_per_s, config.shard_bytes_per_s, config.pacing_burst_s, clock)
-        metrics = _metrics(registry)
+        self._backlog = DomainBacklog(self._shard_of, self._pacer, clock, max_batch_records=config.max_batch_records,
+                                      max_batch_bytes=config.max_batch_bytes)
+        metrics = producer_metrics(registry)
         stream = config.stream_name
         self._m_records = metrics.records.labels(stream)
         self._m_kinesis = metrics.kinesis_records.labels(stream)
@@ -215,34 +95,30 @@ class KinesisProducer:
         metrics.queue_depth.labels(stream).set_function(lambda: getattr(me(), "_buffered_records", 0))
 
         self._map: ShardMap | None = None
-        self._pending_map: ShardMap | None = None
+        self._pending_map: ShardMap | None = None  # applied once nothing is in flight
         self._last_refresh = float("-inf")
         self._refreshing = False
-        # Ordering domains with something waiting, in flight or backing off -> their waiting units.
-        self._domains: dict[str, deque[_Unit]] = {}
-        self._ready: dict[str, deque[str]] = {}      # shard id -> ready domains (head unit goes to that shard)
-        self._ready_count = 0
-        self._ready_bytes = 0
-        self._first_ready_at = 0.0
-        self._backoff: list[tuple[float, int, str]] = []
-        # Aggregates Kinesis put on another shard than the map predicted (it changed): (unit, actual shard).
-        self._misplaced: list[tuple[_Unit, str]] = []
-        self._backoff_seq = 0
         self._aggregators: dict[str, RecordAggregator] = {}
         self._opened_at: dict[str, float] = {}
-        self._buffered_records = 0
+        # Aggregates Kinesis put on another shard than the map predicted (it changed): (record, actual shard).
+        self._misplaced: list[tuple[PendingRecord, str]] = []
+        self._buffered_records = 0  # accepted and not yet acknowledged or given up on (in flight included)
         self._buffered_bytes = 0
         self._in_flight = 0
         self._flushing = 0
         self._failures: list[FailedRecord] = []
         self._fatal: BaseException | None = None
         self._closed = False
+        self._accepting = False  # started, not closed, not stopped: put() skips its slow checks
+        self._max_records = config.max_buffered_records
+        self._max_bytes = config.max_buffered_bytes
+        self._add = self._add_aggregated if config.aggregate else self._add_plain
         self._sender: asyncio.Task | None = None
-        self._start_lock = asyncio.Lock()
         self._sender_idle = False
-        self._wake = asyncio.Event()
-        self._changed = asyncio.Event()
-        self._calls: set[asyncio.Task] = set()
+        self._start_lock = asyncio.Lock()
+        self._wake = asyncio.Event()     # the sender should look again
+        self._changed = asyncio.Event()  # a call finished or the producer stopped: flush/put waiters look again
+        self._tasks: set[asyncio.Task] = set()
         self._puts = 0
         self._stats = dict(records_sent=0, kinesis_records_sent=0, retries=0, bytes_sent=0, failed=0)
 
@@ -262,61 +138,48 @@ class KinesisProducer:
     async def start(self) -> None:
         """List the shards and start sending; raises EndpointUnreachable if Kinesis cannot be reached."""
         async with self._start_lock:
-            if self._sender is None:
-                await self._start()
-
-    async def _start(self) -> None:
-        if self._closed:
-            self._raise_if_unusable()
-        client = await self._client.get()
-        try:
-            shards = await list_shards(client, self.config.stream_name)
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise ProducerError(f"stream {self.config.stream_name!r} does not exist; create it first "
-                                    "(e.g. `shardline stream create`)") from exc
-            raise
-        self._map = ShardMap.from_list_shards(shards)
-        self._last_refresh = self._clock.monotonic()
-        self._sender = asyncio.get_running_loop().create_task(self._run())
-        log.info("event=producer_started stream=%s shards=%d aggregate=%s",
-                 self.config.stream_name, len(self._map), self.config.aggregate)
+            if self._sender is not None:
+                return
+            if self._closed:
+                self._raise_if_unusable()
+            try:
+                shards = await list_shards(await self._client.get(), self.config.stream_name)
+            except Exception as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    raise ProducerError(f"stream {self.config.stream_name!r} does not exist; create it first "
+                                        "(e.g. `shardline stream create`)") from exc
+                raise
+            self._map = ShardMap.from_list_shards(shards)
+            self._last_refresh = self._clock.monotonic()
+            self._sender = asyncio.get_running_loop().create_task(self._run())
+            self._accepting = True
+            log.info("event=producer_started stream=%s shards=%d aggregate=%s",
+                     self.config.stream_name, len(self._map), self.config.aggregate)
 
     async def put(self, data: bytes, partition_key: str, explicit_hash_key: str | None = None) -> None:
         """Accept one record; waits while the buffer is full.  Delivery errors surface in flush/close."""
-        if self._sender is None:
-            await self.start()
-        if self._closed or self._fatal is not None:
-            self._raise_if_unusable()
+        # The per-record path: kept to flat checks on plain attributes (it runs 100k+ times a second).
+        if not self._accepting:
+            await self._accept_or_raise()
         if type(data) is not bytes:
             if isinstance(data, str):
                 raise TypeError("data must be bytes, not str; encode it first")
             data = bytes(data)
         key_bytes = partition_key.encode("utf-8")
         size = len(data) + len(key_bytes)
-        if size > MAX_RECORD_BYTES:
-            raise RecordTooLargeError(
-                f"record with partition key {partition_key!r} is {size} bytes (data + partition key); "
-                f"Kinesis accepts at most {MAX_RECORD_BYTES}")
+        if size > MAX_RECORD_BYTES or not 0 < len(partition_key) <= MAX_PARTITION_KEY_CHARS:
+            _refuse(partition_key, size)
         if explicit_hash_key is None:
-            if not 0 < len(partition_key) <= MAX_PARTITION_KEY_CHARS:
-                raise ValueError(f"a partition key has 1 to {MAX_PARTITION_KEY_CHARS} characters")
             hash_key = int.from_bytes(_md5(key_bytes).digest(), "big")
         else:
             hash_key = _parse_hash_key(explicit_hash_key)
-            if not 0 < len(partition_key) <= MAX_PARTITION_KEY_CHARS:
-                raise ValueError(f"a partition key has 1 to {MAX_PARTITION_KEY_CHARS} characters")
-        while self._buffered_records >= self.config.max_buffered_records or \
-                self._buffered_bytes >= self.config.max_buffered_bytes:
+        while self._buffered_records >= self._max_records or self._buffered_bytes >= self._max_bytes:
             await self._wait_for_space()
         self._buffered_records += 1
         self._buffered_bytes += size
-        if self.config.aggregate:
-            self._add_aggregated(data, partition_key, explicit_hash_key, hash_key, size)
-        else:
-            self._add_plain(data, partition_key, explicit_hash_key, hash_key, size)
+        self._add(data, partition_key, explicit_hash_key, hash_key, size)
         self._puts += 1
-        if self._puts % 512 == 0:
+        if not self._puts & 511:
             # A caller that never blocks would otherwise starve the sender and the HTTP responses.
             await asyncio.sleep(0)
 
@@ -346,24 +209,24 @@ class KinesisProducer:
             await self.flush()
         finally:
             self._closed = True
+            self._accepting = False
             if self._sender is not None:
                 self._sender.cancel()
-                await asyncio.gather(self._sender, *self._calls, return_exceptions=True)
+                await asyncio.gather(self._sender, *self._tasks, return_exceptions=True)
             await self._client.close()
 
-    # --- routing user records into units ------------------------------------------------------
+    # --- user records into Kinesis records ------------------------------------------------------
+
+    def _shard_of(self, record: PendingRecord) -> str:
+        # Aggregating, a record's domain is its shard (as of the map it was packed with).
+        return record.domain if self.config.aggregate else self._map.shard_for(record.hash_key)
 
     def _add_plain(self, data: bytes, key: str, ehk: str | None, hash_key: int, size: int) -> None:
         entry = {"Data": data, "PartitionKey": key}
         if ehk is not None:
             entry["ExplicitHashKey"] = ehk
-        unit = _Unit(entry, None, 1, size, hash_key, key)
-        waiting = self._domains.get(key)
-        if waiting is None:
-            self._domains[key] = deque((unit,))
-            self._make_ready(key, unit)
-        else:
-            waiting.append(unit)
+        if self._backlog.add(PendingRecord(entry, None, 1, size, hash_key, key)) and self._sender_idle:
+            self._wake.set()
 
     def _add_aggregated(self, data: bytes, key: str, ehk: str | None, hash_key: int, size: int) -> None:
         shard = self._map.shard_for(hash_key)
@@ -379,11 +242,11 @@ class KinesisProducer:
             entry = {"Data": data, "PartitionKey": key}
             if ehk is not None:
                 entry["ExplicitHashKey"] = ehk
-            self._enqueue(_Unit(entry, None, 1, size, hash_key, shard))
+            self._enqueue(PendingRecord(entry, None, 1, size, hash_key, shard))
             return
         if sealed is not None:
             self._opened_at[shard] = self._clock.monotonic()
-            self._enqueue(_aggregate_unit(sealed, shard))
+            self._enqueue(_aggregate_record(sealed, shard))
 
     def _seal(self, shard: str) -> None:
         aggregator = self._aggregators.pop(shard, None)
@@ -391,46 +254,26 @@ class KinesisProducer:
         if aggregator is not None:
             sealed = aggregator.flush()
             if sealed is not None:
-                self._enqueue(_aggregate_unit(sealed, shard))
+                self._enqueue(_aggregate_record(sealed, shard))
 
-    def _enqueue(self, unit: _Unit) -> None:
-        waiting = self._domains.get(unit.domain)
-        if waiting is None:
-            self._domains[unit.domain] = deque((unit,))
-            self._make_ready(unit.domain, unit)
-        else:
-            waiting.append(unit)
-        self._wake.set()
-
-    def _make_ready(self, domain: str, head: _Unit) -> None:
-        shard = domain if self.config.aggregate else self._map.shard_for(head.hash_key)
-        ready = self._ready.get(shard)
-        if ready is None:
-            ready = self._ready[shard] = deque()
-        ready.append(domain)
-        if not self._ready_count:
-            self._first_ready_at = self._clock.monotonic()
-            if self._sender_idle:
-                self._wake.set()
-        self._ready_count += 1
-        self._ready_bytes += head.size
-        if self._ready_count >= self.config.max_batch_records or self._ready_bytes >= self.config.max_batch_bytes:
-            self._wake.set()
+    def _enqueue(self, record: PendingRecord) -> None:
+        self._backlog.add(record)
+        self._wake.set()  # once per aggregate: cheap, and a new aggregate may complete a batch
 
     # --- the sender -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
         try:
             while True:
-                delay = self._dispatch()
-                await self._nap(delay)
+                await self._nap(self._dispatch())
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - a bug here must not hang put()/flush()
+        except BaseException as exc:  # noqa: BLE001 - a bug here must not leave put()/flush() waiting forever
             log.exception("event=producer_sender_crashed stream=%s", self.config.stream_name)
             self._stop(exc)
 
     async def _nap(self, delay: float | None) -> None:
+        """Wait until woken, or ``delay`` seconds on the injected clock (None: only until woken)."""
         if self._wake.is_set():
             self._wake.clear()
             await asyncio.sleep(0)
@@ -453,28 +296,26 @@ class KinesisProducer:
 
     def _dispatch(self) -> float | None:
         """Launch every call that is due; return seconds until something else becomes due (None: nothing)."""
+        cfg, backlog = self.config, self._backlog
         now = self._clock.monotonic()
-        cfg = self.config
         if self._pending_map is not None and not self._in_flight:
             self._apply_map(self._pending_map)
-        waits = []
         if now - self._last_refresh >= cfg.shard_refresh_s and self._buffered_records:
             self._refresh()
-        while self._backoff and self._backoff[0][0] <= now:
-            _, _, domain = heapq.heappop(self._backoff)
-            self._make_ready(domain, self._domains[domain][0])
-        if self._backoff:
-            waits.append(self._backoff[0][0] - now)
+        waits = []
+        next_retry = backlog.release_due(now)
+        if next_retry is not None:
+            waits.append(next_retry - now)
         if self._aggregators:
             waits.extend(self._seal_lingering(now))
-        while self._ready_count and self._in_flight < cfg.max_in_flight and self._pending_map is None:
-            due_at = self._first_ready_at + cfg.linger_s
-            full = self._ready_count >= cfg.max_batch_records or self._ready_bytes >= cfg.max_batch_bytes or \
-                (cfg.aggregate and len(self._domains) >= len(self._map))
+        while backlog.ready_count and self._in_flight < cfg.max_in_flight and self._pending_map is None:
+            due_at = backlog.first_ready_at + cfg.linger_s
+            # With aggregation a batch is as full as it gets once every shard has something pending.
+            full = backlog.full or (cfg.aggregate and len(backlog) >= len(self._map))
             if not (full or self._flushing or not self._in_flight or now >= due_at):
                 waits.append(due_at - now)
                 break
-            batch, paced_s = self._take()
+            batch, paced_s = backlog.take()
             if paced_s is not None:
                 waits.append(paced_s)
             if not batch:
@@ -489,7 +330,7 @@ class KinesisProducer:
         """Seal aggregates that waited ``linger_s`` for a shard with nothing queued; return other waits."""
         waits = []
         for shard, opened in list(self._opened_at.items()):
-            if shard in self._domains and not self._flushing:
+            if shard in self._backlog and not self._flushing:
                 continue  # the shard is busy: keep filling; its completion wakes the sender
             if self._flushing or now >= opened + self.config.linger_s:
                 self._seal(shard)
@@ -497,60 +338,21 @@ class KinesisProducer:
                 waits.append(opened + self.config.linger_s - now)
         return waits
 
-    def _take(self) -> tuple[list[_Unit], float | None]:
-        """One batch: at most one unit per ready domain, round robin over shards, within each shard's pace."""
-        cfg = self.config
-        batch: list[_Unit] = []
-        room_records, room_bytes = cfg.max_batch_records, cfg.max_batch_bytes
-        paced_s = None
-        for shard in list(self._ready):
-            ready = self._ready[shard]
-            allowance = self._pacer.allowance(shard)
-            taken_records = taken_bytes = 0
-            while ready and allowance > 0 and room_records > 0:
-                head = self._domains[ready[0]][0]
-                if head.size > room_bytes:
-                    room_records = 0  # the batch is full by size
-                    break
-                ready.popleft()
-                unit = self._domains[head.domain].popleft()
-                batch.append(unit)
-                allowance -= 1
-                room_records -= 1
-                room_bytes -= unit.size
-                taken_records += 1
-                taken_bytes += unit.size
-                self._ready_count -= 1
-                self._ready_bytes -= unit.size
-            if taken_records:
-                self._pacer.spend(shard, taken_records, taken_bytes)
-            if ready:
-                if allowance <= 0:
-                    wait = self._pacer.wait_s(shard)
-                    paced_s = wait if paced_s is None else min(paced_s, wait)
-                # Move the shard to the back, so the next batch starts with another one.
-                del self._ready[shard]
-                self._ready[shard] = ready
-            else:
-                del self._ready[shard]
-            if room_records <= 0:
-                break
-        if self._ready_count:
-            self._first_ready_at = self._clock.monotonic()
-        return batch, paced_s
-
-    def _launch(self, batch: list[_Unit]) -> None:
+    def _launch(self, batch: list[PendingRecord]) -> None:
         self._in_flight += 1
-        task = asyncio.get_running_loop().create_task(self._put_records(batch))
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._spawn(self._put_records(batch))
 
-    async def _put_records(self, batch: list[_Unit]) -> None:
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _put_records(self, batch: list[PendingRecord]) -> None:
         started = self._clock.monotonic()
         try:
             client = await self._client.get()
             response = await client.put_records(StreamName=self.config.stream_name,
-                                                Records=[unit.entry for unit in batch])
+                                                Records=[record.entry for record in batch])
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - sorted into retryable and fatal just below
@@ -563,35 +365,35 @@ class KinesisProducer:
             self._changed.set()
             self._wake.set()
 
-    def _call_done(self, batch: list[_Unit], response: dict) -> None:
+    def _call_done(self, batch: list[PendingRecord], response: dict) -> None:
         results = response.get("Records") or ()
         failed = response.get("FailedRecordCount", 0)
         if len(results) != len(batch):
-            self._stop(RuntimeError(f"PutRecords answered {len(results)} entries for {len(batch)} records"),
-                       batch)
+            self._stop(RuntimeError(f"PutRecords answered {len(results)} entries for {len(batch)} records"), batch)
             return
         records = kinesis_records = size = 0
         known = self._map.shard_id_set
         stale = False
         aggregate = self.config.aggregate
-        for unit, result in zip(batch, results):
+        backlog = self._backlog
+        for record, result in zip(batch, results):
             code = result.get("ErrorCode") if failed else None
-            if code is None:
-                if aggregate and unit.records is not None and result.get("ShardId") != unit.domain:
-                    # Its records may belong to several shards now: hold its domain until the new map
-                    # says which records landed on the right shard; the others are sent again.
-                    self._misplaced.append((unit, result.get("ShardId", "")))
-                    kinesis_records += 1
-                    stale = True
-                    continue
-                records += unit.count
-                kinesis_records += 1
-                size += unit.size
-                if not stale and result.get("ShardId") not in known:
-                    stale = True
-                self._settled(unit)
-            else:
-                self._retry_or_fail(unit, code, result.get("ErrorMessage", ""))
+            if code is not None:
+                self._retry_or_fail(record, code, result.get("ErrorMessage", ""))
+                continue
+            kinesis_records += 1
+            shard = result.get("ShardId")
+            if shard is not None and shard not in known:
+                stale = True
+            if aggregate and record.records is not None and shard is not None and shard != record.domain:
+                # Its records may belong to several shards now: hold its domain until the new map
+                # says which records landed on their own shard; the others are sent again.
+                self._misplaced.append((record, shard))
+                stale = True
+                continue
+            records += record.count
+            size += record.size
+            backlog.settle(record)
         self._buffered_records -= records
         self._buffered_bytes -= size
         stats = self._stats
@@ -603,49 +405,42 @@ class KinesisProducer:
         if failed or stale:
             self._refresh(after_error=not self._misplaced)
 
-    def _call_failed(self, batch: list[_Unit], exc: Exception) -> None:
+    def _call_failed(self, batch: list[PendingRecord], exc: Exception) -> None:
         if isinstance(exc, CONNECTION_ERRORS):
             code, message = "EndpointUnreachable", str(unreachable("kinesis", exc))
-        elif is_throttling(exc) or isinstance(exc, asyncio.TimeoutError) or _is_transport_error(exc):
+        elif is_throttling(exc) or isinstance(exc, _TRANSIENT):
             code, message = error_code(exc) or type(exc).__name__, str(exc)
         else:
             code = error_code(exc)
-            hint = " (the stream was deleted?)" if code == "ResourceNotFoundException" else ""
+            hint = " (was the stream deleted?)" if code == "ResourceNotFoundException" else ""
             self._stop(RuntimeError(f"PutRecords to {self.config.stream_name!r} failed: "
                                     f"{code or type(exc).__name__}{hint}: {exc}"), batch)
             return
-        for unit in batch:
-            self._retry_or_fail(unit, code, message)
+        for record in batch:
+            self._retry_or_fail(record, code, message)
         self._refresh(after_error=True)
 
-    def _settled(self, unit: _Unit) -> None:
-        """The unit is done (sent or given up on): release its domain's next unit."""
-        waiting = self._domains.get(unit.domain)
-        if waiting:
-            self._make_ready(unit.domain, waiting[0])
-        elif waiting is not None:
-            del self._domains[unit.domain]
-
-    def _retry_or_fail(self, unit: _Unit, code: str, message: str) -> None:
-        unit.attempts += 1
-        if unit.attempts >= self.config.max_attempts or self._fatal is not None:
-            failures = [FailedRecord(pk, data, ehk, code, message, unit.attempts)
-                        for pk, data, ehk in unit.user_records()]
-            self._failures.extend(failures)
-            self._stats["failed"] += len(failures)
-            self._m_failed.inc(len(failures))
-            self._buffered_records -= unit.count
-            self._buffered_bytes -= unit.size
-            log.warning("event=producer_records_failed stream=%s records=%d code=%s attempts=%d",
-                        self.config.stream_name, len(failures), code, unit.attempts)
-            self._settled(unit)
+    def _retry_or_fail(self, record: PendingRecord, code: str, message: str) -> None:
+        record.attempts += 1
+        if record.attempts < self.config.max_attempts and self._fatal is None:
+            self._stats["retries"] += 1
+            self._m_retries.inc()
+            delay = full_jitter(record.attempts, self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+            self._backlog.retry_at(record, self._clock.monotonic() + delay)
             return
-        self._stats["retries"] += 1
-        self._m_retries.inc()
-        self._domains[unit.domain].appendleft(unit)
-        delay = full_jitter(unit.attempts, self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
-        self._backoff_seq += 1
-        heapq.heappush(self._backoff, (self._clock.monotonic() + delay, self._backoff_seq, unit.domain))
+        failures = [FailedRecord(pk, data, ehk, code, message, record.attempts)
+                    for pk, data, ehk in record.user_records()]
+        self._record_failures(failures, record.count, record.size)
+        log.warning("event=producer_records_failed stream=%s records=%d code=%s attempts=%d",
+                    self.config.stream_name, len(failures), code, record.attempts)
+        self._backlog.settle(record)
+
+    def _record_failures(self, failures: list[FailedRecord], count: int, size: int) -> None:
+        self._failures.extend(failures)
+        self._stats["failed"] += len(failures)
+        self._m_failed.inc(len(failures))
+        self._buffered_records -= count
+        self._buffered_bytes -= size
 
     # --- shard map ------------------------------------------------------------------------------
 
@@ -655,14 +450,12 @@ class KinesisProducer:
             return
         self._refreshing = True
         self._last_refresh = now
-        task = asyncio.get_running_loop().create_task(self._list_shards())
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._spawn(self._list_shards())
 
     async def _list_shards(self) -> None:
         try:
-            shard_map = ShardMap.from_list_shards(await list_shards(await self._client.get(),
-                                                                    self.config.stream_name))
+            shards = await list_shards(await self._client.get(), self.config.stream_name)
+            shard_map = ShardMap.from_list_shards(shards)
             if shard_map != self._map or self._misplaced:
                 self._pending_map = shard_map
         except asyncio.CancelledError:
@@ -675,27 +468,22 @@ class KinesisProducer:
             self._wake.set()
 
     def _apply_map(self, shard_map: ShardMap) -> None:
-        """Re-route everything held to the new shards; runs with nothing in flight."""
+        """Re-route what is held to the new shards; runs with nothing in flight."""
         log.info("event=producer_shards_changed stream=%s shards=%d->%d", self.config.stream_name,
                  len(self._map), len(shard_map))
         self._map, self._pending_map = shard_map, None
         self._pacer.retain(shard_map.shard_ids)
-        ready_domains = [d for shard in self._ready.values() for d in shard]
-        self._ready.clear()
-        self._ready_count = self._ready_bytes = 0
         if not self.config.aggregate:
-            for domain in ready_domains:  # a key's shard may have changed
-                self._make_ready(domain, self._domains[domain][0])
+            self._backlog.reroute()  # a key's shard may have changed; its domain did not
             return
-        # Unpack aggregates shard by shard, in order; the records of one key all sit in one old shard.
-        # Misplaced aggregates come first: each is older than anything its blocked domain holds.
+        # Unpack aggregates shard by shard, in order: the records of one key all sit in one old shard.
+        # Misplaced aggregates come first: each is older than anything its held-back domain has.
         held: list[tuple[str, bytes, str | None]] = []
         delivered = delivered_bytes = 0
-        for unit, actual in self._misplaced:
-            for pk, data, ehk in unit.records:
+        for record, actual in self._misplaced:
+            for pk, data, ehk in record.records:
                 key_bytes = pk.encode("utf-8")
-                hash_key = int(ehk) if ehk is not None else int.from_bytes(_md5(key_bytes).digest(), "big")
-                if shard_map.shard_for(hash_key) == actual:
+                if shard_map.shard_for(_hash_key(key_bytes, ehk)) == actual:
                     delivered += 1
                     delivered_bytes += len(data) + len(key_bytes)
                 else:
@@ -706,52 +494,38 @@ class KinesisProducer:
         self._stats["records_sent"] += delivered
         self._stats["bytes_sent"] += delivered_bytes
         self._m_records.inc(delivered)
-        for waiting in self._domains.values():
-            for unit in waiting:
-                held.extend(unit.user_records())
+        for record in self._backlog.drain():
+            held.extend(record.user_records())
         for shard in list(self._aggregators):
             sealed = self._aggregators.pop(shard).flush()
             if sealed is not None:
                 held.extend(sealed.entries)
-        self._domains.clear()
         self._opened_at.clear()
-        self._backoff.clear()
         for pk, data, ehk in held:
             key_bytes = pk.encode("utf-8")
-            hash_key = int(ehk) if ehk is not None else int.from_bytes(_md5(key_bytes).digest(), "big")
-            self._add_aggregated(data, pk, ehk, hash_key, len(data) + len(key_bytes))
+            self._add_aggregated(data, pk, ehk, _hash_key(key_bytes, ehk), len(data) + len(key_bytes))
 
     # --- failure plumbing -----------------------------------------------------------------------
 
-    def _stop(self, exc: BaseException, batch: list[_Unit] = ()) -> None:
+    def _stop(self, exc: BaseException, batch: list[PendingRecord] = ()) -> None:
         """A fatal error: everything held (and ``batch``) becomes a failure; put() and flush() raise."""
+        self._accepting = False
         if self._fatal is None:
             self._fatal = exc
             log.error("event=producer_stopped stream=%s error=%s", self.config.stream_name, exc)
-        code = type(exc).__name__
-        units = list(batch) + [unit for unit, _ in self._misplaced]
+        records = list(batch) + [record for record, _ in self._misplaced] + list(self._backlog.drain())
         self._misplaced.clear()
-        for waiting in self._domains.values():
-            units.extend(waiting)
         for aggregator in self._aggregators.values():
             sealed = aggregator.flush()
             if sealed is not None:
-                units.append(_aggregate_unit(sealed, ""))
-        failed = 0
-        for unit in units:
-            self._failures.extend(FailedRecord(pk, d, ehk, code, str(exc), unit.attempts)
-                                  for pk, d, ehk in unit.user_records())
-            failed += unit.count
-            self._buffered_records -= unit.count
-            self._buffered_bytes -= unit.size
-        self._domains.clear()
+                records.append(_aggregate_record(sealed, ""))
         self._aggregators.clear()
         self._opened_at.clear()
-        self._backoff.clear()
-        self._ready.clear()
-        self._ready_count = self._ready_bytes = 0
-        self._stats["failed"] += failed
-        self._m_failed.inc(failed)
+        code = type(exc).__name__
+        for record in records:
+            failures = [FailedRecord(pk, data, ehk, code, str(exc), record.attempts)
+                        for pk, data, ehk in record.user_records()]
+            self._record_failures(failures, record.count, record.size)
         self._changed.set()
 
     def _raise_if_unusable(self) -> None:
@@ -760,35 +534,46 @@ class KinesisProducer:
                                 self._failures) from self._fatal
         raise ProducerError(f"producer for stream {self.config.stream_name!r} is closed")
 
+    async def _accept_or_raise(self) -> None:
+        if self._sender is None and not self._closed:
+            await self.start()
+        if self._closed or self._fatal is not None:
+            self._raise_if_unusable()
+
     async def _wait_for_space(self) -> None:
         self._changed.clear()
         self._wake.set()
         await self._changed.wait()
-        if self._fatal is not None:
+        if self._closed or self._fatal is not None:  # closed or stopped meanwhile: refuse, never drop
             self._raise_if_unusable()
 
 
-def _aggregate_unit(sealed: AggregatedRecord, shard: str) -> _Unit:
+def _aggregate_record(sealed: AggregatedRecord, shard: str) -> PendingRecord:
     entry = {"Data": sealed.data, "PartitionKey": sealed.partition_key, "ExplicitHashKey": sealed.explicit_hash_key}
-    return _Unit(entry, sealed.entries, len(sealed.entries), sealed.size, int(sealed.explicit_hash_key), shard)
+    return PendingRecord(entry, sealed.entries, len(sealed.entries), sealed.size, int(sealed.explicit_hash_key), shard)
+
+
+def _hash_key(key_bytes: bytes, explicit_hash_key: str | None) -> int:
+    if explicit_hash_key is not None:
+        return int(explicit_hash_key)
+    return int.from_bytes(_md5(key_bytes).digest(), "big")
+
+
+def _refuse(partition_key: str, size: int) -> None:
+    if size > MAX_RECORD_BYTES:
+        raise RecordTooLargeError(
+            f"record with partition key {partition_key!r} is {size} bytes (data + partition key); "
+            f"Kinesis accepts at most {MAX_RECORD_BYTES}")
+    raise ValueError(f"a partition key has 1 to {MAX_PARTITION_KEY_CHARS} characters, got {len(partition_key)}")
 
 
 def _parse_hash_key(explicit_hash_key: str) -> int:
-    try:
-        value = int(explicit_hash_key)
-    except (TypeError, ValueError):
-        value = -1
-    if not 0 <= value <= MAX_HASH_KEY or not explicit_hash_key.isdigit():
+    # Kinesis' pattern: 0|([1-9]\d{0,38}), at most 2**128-1.
+    if not (isinstance(explicit_hash_key, str) and explicit_hash_key.isascii() and explicit_hash_key.isdigit()
+            and (explicit_hash_key == "0" or explicit_hash_key[0] != "0")
+            and int(explicit_hash_key) <= MAX_HASH_KEY):
         raise ValueError(f"an explicit hash key is a decimal integer from 0 to 2**128-1, got {explicit_hash_key!r}")
-    return value
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    # aiohttp and botocore raise these for dropped connections and timeouts mid-request: transient.
-    import botocore.exceptions
-
-    return isinstance(exc, (botocore.exceptions.HTTPClientError, botocore.exceptions.ReadTimeoutError,
-                            ConnectionError, OSError))
+    return int(explicit_hash_key)
 
 
 def _describe(failures: list[FailedRecord]) -> str:

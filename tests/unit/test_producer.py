@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from connectors.aws import EndpointUnreachable
 from connectors.kinesis.aggregation import deaggregate
-from connectors.kinesis.producer import (KinesisProducer, ProducerConfig, ProducerError, RecordTooLargeError)
-from connectors.testing import patched_environ
+from connectors.kinesis.producer import KinesisProducer, ProducerConfig, ProducerError, RecordTooLargeError
 from connectors.local_stack import free_port
+from connectors.testing import patched_environ
 from pipelines.clock import FakeClock
 
 MAX_HASH = 2**128 - 1
@@ -173,6 +173,7 @@ async def test_every_record_arrives_once_in_key_order_despite_failures_and_throt
     assert metric(registry, "shardline_producer_retries_total", "s") == stats.retries
     assert metric(registry, "shardline_producer_kinesis_records_total", "s") == stats.kinesis_records_sent
     assert metric(registry, "shardline_producer_queue_depth", "s") == 0
+    assert metric(registry, "shardline_producer_put_latency_seconds_count", "s") == fake.calls - fake.throttled_calls
     if aggregate:
         assert stats.kinesis_records_sent < 3000 / 5
         for shard, stored in fake.stored.items():  # aggregates never mix shards
@@ -195,7 +196,8 @@ async def test_explicit_hash_keys_route_and_survive_aggregation():
 async def test_exhausted_retries_raise_producer_error_with_the_failures(aggregate):
     fake = FakeKinesis(2, doomed_keys=frozenset({"doomed"}), aggregate=aggregate)
     config = ProducerConfig("s", aggregate=aggregate, max_attempts=3, seed=2)
-    producer = KinesisProducer(config, client=fake, clock=FakeClock(), registry=CollectorRegistry())
+    registry = CollectorRegistry()
+    producer = KinesisProducer(config, client=fake, clock=FakeClock(), registry=registry)
     await producer.put(b"secret-1", "doomed")
     await producer.put(b"ok", "fine")
     await producer.put(b"secret-2", "doomed")
@@ -209,6 +211,7 @@ async def test_exhausted_retries_raise_producer_error_with_the_failures(aggregat
     if not aggregate:
         assert failures == doomed and fake.by_key() == {"fine": [b"ok"]}
     assert producer.stats.failed == len(failures)
+    assert metric(registry, "shardline_producer_failed_records_total", "s") == len(failures)
 
 
 async def test_oversize_record_names_its_partition_key():
@@ -234,17 +237,37 @@ async def test_put_blocks_while_the_buffer_is_full():
     fake = FakeKinesis(2)
     fake.gate = asyncio.Event()
     config = ProducerConfig("s", max_buffered_records=10)
-    producer = KinesisProducer(config, client=fake, clock=FakeClock(), registry=CollectorRegistry())
+    registry = CollectorRegistry()
+    producer = KinesisProducer(config, client=fake, clock=FakeClock(), registry=registry)
     for i in range(10):
         await producer.put(b"x", f"k{i}")
     blocked = asyncio.ensure_future(producer.put(b"x", "k-late"))
     for _ in range(50):
         await asyncio.sleep(0)
     assert not blocked.done()
+    assert metric(registry, "shardline_producer_queue_depth", "s") == 10
     fake.gate.set()
     await asyncio.wait_for(blocked, 5)
     await producer.close()
     assert sum(len(v) for v in fake.by_key().values()) == 11
+
+
+async def test_a_put_waiting_for_space_when_the_producer_closes_is_refused_not_dropped():
+    fake = FakeKinesis(1)
+    fake.gate = asyncio.Event()
+    producer = KinesisProducer(ProducerConfig("s", max_buffered_records=1), client=fake, clock=FakeClock(),
+                               registry=CollectorRegistry())
+    await producer.put(b"first", "k")
+    closing = asyncio.ensure_future(producer.close())  # waits for "first", which the gate holds
+    await asyncio.sleep(0)
+    blocked = asyncio.ensure_future(producer.put(b"second", "k"))  # waits for space behind close
+    for _ in range(20):
+        await asyncio.sleep(0)
+    fake.gate.set()
+    await closing
+    with pytest.raises(ProducerError, match="closed"):
+        await blocked
+    assert fake.by_key() == {"k": [b"first"]}
 
 
 async def test_pacing_keeps_each_shard_under_its_rate():
@@ -330,6 +353,7 @@ async def test_unreachable_endpoint_names_the_variable():
 @pytest.mark.parametrize("key, ehk, error", [
     ("", None, "partition key"), ("k" * 257, None, "partition key"),
     ("k", "-1", "explicit hash key"), ("k", str(2**128), "explicit hash key"), ("k", "0x10", "explicit hash key"),
+    ("k", "007", "explicit hash key"), ("k", "²", "explicit hash key"),
 ])
 async def test_invalid_keys_are_refused(key, ehk, error):
     producer = KinesisProducer(ProducerConfig("s"), client=FakeKinesis(1), clock=FakeClock(),
