@@ -125,25 +125,27 @@ def _installed_npm_version(package: Path) -> str | None:
         return None
 
 
-def install_flink_connector() -> Path:
-    """Put the Kinesis connector jar for Flink 2.2 into ``jar_dir()``.
+def install_flink_connector() -> list[Path]:
+    """Put the Kinesis connector jars for Flink 2.2 into ``jar_dir()``.
 
-    The official connector is preferred.  Where Maven Central does not serve it
-    (this workplace's mirror does not), shardline's own FLIP-27 connector in
-    ``connectors/flink_java`` is built with Maven instead.
+    shardline's own FLIP-27 source and AsyncSink-based sink (``connectors/flink_java``)
+    are always built: the PyFlink wrappers use them, with a bounded mode and
+    (key, bytes) sink records.  The official SQL connector is added beside them
+    where Maven Central serves it, for users of the Table API ``kinesis`` connector.
     """
-    jar_dir().mkdir(parents=True, exist_ok=True)
-    official = fetch_maven_artifact(OFFICIAL_KINESIS_CONNECTOR)
-    if official is not None:
-        target = jar_dir() / official.name
-        if not target.exists():
-            shutil.copy2(official, target)
-        return target
-    log.warning("%s is not served by %s; building shardline's own Flink Kinesis connector",
-                OFFICIAL_KINESIS_CONNECTOR, MAVEN_CENTRAL)
     from connectors.flink import build_connector_jar
 
-    return build_connector_jar()
+    jars = [build_connector_jar()]
+    official = fetch_maven_artifact(OFFICIAL_KINESIS_CONNECTOR)
+    if official is None:
+        log.info("%s is not served by %s: the Table API 'kinesis' connector is unavailable; "
+                 "shardline's DataStream connector is used", OFFICIAL_KINESIS_CONNECTOR, MAVEN_CENTRAL)
+        return jars
+    target = jar_dir() / official.name
+    if not target.exists():
+        jar_dir().mkdir(parents=True, exist_ok=True)
+        shutil.copy2(official, target)
+    return jars + [target]
 
 
 def install(flink: bool = True) -> None:

@@ -211,23 +211,38 @@ def replay(file: Path, stream: str = typer.Option(...),
 
 @app.command("run")
 def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="package.module:function"),
-                 input: Path = typer.Option(..., "--input", help="JSON-lines or Avro file"),
+                 input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines or Avro file"),
                  output: Optional[Path] = typer.Option(None, "--output", help="Output file (default stdout)"),
+                 stream: Optional[str] = typer.Option(None, help="Read a Kinesis stream instead of a file"),
+                 sink: list[str] = typer.Option([], help="With --stream: s3://b/p, kinesis:S, firehose:S, "
+                                                         "dynamodb:T or a .jsonl/.avro file (repeatable)"),
+                 start: str = typer.Option("trim_horizon", "--from", help="With --stream: where to start"),
+                 checkpoints: Optional[Path] = typer.Option(None, help="With --stream: checkpoint file to resume"),
+                 count: Optional[int] = typer.Option(None, help="With --stream: stop after this many records"),
+                 idle_timeout: Optional[float] = typer.Option(None, help="With --stream: stop when idle this long"),
                  on_error: str = typer.Option("dlq", help="dlq or fail"),
                  dlq: Optional[Path] = typer.Option(None, help="Dead-letter file"),
                  as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
-    """Run a pipeline function over a file (offline replay)."""
+    """Run a pipeline function over a file (offline replay) or a stream, into a file or sinks."""
     from jobs.runner import FileRunConfig, load_pipeline, run_file
+    from jobs.stream_commands import run_over_stream
 
+    if (input is None) == (stream is None):
+        fail("give exactly one of --input FILE or --stream NAME")
     try:
-        config = FileRunConfig(input=input, output=output, on_error=on_error, dead_letters=dlq)
         fn = load_pipeline(pipeline)
+        if input is not None:
+            work = run_file(fn, FileRunConfig(input=input, output=output, on_error=on_error, dead_letters=dlq))
+        else:
+            work = run_over_stream(fn, stream, sink + ([str(output)] if output else []), start=start,
+                                   checkpoints=checkpoints, count=count, idle_timeout_s=idle_timeout,
+                                   on_error=on_error, dead_letters=dlq)
     except ValueError as exc:
         fail(str(exc))
-    stats = run_async(run_file(fn, config))
+    stats = run_async(work)
     text = json.dumps(stats.as_dict()) if as_json else \
         f"read {stats.read}, wrote {stats.written}, dead-lettered {stats.dead_lettered}"
-    err.print(text) if output is None and not as_json else print(text)
+    err.print(text) if output is None and stream is None and not as_json else print(text)
 
 
 @package_app.command("flink")

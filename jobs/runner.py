@@ -178,9 +178,26 @@ async def add_with_backpressure(sink, record: Record, clock: Clock) -> None:
             await clock.sleep(exc.retry_after)
 
 
+async def batches_until_idle(consumer, idle_timeout_s: float | None, clock: Clock = SYSTEM_CLOCK):
+    """The consumer's batches, ending once no record has arrived for ``idle_timeout_s`` (None: never)."""
+    iterator = consumer.batches().__aiter__()
+    last_record = clock.monotonic()
+    while True:
+        remaining = None if idle_timeout_s is None else idle_timeout_s - (clock.monotonic() - last_record)
+        if remaining is not None and remaining <= 0:
+            return
+        try:
+            batch = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
+        except (asyncio.TimeoutError, StopAsyncIteration):
+            return
+        if batch.records:
+            last_record = clock.monotonic()
+        yield batch
+
+
 async def run_stream(pipeline: PipelineFn, consumer, sinks: list, *, on_error: str = "dlq",
                      dead_letters=None, clock: Clock = SYSTEM_CLOCK, stop_after: int | None = None,
-                     stats: RunStats | None = None) -> RunStats:
+                     idle_timeout_s: float | None = None, stats: RunStats | None = None) -> RunStats:
     """Consume ``consumer`` (a started KinesisConsumer), apply ``pipeline``, write to ``sinks``.
 
     Checkpoints a shard batch only after every sink has flushed it: at-least-once.
@@ -188,7 +205,7 @@ async def run_stream(pipeline: PipelineFn, consumer, sinks: list, *, on_error: s
     from connectors.dead_letter import DeadLetter
 
     stats = stats or RunStats()
-    async for batch in consumer.batches():
+    async for batch in batches_until_idle(consumer, idle_timeout_s, clock):
         for consumed in batch.records:
             stats.read += 1
             position = f"kinesis:{batch.shard_id}/{consumed.sequence_number}/{consumed.sub_sequence_number}"

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from connectors.dead_letter import DeadLetter, FileDeadLetters
 from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
-from jobs.runner import ON_ERROR_CHOICES, BadRecordError, _BadLine, read_input
+from jobs.runner import ON_ERROR_CHOICES, BadRecordError, _BadLine, batches_until_idle, read_input
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record, RecordValidationError, from_avro, to_avro, to_json_line
 from pipelines.recording import RecordedRecord, RecordingAppender, read_recording, replay_schedule
@@ -142,7 +142,7 @@ async def consume(stream: str, *, start: str = "trim_horizon", as_json: bool = F
     consumer = KinesisConsumer(ConsumerConfig(stream_name=stream, initial_position=position,
                                               at_timestamp=timestamp), clock=clock)
     async with consumer:
-        async for batch in _batches_until_idle(consumer, idle_timeout_s, clock):
+        async for batch in batches_until_idle(consumer, idle_timeout_s, clock):
             for consumed in batch.records:
                 if on_record is not None:
                     on_record(consumed)
@@ -153,25 +153,6 @@ async def consume(stream: str, *, start: str = "trim_horizon", as_json: bool = F
                     out.flush()
                     return seen
     return seen
-
-
-async def _batches_until_idle(consumer, idle_timeout_s: float | None, clock: Clock):
-    """Yield batches; stop once no record has arrived for ``idle_timeout_s``."""
-    import asyncio
-
-    iterator = consumer.batches().__aiter__()
-    last_record = clock.monotonic()
-    while True:
-        remaining = None if idle_timeout_s is None else idle_timeout_s - (clock.monotonic() - last_record)
-        if remaining is not None and remaining <= 0:
-            return
-        try:
-            batch = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
-        except (asyncio.TimeoutError, StopAsyncIteration):
-            return
-        if batch.records:
-            last_record = clock.monotonic()
-        yield batch
 
 
 async def record(stream: str, out_path: Path, *, duration_s: float | None = None, start: str = "latest",
@@ -223,3 +204,31 @@ async def replay(path: Path, stream: str, *, speed: float, clock: Clock = SYSTEM
                 progress(1)
     result.seconds = clock.monotonic() - start
     return result
+
+
+async def run_over_stream(pipeline, stream: str, sink_specs: list[str], *, start: str = "trim_horizon",
+                          checkpoints: Path | None = None, application_name: str = "shardline-run",
+                          count: int | None = None, idle_timeout_s: float | None = None, on_error: str = "dlq",
+                          dead_letters: Path | None = None, clock: Clock = SYSTEM_CLOCK):
+    """`shardline run --stream`: consume, apply the pipeline, write to every sink, checkpoint."""
+    from connectors.kinesis.checkpoints import FileCheckpointStore
+    from jobs.runner import run_stream
+    from jobs.sink_specs import sink_from_spec
+
+    if not sink_specs:
+        raise ValueError("give at least one --sink")
+    position, timestamp = parse_start_position(start)
+    letters = FileDeadLetters(dead_letters or Path(f"{stream}.dlq.jsonl"))
+    sinks = [sink_from_spec(spec, dead_letters=letters) for spec in sink_specs]
+    consumer = KinesisConsumer(
+        ConsumerConfig(stream_name=stream, application_name=application_name, initial_position=position,
+                       at_timestamp=timestamp),
+        checkpoints=FileCheckpointStore(checkpoints) if checkpoints else None, clock=clock, dead_letters=letters)
+    try:
+        async with consumer:
+            return await run_stream(pipeline, consumer, sinks, on_error=on_error, dead_letters=letters,
+                                    clock=clock, stop_after=count, idle_timeout_s=idle_timeout_s)
+    finally:
+        for sink in sinks:
+            await sink.close()
+        await letters.close()
