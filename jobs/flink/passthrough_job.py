@@ -12,7 +12,8 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     source.init.position   TRIM_HORIZON | LATEST | AT_TIMESTAMP               default TRIM_HORIZON
     source.init.timestamp  epoch seconds, for AT_TIMESTAMP
     source.bounded         true: stop once every shard is read to its tip    default false
-    parallelism, checkpoint.interval.ms, checkpoint.dir, s3.batch.records, s3.batch.max-age-s
+    parallelism, checkpoint.interval.ms, checkpoint.dir, s3.batch.records, s3.batch.max-age-s,
+    python.bundle.time.ms
 
 Run locally:  python -m jobs.flink.passthrough_job --properties app.json
 
@@ -82,6 +83,8 @@ class PassthroughJobConfig:
     """Records per S3 object at most."""
     s3_batch_max_age_s: float = 60.0
     """An S3 batch is written at the latest this long after its first record."""
+    python_bundle_time_ms: int = 1000
+    """PyFlink hands records to the Python workers in bundles closed after this long: latency vs. overhead."""
 
     def __post_init__(self) -> None:
         if not self.output_stream and not self.output_s3:
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                  "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
     job = PassthroughJobConfig.from_properties(groups[PROPERTY_GROUP])
     flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
+                        extra={"python.fn-execution.bundle.time": str(job.python_bundle_time_ms)},
                         **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
     env = stream_environment(flink)
     build(env, job, flink)
