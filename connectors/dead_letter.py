@@ -13,6 +13,7 @@ never quote record contents.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -150,6 +151,9 @@ class S3DeadLetters:
         self._mask = mask
         self._rng = rng or random.Random()
         self._buffer: list[str] = []
+        # Sinks flush their dead letters concurrently (a runner flushes every sink at once): one write at a
+        # time, so no letter is written twice and a flush returns only once the letters put before it are durable.
+        self._flushing = asyncio.Lock()
         self.keys: list[str] = []
         """Keys written so far, for tests and the CLI's summary."""
 
@@ -161,10 +165,15 @@ class S3DeadLetters:
             await self.flush()
 
     async def flush(self) -> None:
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if not self._buffer:
             return
         key = f"{self.prefix}/{hour_partition(self._clock.time())}/{uuid.uuid4()}.jsonl"
-        body = ("\n".join(self._buffer) + "\n").encode("utf-8")
+        count = len(self._buffer)  # letters put while this write is in flight wait for the next flush
+        body = ("\n".join(self._buffer[:count]) + "\n").encode("utf-8")
         client = await self._client.get()
         for attempt in range(1, self.config.max_attempts + 1):
             try:
@@ -183,8 +192,8 @@ class S3DeadLetters:
                 await self._clock.sleep(full_jitter(attempt, self.config.backoff_base_s,
                                                     self.config.backoff_cap_s, self._rng))
         log.warning("event=dead_letters_written store=s3 bucket=%s key=%s letters=%d",
-                    self.bucket, key, len(self._buffer))
-        self._buffer.clear()
+                    self.bucket, key, count)
+        del self._buffer[:count]
         self.keys.append(key)
 
     async def close(self) -> None:

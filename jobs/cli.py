@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.pii_cli import pii_app
+
 app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 local_app = typer.Typer(help="The local AWS stack: a Kinesis emulator plus moto server.", no_args_is_help=True)
@@ -24,6 +26,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(stream_app, name="stream")
 app.add_typer(package_app, name="package")
 app.add_typer(bench_app, name="bench")
+app.add_typer(pii_app, name="pii")
 err = Console(stderr=True)
 
 

@@ -41,6 +41,14 @@ JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         "dead_letter.s3": "s3://my-bucket/dead-letters",
         "source.init.position": "TRIM_HORIZON",
     }),
+    # The PII masking job: the passthrough job's properties; its policy is group shardline.pii's "policy".
+    "pii": ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {
+        "input.stream": "payments",
+        "output.stream": "payments-masked",
+        "output.s3": "s3://my-bucket/curated/payments",
+        "dead_letter.s3": "s3://my-bucket/dead-letters",
+        "source.init.position": "TRIM_HORIZON",
+    }),
 }
 
 
@@ -116,7 +124,8 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 def _shardline_files() -> Iterator[tuple[str, Path]]:
     for package in SHARDLINE_PACKAGES:
-        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+        # Code, and the data files the code reads (the PII pattern's built-in policies).
+        for path in sorted([*(REPO_ROOT / package).rglob("*.py"), *(REPO_ROOT / package).rglob("*.yaml")]):
             relative = path.relative_to(REPO_ROOT)
             if "__pycache__" not in relative.parts and "flink_java" not in relative.parts:
                 yield relative.as_posix(), path

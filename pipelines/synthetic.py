@@ -53,7 +53,79 @@ def ssn(rng: random.Random) -> str:
     return f"{area:03d}-{rng.randrange(1, 100):02d}-{rng.randrange(1, 10000):04d}"
 
 
-def payment(rng: random.Random, event_time_ms: int) -> dict:
+# Free-text notes: about half carry PII, in the shapes people type it.  (template, kinds of PII it holds)
+NOTE_TEMPLATES = (
+    ("Customer asked about a refund for order {order}; please call back on {phone} after 5pm. "
+     "Ticket escalated to tier 2 support for review.", ("phone",)),
+    ("Chargeback dispute opened by the cardholder. Reply sent to {email} with the receipt "
+     "and the store's returns policy attached.", ("email",)),
+    ("Payment declined twice at checkout; customer read card {card} over the phone, "
+     "identity verified and the payment retried successfully.", ("card",)),
+    ("Login from a new device at {ip} flagged by the risk engine; step-up verification "
+     "passed, no further action needed from the fraud team.", ("ip",)),
+    ("Identity check for a large transfer: SSN {ssn} matched the account; contact {email} "
+     "or {phone} if the bank asks again.", ("ssn", "email", "phone")),
+    ("Gift purchase, wrapped and shipped by express courier. Delivery window confirmed with the "
+     "buyer by email; no issues reported so far this week.", ()),
+    ("Subscription renewed at the annual rate, loyalty discount applied as agreed with the account "
+     "manager during last week's call. No refund is due.", ()),
+    ("Order {order} split into two parcels because one item was back-ordered; the customer "
+     "agreed by chat and the second parcel ships on Friday.", ()),
+    ("Address change requested through the app and confirmed by the security question; "
+     "new billing cycle starts next month as usual.", ()),
+)
+# Area codes in service (libphonenumber checks the number's structure, and an N11 "area code" is none).
+AREA_CODES = ("206", "212", "303", "305", "312", "415", "512", "617", "702", "713", "404", "615")
+
+
+def note_phone(rng: random.Random) -> str:
+    """A US phone number as people write it, often with an extension."""
+    area, exchange, line = rng.choice(AREA_CODES), rng.randrange(200, 999), rng.randrange(0, 10000)
+    if exchange % 100 == 11:  # N11 codes are not exchanges
+        exchange += 1
+    number = rng.choice((f"+1 {area}-{exchange}-{line:04d}", f"({area}) {exchange}-{line:04d}",
+                         f"{area}.{exchange}.{line:04d}", f"+1 ({area}) {exchange} {line:04d}"))
+    extension = rng.choice(("", "", f" ext. {rng.randrange(1, 9999)}", f" x{rng.randrange(1, 999)}",
+                            f" extension {rng.randrange(1, 99)}"))
+    return number + extension
+
+
+def note_card(rng: random.Random) -> str:
+    _, digits = card_number(rng)
+    separator = rng.choice((" ", "-", ""))
+    return separator.join(digits[i:i + 4] for i in range(0, len(digits), 4))
+
+
+def note_ip(rng: random.Random) -> str:
+    if rng.random() < 0.7:
+        return f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return "2001:db8:" + ":".join(f"{rng.randrange(1, 0x10000):x}" for _ in range(6))
+
+
+def free_text_note(rng: random.Random, first: str = "Jane", last: str = "Doe") -> tuple[str, list[tuple[str, str]]]:
+    """A ~150-character support note, and the PII planted in it as (kind, value) pairs."""
+    template, kinds = rng.choice(NOTE_TEMPLATES)
+    values = {"order": f"A-{rng.randrange(100000, 999999)}"}
+    planted = []
+    for kind in kinds:
+        if kind == "phone":
+            value = note_phone(rng)
+        elif kind == "email":
+            value = f"{first.lower()}.{last.lower()}{rng.randrange(100)}@{rng.choice(('example.com', 'mail.example.org'))}"
+        elif kind == "card":
+            value = note_card(rng)
+        elif kind == "ssn":
+            value = ssn(rng).replace("-", rng.choice(("-", " ", "-")))
+        else:
+            value = note_ip(rng)
+        values[kind] = value
+        planted.append((kind, value))
+    return template.format(**values), planted
+
+
+def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> dict:
+    """One transaction.  ``notes`` comes from ``notes_rng`` (default ``rng``): a separate stream, so the
+    other fields have the values they had before ``notes`` existed, for the same seed."""
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     city, state, postcode = rng.choice(CITIES)
     provider, card = card_number(rng)
@@ -67,15 +139,16 @@ def payment(rng: random.Random, event_time_ms: int) -> dict:
         "phone_number": f"+1-{rng.randrange(201, 990)}-{rng.randrange(200, 999)}-{rng.randrange(0, 10000):04d}",
         "email": f"{first.lower()}.{last.lower()}{rng.randrange(100)}@example.com",
         "ipv4": f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        "notes": free_text_note(notes_rng or rng, first, last)[0],
     }
 
 
-def telemetry(rng: random.Random, event_time_ms: int) -> dict:
+def telemetry(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> dict:
     return {"device_id": f"device-{rng.randrange(200):04d}", "sensor": rng.choice(SENSORS),
             "value": round(rng.gauss(20.0, 5.0), 3), "unit": "si", "transaction_date": event_time_ms}
 
 
-GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int], dict]]] = {
+GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int, random.Random], dict]]] = {
     # name: (record type, partition-key field, generator)
     "payments": ("payment.created", "credit_card_number", payment),
     "telemetry": ("telemetry.reading", "device_id", telemetry),
@@ -88,10 +161,11 @@ def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK) -> 
         raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {sorted(GENERATORS)}")
     record_type, key_field, generate = GENERATORS[kind]
     rng = random.Random(seed)
+    notes_rng = random.Random(f"{seed}/notes")
     sequence = 0
     while True:
         now_ms = int(clock.time() * 1000)
-        payload = generate(rng, now_ms)
+        payload = generate(rng, now_ms, notes_rng)
         # Partition by an opaque account id rather than the raw card number: keys show up in
         # Kinesis metadata and logs, where PII must not.
         key = f"acct-{zlib.crc32(str(payload[key_field]).encode()) & 0xFFFFFF:06x}"

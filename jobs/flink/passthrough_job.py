@@ -9,6 +9,7 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     dead_letter.s3         s3://bucket/prefix for dead letters (JSON lines)   default: <output.s3 bucket>/dead-letters
     dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required
     pipeline               module:function applied to each Record            default jobs.runner:identity
+    dead_letter.mask       module:function, bytes -> bytes, applied to a dead letter's data before it is stored
     source.init.position   TRIM_HORIZON | LATEST | AT_TIMESTAMP               default TRIM_HORIZON
     source.init.timestamp  epoch seconds, for AT_TIMESTAMP
     source.bounded         true: stop once every shard is read to its tip    default false
@@ -67,6 +68,8 @@ class PassthroughJobConfig:
     """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
     pipeline: str = "jobs.runner:identity"
     """The pipeline function, module:function, Record -> Record | list[Record] | None."""
+    dead_letter_mask: str | None = None
+    """module:function, bytes -> bytes, applied to a dead letter's data before it is stored (e.g. PII masking)."""
     source_init_position: str = "TRIM_HORIZON"
     """Where to start in shards found at the first start."""
     source_init_timestamp: float | None = None
@@ -109,7 +112,8 @@ class PassthroughJobConfig:
         known = {f.name.replace("_", "."): f for f in fields(cls)}
         known.update({"s3.batch.max-age-s": known.pop("s3.batch.max.age.s"),
                       "dead_letter.s3": known.pop("dead.letter.s3"),
-                      "dead_letter.stream": known.pop("dead.letter.stream")})
+                      "dead_letter.stream": known.pop("dead.letter.stream"),
+                      "dead_letter.mask": known.pop("dead.letter.mask")})
         unknown = sorted(set(properties) - set(known))
         if unknown:
             raise ValueError(f"property group '{PROPERTY_GROUP}': unknown keys {unknown}; known: {sorted(known)}")
@@ -147,14 +151,16 @@ def split_s3_url(url: str, what: str) -> tuple[str, str]:
 class ApplyPipeline(ProcessFunction):
     """Decode, validate, run the pipeline function, encode.  Bad records go to DEAD_LETTERS."""
 
-    def __init__(self, pipeline: str, source: str) -> None:
+    def __init__(self, pipeline: str, source: str, dead_letter_mask: str | None = None) -> None:
         self.pipeline_spec = pipeline
         self.source = source
+        self.mask_spec = dead_letter_mask
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from jobs.runner import load_pipeline
 
         self.pipeline = load_pipeline(self.pipeline_spec)
+        self.mask = load_pipeline(self.mask_spec) if self.mask_spec else None
         self.dead_letters = runtime_context.get_metrics_group().counter("shardline_flink_dead_letters")
 
     def process_element(self, data: bytes, ctx: ProcessFunction.Context):
@@ -164,17 +170,18 @@ class ApplyPipeline(ProcessFunction):
 
         try:
             outputs = apply(self.pipeline, validate(from_avro(data).as_dict()))
-            processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outputs]
         except RecordValidationError as exc:
             yield DEAD_LETTERS, self._letter(str(exc), "RecordValidationError", data)
-            return
-        except (OverflowError, OSError, ValueError) as exc:
-            yield DEAD_LETTERS, self._letter("event_time is outside the calendar", type(exc).__name__, data)
             return
         except Exception as exc:  # noqa: BLE001 - one record's failure must not stop the stream
             # The message could quote the record: only the type is kept.
             yield DEAD_LETTERS, self._letter(f"pipeline {self.pipeline_spec} raised {type(exc).__name__}",
                                              type(exc).__name__, data)
+            return
+        try:
+            processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outputs]
+        except (OverflowError, OSError, ValueError) as exc:
+            yield DEAD_LETTERS, self._letter("event_time is outside the calendar", type(exc).__name__, data)
             return
         yield from processed
 
@@ -185,6 +192,8 @@ class ApplyPipeline(ProcessFunction):
         now = SYSTEM_CLOCK.time()
         self.dead_letters.inc()
         log.warning("event=dead_letter error_type=%s source=%s", error_type, self.source)
+        if self.mask is not None:
+            data = self.mask(data)
         letter = DeadLetter(reason=reason, error_type=error_type, source=self.source, attempts=1, data=data, time=now)
         return hour_partition(now), letter.to_json().encode("utf-8")
 
@@ -267,7 +276,8 @@ def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
     """Add the job's operators to ``env``."""
     raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
                          at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink)
-    processed = raw.process(ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}"), output_type=PROCESSED) \
+    processed = raw.process(ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}", job.dead_letter_mask),
+                            output_type=PROCESSED) \
         .name(f"pipeline:{job.pipeline}")
     if job.output_stream:
         processed.map(lambda item: (item[0], item[2]), output_type=keyed_bytes_type()) \
@@ -283,7 +293,9 @@ def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
             .sink_to(kinesis_sink(job.dead_letter_stream, config=flink)).name(f"kinesis:{job.dead_letter_stream}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None = None,
+         job_name: str = "shardline-passthrough") -> None:
+    """Run the job; ``overrides`` replace properties of the group (jobs built on this one set ``pipeline``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--properties", help="application properties JSON (Managed Flink's format)")
     args = parser.parse_args(argv)
@@ -293,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     if PROPERTY_GROUP not in groups:
         sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
                  "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
-    job = PassthroughJobConfig.from_properties(groups[PROPERTY_GROUP])
+    job = PassthroughJobConfig.from_properties({**groups[PROPERTY_GROUP], **(overrides or {})})
     flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
                         extra={"python.fn-execution.bundle.time": str(job.python_bundle_time_ms)},
                         **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
@@ -301,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     build(env, job, flink)
     log.info("event=job_submit input=%s output_stream=%s output_s3=%s bounded=%s", job.input_stream,
              job.output_stream, job.output_s3, job.source_bounded)
-    env.execute("shardline-passthrough")
+    env.execute(job_name)
 
 
 if __name__ == "__main__":

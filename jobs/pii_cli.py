@@ -1,0 +1,352 @@
+"""`shardline pii`: mask JSON lines with a policy, and scan files for PII.
+
+    shardline pii mask --policy payments --input in.jsonl --output out.jsonl
+    shardline pii scan --policy generic --input in.jsonl --sample 0.1 --threshold 0.1 --json
+
+``mask`` writes the same lines in the same order, masked; members the policy
+leaves alone keep their exact bytes (``pipelines.pii.jsontext``).  A line is
+an envelope (its payload is masked) or a flat object (masked as a payload).
+Lines that cannot be masked (not UTF-8, not JSON, an invalid envelope, a
+value the policy cannot read) go to a dead-letter file, masked with the
+generic policy, and the command exits with code 2 after the last line.  A
+bad policy or a missing key stops it before anything is read, also with 2.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+pii_app = typer.Typer(help="PII masking: mask JSON lines with a policy, scan files for PII.", no_args_is_help=True)
+err = Console(stderr=True)
+EXIT_BAD_INPUT = 2
+POLICY_HELP = "Built-in policy (payments, generic) or a policy file (YAML or JSON)"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _load_policy(spec: str):
+    from pipelines.pii import PolicyError
+    from pipelines.pii.pipeline import policy_from_spec
+
+    try:
+        return policy_from_spec(spec)
+    except PolicyError as exc:
+        where = "built-in policy" if "/" not in spec and not spec.endswith((".yaml", ".yml", ".json")) else "policy"
+        _fail(f"{where} {spec}: {exc}")
+
+
+def _progress(description: str) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn(description), TextColumn("{task.completed} lines"),
+                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+
+
+def _lines(fo: BinaryIO) -> Iterator[tuple[int, bytes, bytes]]:
+    """(line number, line without its terminator, the terminator) for every line."""
+    for number, raw in enumerate(fo, start=1):
+        body = raw.rstrip(b"\r\n")
+        yield number, body, raw[len(body):]
+
+
+@dataclass
+class MaskSummary:
+    lines: int = 0
+    masked: int = 0
+    dead_lettered: int = 0
+    values: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """The first few bad lines, by number and reason (never content)."""
+
+    def as_dict(self) -> dict:
+        return {"lines": self.lines, "masked": self.masked, "dead_lettered": self.dead_lettered,
+                "values_masked": dict(sorted(self.values.items()))}
+
+
+def mask_line(masker, body: bytes) -> tuple[bytes, dict[str, int]]:
+    """One line masked; raises MaskingError / RecordValidationError with a reason that quotes nothing."""
+    from pipelines.pii import MaskingError
+    from pipelines.pii.jsontext import mask_json_line
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MaskingError(None, f"not valid UTF-8 (invalid byte at offset {exc.start})") from None
+    masked, counts = mask_json_line(masker, text)
+    return masked.encode("utf-8"), counts
+
+
+async def mask_stream(masker, source: BinaryIO, sink: BinaryIO, letters, *, source_name: str,
+                      on_line=None) -> MaskSummary:
+    """Mask every line of ``source`` into ``sink``; bad lines go to ``letters`` (a DeadLetterSink)."""
+    from connectors.dead_letter import DeadLetter
+    from pipelines.clock import SYSTEM_CLOCK
+    from pipelines.pii import MaskingError
+    from pipelines.records import RecordValidationError
+
+    summary = MaskSummary()
+    for number, body, ending in _lines(source):
+        summary.lines += 1
+        if on_line is not None:
+            on_line()
+        if not body.strip():
+            sink.write(body + ending)  # not a record: kept as it is
+            continue
+        try:
+            masked, counts = mask_line(masker, body)
+        except Exception as exc:  # noqa: BLE001 - one bad line must not stop the rest; nothing is lost
+            # Masking errors name fields and columns only; other errors' messages could quote the line.
+            known = isinstance(exc, (MaskingError, RecordValidationError))
+            reason = str(exc) if known else f"masking failed ({type(exc).__name__})"
+            await letters.put(DeadLetter(reason=reason, error_type=type(exc).__name__,
+                                         source=f"{source_name}:line {number}", attempts=1, data=body,
+                                         time=SYSTEM_CLOCK.time()))
+            summary.dead_lettered += 1
+            if len(summary.problems) < 5:
+                summary.problems.append(f"line {number}: {reason}")
+            continue
+        sink.write(masked + ending)
+        summary.masked += 1
+        for entity, n in counts.items():
+            summary.values[entity] = summary.values.get(entity, 0) + n
+    return summary
+
+
+def _default_dlq(input: Optional[Path], output: Optional[Path]) -> Path:
+    base = output or input
+    return base.with_name(base.name + ".dlq.jsonl") if base is not None else Path("pii-mask.dlq.jsonl")
+
+
+@pii_app.command("mask")
+def mask(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
+         input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines file (default: stdin)"),
+         output: Optional[Path] = typer.Option(None, "--output", help="File to write (default: stdout)"),
+         dlq: Optional[Path] = typer.Option(None, "--dlq", help="Dead-letter file for lines that cannot be masked "
+                                            "(default: <output or input>.dlq.jsonl, else pii-mask.dlq.jsonl)"),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON")):
+    """Mask JSON lines: same lines, same order, untouched members byte-identical."""
+    from connectors.dead_letter import FileDeadLetters
+    from pipelines.pii import Masker
+    from pipelines.pii.dead_letters import DeadLetterMask
+
+    masker = Masker(_load_policy(policy))
+    if input is not None and not input.is_file():
+        _fail(f"input file {input} does not exist")
+    if input is not None and output is not None and output.resolve() == input.resolve():
+        _fail("--output is the --input file: writing it would destroy the records before they are read")
+    dlq_path = dlq or _default_dlq(input, output)
+    letters = FileDeadLetters(dlq_path, mask=DeadLetterMask())
+    source = open(input, "rb") if input is not None else sys.stdin.buffer
+    sink = open(output, "wb") if output is not None else sys.stdout.buffer
+
+    async def run() -> MaskSummary:
+        try:
+            with _progress(f"masking with {policy}") as bar:
+                task = bar.add_task("mask", total=None)
+                return await mask_stream(masker, source, sink, letters,
+                                         source_name=f"file:{input.name}" if input else "stdin",
+                                         on_line=lambda: bar.advance(task))
+        finally:
+            await letters.close()
+
+    try:
+        summary = asyncio.run(run())
+    finally:
+        if input is not None:
+            source.close()
+        if output is not None:
+            sink.close()
+        else:
+            sink.flush()
+    report = {**summary.as_dict(), "dead_letters": str(dlq_path) if summary.dead_lettered else None}
+    text = json.dumps(report) if as_json else (
+        f"masked {summary.masked} of {summary.lines} lines; values masked: "
+        + (", ".join(f"{k} {v}" for k, v in report["values_masked"].items()) or "none"))
+    if output is None:
+        err.print(text, highlight=False, markup=False, soft_wrap=True)
+    else:
+        print(text)
+    if summary.dead_lettered:
+        more = "" if summary.dead_lettered <= len(summary.problems) else \
+            f"; {summary.dead_lettered - len(summary.problems)} more"
+        _fail(f"{summary.dead_lettered} line(s) could not be masked and are in {dlq_path} (masked with the "
+              f"generic policy): {'; '.join(summary.problems)}{more}")
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+@pii_app.command("run")
+def run(stream: str = typer.Option(..., "--stream", help="Kinesis stream of envelope records to mask"),
+        policy: str = typer.Option("payments", "--policy", help=POLICY_HELP),
+        output_stream: Optional[str] = typer.Option(None, help="Kinesis stream for the masked records"),
+        output_s3: Optional[str] = typer.Option(None, help="s3://bucket/prefix for masked records (Avro)"),
+        firehose: Optional[str] = typer.Option(None, help="Firehose delivery stream (OpenSearch bulk lines)"),
+        index: str = typer.Option("shardline-pii", help="OpenSearch index named in the bulk lines"),
+        dead_letters: str = typer.Option(..., "--dead-letters", help="s3://bucket/prefix or a JSON-lines file"),
+        start: str = typer.Option("trim_horizon", "--from", help="trim_horizon, latest or at_timestamp:T"),
+        checkpoints: Optional[Path] = typer.Option(None, help="Checkpoint file, to resume where the last run ended"),
+        count: Optional[int] = typer.Option(None, help="Stop after this many records"),
+        idle_timeout: Optional[float] = typer.Option(None, help="Stop after this many seconds without records"),
+        as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
+    """The local runner as the PII engine: mask a stream into Kinesis, S3 and Firehose."""
+    from connectors.aws import EndpointUnreachable
+    from jobs.pii_outputs import PiiOutputs, run_pii_stream
+    from jobs.runner import BadRecordError
+    from jobs.stream_commands import parse_start_position
+
+    chosen = _load_policy(policy)
+    try:
+        position, timestamp = parse_start_position(start)
+        outputs = PiiOutputs(output_stream=output_stream, output_s3=output_s3, firehose=firehose,
+                             opensearch_index=index, dead_letters=dead_letters)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        stats = asyncio.run(run_pii_stream(stream, outputs, chosen, start=position, at_timestamp=timestamp,
+                                           checkpoints=checkpoints, count=count, idle_timeout_s=idle_timeout))
+    except (EndpointUnreachable, BadRecordError, ValueError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    print(json.dumps(stats.as_dict()) if as_json else
+          f"read {stats.read}, wrote {stats.written}, dead-lettered {stats.dead_lettered}")
+
+
+# --- scan ----------------------------------------------------------------------------------------
+
+def _payload_of(document: dict) -> dict | None:
+    """The fields to scan: an envelope's payload (an object, or bytes holding one), else the object itself."""
+    from pipelines.pii.jsontext import ENVELOPE_FIELDS
+
+    if "payload" not in document or not set(document) <= ENVELOPE_FIELDS:
+        return document
+    payload = document["payload"]
+    if isinstance(payload, dict) and set(payload) == {"$base64"}:
+        try:
+            payload = json.loads(base64.b64decode(payload["$base64"], validate=True))
+        except (binascii.Error, ValueError, TypeError):
+            return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _treatment(policy, name: str) -> tuple[str, bool]:
+    """What the policy does with field ``name``, and whether that leaves its values as they are."""
+    from pipelines.pii.policy import KEEP, SCAN
+
+    rule = policy.fields.get(name)
+    if rule is None:
+        if policy.mode == "fields":
+            return "not listed: passed through", True
+        return ("scanned (cells mode)" if policy.mode == "cells" else "classified"), False
+    if rule.kind == KEEP:
+        return "keep", True
+    if rule.kind == SCAN:
+        return "scanned", False
+    return f"{rule.action.name} as {rule.entity}", False
+
+
+@pii_app.command("scan")
+def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
+         input: Path = typer.Option(..., "--input", help="JSON-lines file of envelopes or flat objects"),
+         sample: float = typer.Option(0.1, min=0.0, max=1.0, help="Fraction of records scanned"),
+         threshold: float = typer.Option(0.1, min=0.0, max=1.0,
+                                         help="Label a field when this share of its scanned values holds an entity"),
+         min_samples: Optional[int] = typer.Option(None, min=1, help="Scanned values a field needs for a label "
+                                                   "(default: the policy's classify.min_samples)"),
+         seed: int = typer.Option(0, help="Seed for choosing the sample (same seed, same sample)"),
+         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON")):
+    """Find the entity types in each field of a file, with counts, and what the policy does with them."""
+    from pipelines.pii import ClassifySettings, ColumnClassifier, MaskingError, Scanner, default_detectors
+    from pipelines.pii.entities import entity_for_field_name
+    from pipelines.pii.values import NOT_TEXT, text_of
+
+    chosen = _load_policy(policy)
+    if not input.is_file():
+        _fail(f"input file {input} does not exist")
+    if sample == 0:
+        _fail("--sample must be more than 0: no field could be scanned")
+    settings = ClassifySettings(sample=sample, threshold=threshold,
+                                min_samples=min_samples or chosen.classify.min_samples)
+    scanner = Scanner(default_detectors(chosen.scan.phone_regions), entities=chosen.scan.entities,
+                      min_confidence=chosen.scan.min_confidence)
+    classifier = ColumnClassifier(settings, random.Random(seed).random)
+    records = sampled = 0
+    bad: list[dict] = []
+    seen_fields: dict[str, None] = {}
+    with open(input, "rb") as fo, _progress(f"scanning {input.name}") as bar:
+        task = bar.add_task("scan", total=None)
+        for number, body, _ in _lines(fo):
+            bar.advance(task)
+            if not body.strip():
+                continue
+            try:
+                document = json.loads(body.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad.append({"line": number, "reason": f"not valid UTF-8 (invalid byte at offset {exc.start})"})
+                continue
+            except json.JSONDecodeError as exc:
+                bad.append({"line": number, "reason": f"malformed JSON at column {exc.colno}"})
+                continue
+            payload = _payload_of(document) if isinstance(document, dict) else None
+            if payload is None:
+                bad.append({"line": number, "reason": "not a JSON object, or an envelope without an object payload"})
+                continue
+            records += 1
+            seen_fields.update(dict.fromkeys(payload))
+            if not classifier.should_sample():
+                continue
+            sampled += 1
+            for name, value in payload.items():
+                try:
+                    text = text_of(name, value)
+                except MaskingError:
+                    continue  # nested values: the masker rejects them too; they are not scalars to scan
+                if text is NOT_TEXT or text == "":
+                    continue
+                classifier.observe(name, [m.entity for m in scanner.scan(text)])
+    stats = classifier.report()
+    fields = []
+    for name in seen_fields:
+        column = stats.get(name)
+        hint = entity_for_field_name(name) if chosen.scan.field_hints else None
+        label = (column.label if column else None) or hint
+        treatment, passes_through = _treatment(chosen, name)
+        fields.append({"field": name, "sampled": column.samples if column else 0,
+                       "entities": dict(sorted((column.entities if column else {}).items(), key=lambda kv: -kv[1])),
+                       "label": label, "policy": treatment, "unmasked": bool(label) and passes_through})
+    report = {"policy": chosen.name, "input": str(input), "records": records, "sampled": sampled,
+              "sample": sample, "threshold": threshold, "min_samples": settings.min_samples, "fields": fields,
+              "unmasked_fields": [f["field"] for f in fields if f["unmasked"]], "bad_lines": bad}
+    if as_json:
+        print(json.dumps(report))
+    else:
+        _print_scan(report)
+    if bad:
+        _fail(f"{len(bad)} line(s) could not be read and were not scanned: "
+              + "; ".join(f"line {b['line']}: {b['reason']}" for b in bad[:5])
+              + (f"; {len(bad) - 5} more" if len(bad) > 5 else ""))
+
+
+def _print_scan(report: dict) -> None:
+    table = Table("field", "sampled", "entities found (values)", "label", "policy",
+                  title=f"{report['input']}: {report['records']} records, {report['sampled']} scanned "
+                        f"(sample {report['sample']}, threshold {report['threshold']}), policy {report['policy']}")
+    for f in report["fields"]:
+        found = ", ".join(f"{entity} {n}" for entity, n in f["entities"].items()) or "-"
+        policy = f"[red]{escape(f['policy'])} (PII left unmasked)[/red]" if f["unmasked"] else escape(f["policy"])
+        table.add_row(escape(f["field"]), str(f["sampled"]), found, f["label"] or "-", policy)
+    Console().print(table)
