@@ -31,6 +31,14 @@ class BadRecordError(RuntimeError):
     """Raised with on_error='fail': names the position and the reason, never the content."""
 
 
+def masked_dead_letters(path: Path):
+    """A dead-letter file whose letters are masked with the generic PII policy before they are stored."""
+    from connectors.dead_letter import FileDeadLetters
+    from pipelines.pii.dead_letters import DeadLetterMask
+
+    return FileDeadLetters(path, mask=DeadLetterMask())
+
+
 def identity(record: Record) -> Record:
     return record
 
@@ -115,7 +123,7 @@ class _BadLine(Exception):
 
 
 async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = SYSTEM_CLOCK) -> RunStats:
-    from connectors.dead_letter import DeadLetter, FileDeadLetters
+    from connectors.dead_letter import DeadLetter
 
     stats = RunStats()
     dead_letters = None
@@ -140,7 +148,7 @@ async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = S
                 if config.on_error == "fail":
                     raise BadRecordError(f"{position}: {reason}") from None
                 if dead_letters is None:
-                    dead_letters = FileDeadLetters(config.dead_letter_path())
+                    dead_letters = masked_dead_letters(config.dead_letter_path())
                 await dead_letters.put(DeadLetter(reason=reason, error_type=type(exc).__name__, source=position,
                                                   attempts=1, data=raw, time=clock.time()))
                 stats.dead_lettered += 1

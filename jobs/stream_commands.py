@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from connectors.dead_letter import DeadLetter, FileDeadLetters
+from connectors.dead_letter import DeadLetter
 from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
-from jobs.runner import ON_ERROR_CHOICES, BadRecordError, _BadLine, batches_until_idle, read_input
+from jobs.runner import (ON_ERROR_CHOICES, BadRecordError, _BadLine, batches_until_idle, masked_dead_letters,
+                         read_input)
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record, RecordValidationError, from_avro, to_avro, to_json_line
 from pipelines.recording import RecordedRecord, RecordingAppender, read_recording, replay_schedule
@@ -101,7 +102,7 @@ async def produce(stream: str, *, input_path: Path | None = None, synthetic: str
                 except (RecordValidationError, RecordTooLargeError) as exc:
                     if on_error == "fail":
                         raise BadRecordError(f"{position}: {exc}") from None
-                    letters = letters or FileDeadLetters(dlq_path)
+                    letters = letters or masked_dead_letters(dlq_path)
                     raw = item.raw if isinstance(item, _BadLine) else to_json_line(item).encode()
                     await letters.put(DeadLetter(reason=str(exc), error_type=type(exc).__name__,
                                                  source=position, attempts=1, data=raw, time=clock.time()))
@@ -218,7 +219,7 @@ async def run_over_stream(pipeline, stream: str, sink_specs: list[str], *, start
     if not sink_specs:
         raise ValueError("give at least one --sink")
     position, timestamp = parse_start_position(start)
-    letters = FileDeadLetters(dead_letters or Path(f"{stream}.dlq.jsonl"))
+    letters = masked_dead_letters(dead_letters or Path(f"{stream}.dlq.jsonl"))
     sinks = [sink_from_spec(spec, dead_letters=letters) for spec in sink_specs]
     consumer = KinesisConsumer(
         ConsumerConfig(stream_name=stream, application_name=application_name, initial_position=position,

@@ -39,6 +39,14 @@ async def test_malformed_lines_go_to_dead_letters_with_line_numbers(tmp_path):
     assert letters[0].data == b'{"id": "broken", '  # nothing lost: the original bytes are kept
 
 
+async def test_dead_letters_never_store_the_pii_of_a_bad_line(tmp_path):
+    source = write_input(tmp_path, ['{"ssn": "123-45-6789", "email": "ada@example.com", ', good(1)])
+    await run_file(load_pipeline("jobs.runner:identity"), FileRunConfig(input=source, output=tmp_path / "o.jsonl"))
+    [letter] = read_dead_letters(tmp_path / "o.jsonl.dlq.jsonl")
+    assert b"123-45-6789" not in letter.data and b"123456789" not in letter.data
+    assert b"ada@example.com" not in letter.data and b'"ssn"' in letter.data  # the shape survives for redrive
+
+
 async def test_fail_mode_stops_at_the_first_bad_line_without_quoting_it(tmp_path):
     source = write_input(tmp_path, [good(1), '{"ssn": "123-45-6789", ', good(2)])
     with pytest.raises(BadRecordError) as caught:
