@@ -82,6 +82,10 @@ def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_ou
     assert job.dead_letter_s3_url == "s3://bucket/dead-letters"
     assert PassthroughJobConfig.from_properties(
         {"input.stream": "in", "output.stream": "out", "dead_letter.stream": "dlq"}).dead_letter_s3_url is None
+    assert job.dead_letter_mask is None
+    assert PassthroughJobConfig.from_properties(
+        {"input.stream": "in", "output.s3": "s3://b/x", "dead_letter.mask": "pipelines.pii.dead_letters:mask_dead_letter"}
+    ).dead_letter_mask == "pipelines.pii.dead_letters:mask_dead_letter"
 
 
 @pytest.mark.parametrize("properties, message", [

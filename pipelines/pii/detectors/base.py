@@ -58,15 +58,28 @@ class EntityRecognizer(Protocol):
         """Matches for the entity types the model knows (use the names in ``entities``)."""
 
 
+# Where a sentence ends: a cue word in another sentence is not about this value
+# ("Order 123456789 shipped. SSN 123-45-6789 ..." must not lend "SSN" to the
+# order number).  A capital letter must follow, so abbreviations ("Tel. +44 ...",
+# "soc. sec. no. 123...") do not end the sentence.
+_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[A-Z])")
+
+
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 40) -> bool:
-    """True if one of ``words`` occurs in the ``window`` characters before ``start``."""
-    return words.search(text, max(0, start - window), start) is not None
+    """True if one of ``words`` occurs in the ``window`` characters before ``start``, in the same sentence."""
+    lo = max(0, start - window)
+    for end in _SENTENCE_END.finditer(text, lo, start):
+        lo = end.end()
+    return words.search(text, lo, start) is not None
 
 
 def context_near(text: str, start: int, end: int, words: re.Pattern[str], window: int = 40) -> bool:
-    """True if one of ``words`` occurs within ``window`` characters either side of a span."""
-    return (words.search(text, max(0, start - window), start) is not None
-            or words.search(text, end, end + window) is not None)
+    """True if one of ``words`` occurs within ``window`` characters either side of a span, in the same sentence."""
+    if context_before(text, start, words, window):
+        return True
+    hi = min(len(text), end + window)
+    stop = _SENTENCE_END.search(text, end, hi)
+    return words.search(text, end, stop.start() + 1 if stop else hi) is not None
 
 
 def confidence(base: float, boost: float, has_context: bool) -> float:

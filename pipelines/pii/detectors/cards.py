@@ -2,18 +2,24 @@
 
 Validated by the Luhn check and the issuer ranges (IIN) of the major brands.  A
 Luhn-valid number outside every known range is reported with low confidence
-unless a context word ("card", "visa", ...) is near.
+unless a context word ("card", "visa", ...) comes right before it, in the same
+sentence.
 """
 from __future__ import annotations
 
 import re
 from typing import Sequence
 
-from pipelines.pii.detectors.base import Match, confidence, context_near
+from pipelines.pii.detectors.base import Match, confidence, context_before, context_near
 from pipelines.pii.entities import CREDIT_CARD
 
-# A digit, then 11-18 more, each optionally preceded by one space or dash.
-_CANDIDATE = re.compile(r"\d(?<![\d-]\d)(?:[ -]?\d){11,18}(?![\d]|-\d)")  # lookbehind after the first digit: see ssn.py
+# A maximal run of 12+ digits, each optionally preceded by one space or dash
+# (lookbehind after the first digit: see ssn.py).  Maximal, so a longer number
+# (a 22-digit parcel id) is judged whole, not as a card-sized piece of it; a
+# "+" before it makes it an international phone number; letters glued to it
+# make it part of an alphanumeric id ("1Z999AA10123456784"); a group followed
+# by "/" and a digit is a date ("... 1111 09/27"), not part of the number.
+_CANDIDATE = re.compile(r"\d(?<![\w+-]\d)(?:[ -]?\d){11,}(?!\w|[-/]\d)")
 _CONTEXT = re.compile(
     r"(?i)\b(?:card|credit|debit|cc|pan|visa|master\s*card|amex|american\s+express|discover|"
     r"jcb|diners|maestro|unionpay|rupay|mir)\b")
@@ -27,7 +33,7 @@ _BRANDS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
         (34, 34, (15,)), (37, 37, (15,)),           # American Express
         (6011, 6011, range(16, 20)), (644, 649, range(16, 20)), (65, 65, range(16, 20)),  # Discover
         (622126, 622925, range(16, 20)),            # Discover / UnionPay co-brand
-        (3528, 3589, range(16, 20)),                # JCB
+        (3528, 3589, range(16, 20)), (2131, 2131, (15,)), (1800, 1800, (15,)),  # JCB (and its legacy 15-digit ranges)
         (300, 305, range(14, 20)), (36, 36, range(14, 20)), (38, 39, range(14, 20)),  # Diners Club
         (62, 62, range(16, 20)), (81, 81, range(16, 20)),  # UnionPay
         (50, 50, range(12, 20)), (56, 69, range(12, 20)),  # Maestro
@@ -65,11 +71,6 @@ def card_brand_known(digits: str) -> bool:
     return False
 
 
-def _consistent_grouping(raw: str) -> bool:
-    """One kind of separator at most, and never two in a row."""
-    return not (" " in raw and "-" in raw)
-
-
 class CardDetector:
     entities = (CREDIT_CARD,)
     late = False
@@ -78,45 +79,62 @@ class CardDetector:
     def find(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[Match]:
         out = []
         for m in _CANDIDATE.finditer(text):
-            raw = m.group()
-            if not _consistent_grouping(raw):
-                continue
-            span = _best_span(raw)
+            span = _best_span(m.group())
             if span is None:
                 continue
             start, end, known = m.start() + span[0], m.start() + span[1], span[2]
-            near = context_near(text, start, end, _CONTEXT)
+            if known:
+                near = context_near(text, start, end, _CONTEXT)
+            else:
+                # An unknown prefix is as likely an id or an ISBN that passes Luhn
+                # by chance (one in ten do): only a cue right before it counts.
+                near = context_before(text, start, _CONTEXT, window=25)
             out.append(Match(CREDIT_CARD, start, end, confidence(0.95 if known else 0.4, 0.3, near)))
         return out
 
 
 def _best_span(raw: str) -> tuple[int, int, bool] | None:
-    """The card inside a digit run: the whole run, or else a run of whole groups.
+    """The card inside a digit run: the whole run, or the run less a short group at either end.
 
-    The candidate regex is greedy, so "4111 1111 1111 1111 123" (a CVV after
-    the number) arrives as one run; trying whole-group sub-runs, longest first,
-    recovers the card.
+    A card followed by its CVV ("4111 1111 1111 1111 123") or preceded by a
+    quantity arrives as one run.  Only a group shorter than its neighbour is
+    dropped (a group the same size continues the number's own grouping), and
+    what remains must be of a known brand.
     """
-    digits = raw if raw.isdigit() else raw.replace(" ", "").replace("-", "")
-    if 12 <= len(digits) <= 19 and luhn_valid(digits):
-        return 0, len(raw), card_brand_known(digits)
     if raw.isdigit():
-        return None
+        return (0, len(raw), card_brand_known(raw)) if len(raw) <= 19 and luhn_valid(raw) else None
     groups = [(g.start(), g.end()) for g in _GROUP.finditer(raw)]
+    n = len(groups)
+    options = [(0, n)]
+    first, second, last, before_last = (g[1] - g[0] for g in (groups[0], groups[1], groups[-1], groups[-2]))
+    if last < before_last:
+        options.append((0, n - 1))
+    if first < second:
+        options.append((1, n))
+    if len(options) == 3 and n > 3:
+        options.append((1, n - 1))
     best: tuple[int, int, bool] | None = None
-    for i in range(len(groups)):
-        for j in range(len(groups) - 1, i - 1, -1):
-            if (i, j) == (0, len(groups) - 1):
-                continue
-            sub = raw[groups[i][0]:groups[j][1]]
-            sub_digits = sub.replace(" ", "").replace("-", "")
-            if not 12 <= len(sub_digits) <= 19 or not luhn_valid(sub_digits):
-                continue
-            known = card_brand_known(sub_digits)
-            candidate = (groups[i][0], groups[j][1], known)
-            if best is None or (known, candidate[1] - candidate[0]) > (best[2], best[1] - best[0]):
-                best = candidate
+    for i, j in options:
+        start, end = groups[i][0], groups[j - 1][1]
+        sub = raw[start:end]
+        if not _plausible_grouping(sub, groups[i:j]):
+            continue
+        digits = sub.replace(" ", "").replace("-", "")
+        if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
+            continue
+        known = card_brand_known(digits)
+        if (i, j) != (0, n) and not known:
+            continue
+        if best is None or (known, end - start) > (best[2], best[1] - best[0]):
+            best = (start, end, known)
     return best
+
+
+def _plausible_grouping(raw: str, groups: list[tuple[int, int]]) -> bool:
+    """One kind of separator, and groups as cards print them: 3+ digits, the last group excepted."""
+    if " " in raw and "-" in raw:
+        return False
+    return all(end - start >= 3 for start, end in groups[:-1])
 
 
 _GROUP = re.compile(r"\d+")

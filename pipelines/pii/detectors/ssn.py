@@ -18,7 +18,8 @@ from pipelines.pii.entities import US_SSN
 # then skips ahead to candidate characters in C instead of testing the
 # lookbehind at every position (3-4x faster on prose).
 _CANDIDATE = re.compile(r"(\d(?<![\d-]\d)\d\d)([- ]?)(\d{2})\2(\d{4})(?![\d]|-\d)")
-_CONTEXT = re.compile(r"(?i)\b(?:ssn|ss#|ssa|social\s+security|soc\.?\s*sec|taxpayer|tin)\b")
+# "ss#" has no word boundary after the "#": it stands outside the \b group.
+_CONTEXT = re.compile(r"(?i)\b(?:(?:ssn|ssa|social\s+security|soc\.?\s*sec|taxpayer|tin)\b|ss#)")
 # Numbers the SSA voided after they were printed in advertising.
 _VOIDED = frozenset({"078051120", "219099999"})
 
@@ -43,6 +44,9 @@ class SsnDetector:
             if not valid_ssn(area, group, serial):
                 continue
             start, end = m.span()
+            if sep == " " and (text[end:end + 1] == " " and text[end + 1:end + 2].isdigit()
+                               or start >= 2 and text[start - 1] == " " and text[start - 2].isdigit()):
+                continue  # three groups of a longer space-grouped number (a phone number, a parcel id)
             near = context_near(text, start, end, _CONTEXT)
             # Dashes are how SSNs are written; spaces less so; bare digits are
             # as likely an order number unless the text says otherwise.
