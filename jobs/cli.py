@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from jobs.pii_cli import pii_app
+from jobs.scale_cli import scale_app
 
 app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -27,6 +28,7 @@ app.add_typer(stream_app, name="stream")
 app.add_typer(package_app, name="package")
 app.add_typer(bench_app, name="bench")
 app.add_typer(pii_app, name="pii")
+app.add_typer(scale_app, name="scale")
 err = Console(stderr=True)
 
 

@@ -18,6 +18,7 @@ from scaling.decision import ScalingConfigError
 # Canonical metric names. The collectors (CloudWatch GetMetricData, Flink REST)
 # map their sources onto these, in these units.
 INPUT_RATE = "input_records_per_second"
+INPUT_BYTES = "input_bytes_per_second"
 PROCESSED_RATE = "processed_records_per_second"
 BUSY_TIME = "busyTimeMsPerSecond"
 BACKPRESSURE = "backPressuredTimeMsPerSecond"
@@ -30,6 +31,7 @@ CHECKPOINT_DURATION = "lastCheckpointDuration"
 
 KNOWN_METRICS: Mapping[str, str] = {
     INPUT_RATE: "records/s written to the source (AWS/Kinesis IncomingRecords Sum / period, or MSK BytesIn-derived)",
+    INPUT_BYTES: "bytes/s written to the source (AWS/Kinesis IncomingBytes Sum / period)",
     PROCESSED_RATE: "records/s read by the job's source operator (Flink numRecordsInPerSecond)",
     BUSY_TIME: "ms per second the busiest subtask was busy, 0..1000 (AWS/KinesisAnalytics busyTimeMsPerSecond)",
     BACKPRESSURE: "ms per second back-pressured, 0..1000 (AWS/KinesisAnalytics backPressuredTimeMsPerSecond)",

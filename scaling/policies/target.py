@@ -122,7 +122,8 @@ def _true_rate_points(history: MetricHistory, start: float, now: float, cfg: Tar
     for s in history.samples(PROCESSED_RATE, start, now):
         busy = history.value_at(BUSY_TIME, s.time)
         kpu = history.value_at(KPUS, s.time)
-        if s.value is None or busy is None or kpu is None or busy < cfg.min_busy_ms or kpu < 1:
+        # nothing processed while busy (initialising, stuck) says nothing about the true rate, and would divide by 0
+        if s.value is None or s.value <= 0 or busy is None or kpu is None or busy < cfg.min_busy_ms or kpu < 1:
             continue
         # a warm-up period understates the true rate: skip restart_s after each size change
         if any(c - cfg.period_s <= s.time < c + cfg.restart_s for c in changes):

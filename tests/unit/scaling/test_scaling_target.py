@@ -192,3 +192,11 @@ def test_tick_by_tick_step_and_back():
     # up once, on the first datapoint that shows the step; down once, when the
     # 30-minute window no longer holds a 20000 rec/s minute (minute 59 leaves it at tick 90)
     assert changes == [(42, 10, 26), (90, 26, 10)]
+
+
+def test_a_busy_period_that_processed_nothing_is_not_a_true_rate():
+    # seen on a real cluster: tasks busy initialising (busy 1000 ms/s) before the first record
+    h = steady(10, 8000, 10)
+    minute(h, 10, rate=8000, kpu=10, processed=0.0, busy=1000.0)
+    d = decide(h, AppState(10), 11)
+    assert d.inputs["true_rate_per_kpu"] == pytest.approx(1000.0)  # from the other minutes; no division by 0

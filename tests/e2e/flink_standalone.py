@@ -1,0 +1,124 @@
+"""A real Flink standalone cluster (JobManager + one TaskManager) from the apache-flink wheel's own
+bin/ scripts, on free loopback ports, with its own conf and log directories (the wheel's are left
+untouched), plus the throttled test job's jar. Used by the REST autoscaling end-to-end test."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pyflink
+import yaml
+
+from connectors.flink import build_connector_jar
+
+FLINK_HOME = Path(pyflink.__file__).parent
+JOB_SOURCE = Path(__file__).parent / "flink_jobs" / "ThrottledKinesisJob.java"
+JOB_CLASS = "dev.shardline.scaling.e2e.ThrottledKinesisJob"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_job_jar(work: Path) -> Path:
+    """The throttled job compiled against the wheel's Flink jars, packed with shardline's Kinesis connector."""
+    connector = build_connector_jar()
+    classes = work / "classes"
+    classes.mkdir(parents=True, exist_ok=True)
+    classpath = os.pathsep.join([str(FLINK_HOME / "lib" / "*"), str(connector)])
+    subprocess.run(["javac", "-d", str(classes), "-cp", classpath, str(JOB_SOURCE)], check=True, capture_output=True)
+    jar = work / "throttled-job.jar"
+    shutil.copy(connector, jar)
+    subprocess.run(["jar", "uf", str(jar), "-C", str(classes), "."], check=True, capture_output=True)
+    return jar
+
+
+class StandaloneFlink:
+    def __init__(self, work: Path, slots: int = 4) -> None:
+        self.work = work
+        self.slots = slots
+        self.rest_port = _free_port()
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def _configure(self) -> Path:
+        conf = self.work / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        for name in ("log4j-console.properties", "log4j.properties", "logback-console.xml"):
+            shutil.copy(FLINK_HOME / "conf" / name, conf / name)
+        settings = {
+            "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": _free_port(),
+            "jobmanager.bind-host": "localhost", "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
+            "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": self.rest_port,
+            "jobmanager.scheduler": "adaptive",
+            # a rescale the moment resources or requirements change: the test cannot wait Flink's default 30 s+
+            "jobmanager.adaptive-scheduler.resource-stabilization-timeout": "1s",
+            "jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling": "1s",
+            "jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout": "1s",
+            # small JVMs: the machine has 2 cores and little memory to spare
+            "jobmanager.memory.process.size": "700m", "jobmanager.memory.jvm-metaspace.size": "150m",
+            "taskmanager.memory.process.size": "900m", "taskmanager.memory.managed.size": "32m",
+            "taskmanager.memory.network.min": "32m", "taskmanager.memory.network.max": "32m",
+            "taskmanager.memory.jvm-metaspace.size": "192m", "taskmanager.numberOfTaskSlots": self.slots,
+            # small network buffers: a few hundred records in flight between vertices, not thousands, so
+            # backpressure reaches the source within seconds, as it does for a job that has run for a while
+            "taskmanager.memory.segment-size": "4kb", "taskmanager.network.memory.buffers-per-channel": 2,
+            "taskmanager.network.memory.floating-buffers-per-gate": 2,
+            "execution.checkpointing.interval": "2s",
+            "execution.checkpointing.dir": (self.work / "checkpoints").as_uri(),
+            "execution.checkpointing.savepoint-dir": (self.work / "savepoints").as_uri(),
+            "metrics.fetcher.update-interval": 1000,
+            # the wheel's JVM flags (--add-opens ...): Java 17 refuses Flink's reflection without them
+            "env.java.opts.all": yaml.safe_load((FLINK_HOME / "conf" / "config.yaml").read_text())["env"]["java"]["opts"]["all"],
+        }
+        (conf / "config.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items()))
+        return conf
+
+    def start(self, timeout_s: float = 90.0) -> "StandaloneFlink":
+        conf = self._configure()
+        logs = self.work / "log"
+        logs.mkdir(exist_ok=True)
+        env = {**os.environ, "FLINK_CONF_DIR": str(conf), "FLINK_LOG_DIR": str(logs)}
+        for role in ("jobmanager", "taskmanager"):
+            out = open(logs / f"{role}.out", "wb")
+            self.processes.append(subprocess.Popen([str(FLINK_HOME / "bin" / f"{role}.sh"), "start-foreground"],
+                                                   env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                   start_new_session=True))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                break
+            try:
+                with urllib.request.urlopen(self.url + "/overview", timeout=2) as r:
+                    if json.loads(r.read()).get("slots-total") == self.slots:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        tail = (logs / "taskmanager.out").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise RuntimeError(f"Flink standalone cluster did not come up; taskmanager.out ends:\n{tail}")
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.processes:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.processes.clear()
