@@ -41,13 +41,19 @@ JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         "dead_letter.s3": "s3://my-bucket/dead-letters",
         "source.init.position": "TRIM_HORIZON",
     }),
-    # The PII masking job: the passthrough job's properties; its policy is group shardline.pii's "policy".
+    # The PII masking job: the passthrough job's properties plus pii.* (jobs.flink.pii_masking).  Relative key
+    # files are found under dep/ in the zip: add them there, or give absolute paths or pii.keys.<name>.env.
     "pii": ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {
         "input.stream": "payments",
         "output.stream": "payments-masked",
         "output.s3": "s3://my-bucket/curated/payments",
+        "output.firehose": "payments-search",
+        "output.firehose.index": "payments",
         "dead_letter.s3": "s3://my-bucket/dead-letters",
         "source.init.position": "TRIM_HORIZON",
+        "pii.policy": "payments",
+        "pii.keys.hmac.file": "keys/pii-hmac.hex",
+        "pii.keys.fpe.file": "keys/pii-fpe.hex",
     }),
 }
 

@@ -2,24 +2,30 @@
 
 Every sink has ``add(record)``, ``flush()`` and ``close()`` and signals
 backpressure with ``SinkBackpressureError(retry_after)``; see ``base``.
-"""
-from connectors.sinks.base import (
-    NON_RETRYABLE_CODES, BatchEntry, BatchingSink, Sink, SinkBackpressureError, SinkConfig, SinkError, SinkFailure,
-)
-from connectors.sinks.dynamodb import DynamoDBSink, DynamoDBSinkConfig, record_to_item
-from connectors.sinks.firehose import FirehoseSink, FirehoseSinkConfig
-from connectors.sinks.s3 import S3Sink, S3SinkConfig
 
-__all__ = [
-    "NON_RETRYABLE_CODES", "BatchEntry", "BatchingSink", "Sink", "SinkBackpressureError", "SinkConfig", "SinkError",
-    "SinkFailure", "DynamoDBSink", "DynamoDBSinkConfig", "record_to_item", "FirehoseSink", "FirehoseSinkConfig",
-    "S3Sink", "S3SinkConfig", "KinesisStreamSink",
-]
+Names are imported on first use: ``connectors.sinks.opensearch`` and
+``connectors.sinks.types`` run on PyFlink workers, whose Managed Flink zip
+carries neither prometheus-client nor aiobotocore (what ``base`` needs).
+"""
+from __future__ import annotations
+
+import importlib
+
+_MODULES = {
+    "NON_RETRYABLE_CODES": "base", "BatchEntry": "base", "BatchingSink": "base", "Sink": "base",
+    "SinkBackpressureError": "base", "SinkConfig": "base", "SinkError": "base", "SinkFailure": "base",
+    "DynamoDBSink": "dynamodb", "DynamoDBSinkConfig": "dynamodb", "record_to_item": "dynamodb",
+    "FirehoseSink": "firehose", "FirehoseSinkConfig": "firehose", "S3Sink": "s3", "S3SinkConfig": "s3",
+    "KinesisStreamSink": "kinesis",
+}
+
+__all__ = list(_MODULES)
 
 
 def __getattr__(name: str):
-    # Imported on first use: it pulls in the Kinesis producer, which S3/DynamoDB/Firehose users never need.
-    if name == "KinesisStreamSink":
-        from connectors.sinks.kinesis import KinesisStreamSink
-        return KinesisStreamSink
-    raise AttributeError(f"module 'connectors.sinks' has no attribute {name!r}")
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'connectors.sinks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"connectors.sinks.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value

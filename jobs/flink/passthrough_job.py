@@ -1,4 +1,4 @@
-"""PyFlink job: envelope records from a Kinesis stream, through a pipeline function, to Kinesis and S3.
+"""PyFlink job: envelope records from a Kinesis stream, through a pipeline function, to Kinesis, S3, Firehose.
 
 Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
 ``--properties`` / ``SHARDLINE_APPLICATION_PROPERTIES``)::
@@ -6,6 +6,7 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     input.stream           stream to read (name or ARN)                       required
     output.stream          stream to write (partition key = the record's)     one output required
     output.s3              s3://bucket/prefix for Avro objects under dt=/hour=
+    output.firehose        Firehose delivery stream for OpenSearch bulk lines; output.firehose.index names the index
     dead_letter.s3         s3://bucket/prefix for dead letters (JSON lines)   default: <output.s3 bucket>/dead-letters
     dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required
     pipeline               module:function applied to each Record            default jobs.runner:identity
@@ -14,13 +15,13 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     source.init.timestamp  epoch seconds, for AT_TIMESTAMP
     source.bounded         true: stop once every shard is read to its tip    default false
     parallelism, checkpoint.interval.ms, checkpoint.dir, s3.batch.records, s3.batch.max-age-s,
-    python.bundle.time.ms
+    firehose.batch.max-age-s, python.bundle.time.ms (see PassthroughJobConfig)
 
 Run locally:  python -m jobs.flink.passthrough_job --properties app.json
 
 Delivery is at least once: after a restore from a checkpoint, records read
-since that checkpoint are written again.  S3 batches wait in keyed state, so
-a checkpoint holds them until their object is written.
+since that checkpoint are written again.  S3 and Firehose batches wait in
+keyed state, so a checkpoint holds them until they are written.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import sys
 import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
@@ -39,6 +40,7 @@ from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from connectors.flink import (FlinkConfig, application_properties, keyed_bytes_type, kinesis_sink, kinesis_source,
                               stream_environment)
+from connectors.sinks.opensearch import check_index_name
 
 log = logging.getLogger("shardline.jobs.flink.passthrough")
 
@@ -62,6 +64,10 @@ class PassthroughJobConfig:
     """Kinesis stream to write the processed records to."""
     output_s3: str | None = None
     """s3://bucket/prefix: Avro container objects under <prefix>/dt=YYYY-MM-DD/hour=HH/."""
+    output_firehose: str | None = None
+    """Firehose delivery stream (Direct PUT) for the processed records, as OpenSearch bulk lines."""
+    output_firehose_index: str = "shardline"
+    """The OpenSearch index named in each bulk action line."""
     dead_letter_s3: str | None = None
     """s3://bucket/prefix for dead letters; defaults to <output.s3 bucket>/dead-letters."""
     dead_letter_stream: str | None = None
@@ -86,12 +92,14 @@ class PassthroughJobConfig:
     """Records per S3 object at most."""
     s3_batch_max_age_s: float = 60.0
     """An S3 batch is written at the latest this long after its first record."""
+    firehose_batch_max_age_s: float = 1.0
+    """A PutRecordBatch call is made at the latest this long after its first record (Firehose buffers too)."""
     python_bundle_time_ms: int = 1000
     """PyFlink hands records to the Python workers in bundles closed after this long: latency vs. overhead."""
 
     def __post_init__(self) -> None:
-        if not self.output_stream and not self.output_s3:
-            raise ValueError(f"property group '{PROPERTY_GROUP}': set output.stream or output.s3 (or both)")
+        if not (self.output_stream or self.output_s3 or self.output_firehose):
+            raise ValueError(f"property group '{PROPERTY_GROUP}': set output.stream, output.s3 or output.firehose")
         if not (self.dead_letter_s3 or self.dead_letter_stream or self.output_s3):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, "
                              "so records that fail validation are kept")
@@ -99,6 +107,7 @@ class PassthroughJobConfig:
             value = getattr(self, name)
             if value is not None:
                 split_s3_url(value, name.replace("_", "."))
+        check_index_name(self.output_firehose_index)
 
     @property
     def dead_letter_s3_url(self) -> str | None:
@@ -111,6 +120,7 @@ class PassthroughJobConfig:
     def from_properties(cls, properties: Mapping[str, str]) -> "PassthroughJobConfig":
         known = {f.name.replace("_", "."): f for f in fields(cls)}
         known.update({"s3.batch.max-age-s": known.pop("s3.batch.max.age.s"),
+                      "firehose.batch.max-age-s": known.pop("firehose.batch.max.age.s"),
                       "dead_letter.s3": known.pop("dead.letter.s3"),
                       "dead_letter.stream": known.pop("dead.letter.stream"),
                       "dead_letter.mask": known.pop("dead.letter.mask")})
@@ -148,20 +158,33 @@ def split_s3_url(url: str, what: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+class PipelineSetup(Protocol):
+    """Builds the pipeline on a worker from the operator's metric group; pickled with it, with its settings."""
+    def open(self, metrics) -> Callable: ...
+    def close(self) -> None: ...
+
+
 class ApplyPipeline(ProcessFunction):
     """Decode, validate, run the pipeline function, encode.  Bad records go to DEAD_LETTERS."""
 
-    def __init__(self, pipeline: str, source: str, dead_letter_mask: str | None = None) -> None:
+    def __init__(self, pipeline: str, source: str, dead_letter_mask: str | None = None,
+                 setup: PipelineSetup | None = None) -> None:
         self.pipeline_spec = pipeline
         self.source = source
         self.mask_spec = dead_letter_mask
+        self.setup = setup
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from jobs.runner import load_pipeline
 
-        self.pipeline = load_pipeline(self.pipeline_spec)
+        metrics = runtime_context.get_metrics_group()
+        self.pipeline = self.setup.open(metrics) if self.setup else load_pipeline(self.pipeline_spec)
         self.mask = load_pipeline(self.mask_spec) if self.mask_spec else None
-        self.dead_letters = runtime_context.get_metrics_group().counter("shardline_flink_dead_letters")
+        self.dead_letters = metrics.counter("shardline_flink_dead_letters")
+
+    def close(self) -> None:
+        if self.setup is not None:
+            self.setup.close()
 
     def process_element(self, data: bytes, ctx: ProcessFunction.Context):
         from connectors.dead_letter import hour_partition
@@ -272,13 +295,12 @@ def _to_s3(stream, url: str, suffix: str, encode, job: PassthroughJobConfig, nam
     _discard(written)
 
 
-def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
-    """Add the job's operators to ``env``."""
+def build(env, job: PassthroughJobConfig, flink: FlinkConfig, setup: PipelineSetup | None = None) -> None:
+    """Add the job's operators to ``env``; ``setup``, when given, builds the pipeline on the workers."""
     raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
                          at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink)
-    processed = raw.process(ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}", job.dead_letter_mask),
-                            output_type=PROCESSED) \
-        .name(f"pipeline:{job.pipeline}")
+    apply = ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}", job.dead_letter_mask, setup)
+    processed = raw.process(apply, output_type=PROCESSED).name(f"pipeline:{job.pipeline}")
     if job.output_stream:
         processed.map(lambda item: (item[0], item[2]), output_type=keyed_bytes_type()) \
             .sink_to(kinesis_sink(job.output_stream, config=flink)).name(f"kinesis:{job.output_stream}")
@@ -286,6 +308,10 @@ def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
         _to_s3(processed.map(lambda item: (item[1], item[2]), output_type=PARTITIONED),
                job.output_s3, ".avro", avro_object, job, "output.s3")
     letters = processed.get_side_output(DEAD_LETTERS)
+    if job.output_firehose:
+        from jobs.flink.firehose_writer import to_firehose  # imported here: it imports this module
+
+        letters = letters.union(to_firehose(processed, job))  # its output: what Firehose refused for good
     if job.dead_letter_s3_url:
         _to_s3(letters, job.dead_letter_s3_url, ".jsonl", jsonl_object, job, "dead_letter.s3")
     if job.dead_letter_stream:
@@ -294,8 +320,10 @@ def build(env, job: PassthroughJobConfig, flink: FlinkConfig) -> None:
 
 
 def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None = None,
-         job_name: str = "shardline-passthrough") -> None:
-    """Run the job; ``overrides`` replace properties of the group (jobs built on this one set ``pipeline``)."""
+         job_name: str = "shardline-passthrough",
+         prepare: Callable[[dict[str, str]], tuple[dict[str, str], PipelineSetup]] | None = None) -> None:
+    """Run the job; ``overrides`` replace properties of the group (jobs built on this one set ``pipeline``);
+    ``prepare`` takes its own keys out of the group and returns the rest and the workers' ``PipelineSetup``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--properties", help="application properties JSON (Managed Flink's format)")
     args = parser.parse_args(argv)
@@ -305,14 +333,17 @@ def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None =
     if PROPERTY_GROUP not in groups:
         sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
                  "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
-    job = PassthroughJobConfig.from_properties({**groups[PROPERTY_GROUP], **(overrides or {})})
+    properties, setup = {**groups[PROPERTY_GROUP], **(overrides or {})}, None
+    if prepare is not None:
+        properties, setup = prepare(properties)
+    job = PassthroughJobConfig.from_properties(properties)
     flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
                         extra={"python.fn-execution.bundle.time": str(job.python_bundle_time_ms)},
                         **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
     env = stream_environment(flink)
-    build(env, job, flink)
-    log.info("event=job_submit input=%s output_stream=%s output_s3=%s bounded=%s", job.input_stream,
-             job.output_stream, job.output_s3, job.source_bounded)
+    build(env, job, flink, setup)
+    log.info("event=job_submit input=%s output_stream=%s output_s3=%s output_firehose=%s bounded=%s",
+             job.input_stream, job.output_stream, job.output_s3, job.output_firehose, job.source_bounded)
     env.execute(job_name)
 
 

@@ -4,8 +4,10 @@ One module-scoped run on kinesis-mock (the KCL daemon needs its HTTP/2; kinesali
 has none) + moto: the PyFlink job (``jobs.flink.pii_job``), the KCL daemon with
 ``jobs.kcl.pii_processor`` and the local runner (``jobs.pii_outputs.run_pii_stream``) read
 the same input stream at once, each writing its own masked stream, S3 curated
-prefix and dead letters (and, for the two Python-sink engines, a Firehose
-delivery stream in OpenSearch bulk form, delivered to S3 by moto).
+prefix, dead letters and Firehose delivery stream (OpenSearch bulk form,
+delivered to S3 by moto).  The Flink job gets its policy and keys from its
+runtime properties only (a key file and a key value): its environment has no
+SHARDLINE_PII_* variable.
 
 The input: synthetic payments (with free-text notes), a record full of canary
 PII, and three bad records that hold canaries too: bytes that are no envelope,
@@ -118,7 +120,7 @@ def run(kinesis_mock_stack, tmp_path_factory):
             kinesis.create_stream(StreamName=name, ShardCount=shards)
         for name in names.values():
             kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
-        for engine in ("kcl", "local"):
+        for engine in ENGINES:
             firehose.create_delivery_stream(
                 DeliveryStreamName=f"pii-{engine}-{suffix}", DeliveryStreamType="DirectPut",
                 ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
@@ -146,17 +148,21 @@ def run(kinesis_mock_stack, tmp_path_factory):
             work, log_path=work / "kcl.log")
 
         properties = work / "application_properties.json"
+        (work / "hmac.hex").write_text(KEYS["SHARDLINE_PII_HMAC_KEY"] + "\n")
         properties.write_text(json.dumps([
             {"PropertyGroupId": "shardline", "PropertyMap": {
                 "input.stream": stream, "output.stream": names["flink"], "output.s3": f"s3://{bucket}/flink/curated",
+                "output.firehose": f"pii-flink-{suffix}", "output.firehose.index": "payments",
                 "dead_letter.s3": f"s3://{bucket}/flink/dead-letters", "source.bounded": "true",
                 "checkpoint.interval.ms": "2000", "checkpoint.dir": str(work / "checkpoints"),
-                "s3.batch.records": "100", "python.bundle.time.ms": "100"}},
-            {"PropertyGroupId": "shardline.pii", "PropertyMap": {"policy": "payments"}}]))
+                "s3.batch.records": "100", "python.bundle.time.ms": "100",
+                "pii.policy": "payments", "pii.keys.hmac.file": str(work / "hmac.hex"),
+                "pii.keys.fpe": KEYS["SHARDLINE_PII_FPE_KEY"], "pii.totals.interval-s": "0"}}]))
         flink_log = open(work / "flink.log", "wb")
         # The gateway JVM's log (where the Python workers' log lines end up too) goes to this run's folder.
+        flink_env = {k: v for k, v in os.environ.items() if not k.startswith("SHARDLINE_PII_")}
         flink = subprocess.Popen([sys.executable, "-m", "jobs.flink.pii_job", "--properties", str(properties)],
-                                 cwd=REPO_ROOT, env={**os.environ, "FLINK_LOG_DIR": str(work / "flink-logs")},
+                                 cwd=REPO_ROOT, env={**flink_env, "FLINK_LOG_DIR": str(work / "flink-logs")},
                                  stdout=flink_log, stderr=subprocess.STDOUT)
         try:
             # The local runner, in this process, while the other two start; its log lines are captured.
@@ -201,7 +207,7 @@ def run(kinesis_mock_stack, tmp_path_factory):
         objects = s3_objects(s3, bucket)
         streams = {engine: read_stream(kinesis, names[engine]) for engine in ENGINES}
     return {"expected": expected, "bad": bad, "objects": objects, "streams": streams, "work": work,
-            "local_log": captured.getvalue(), "metrics": generate_latest(registry)}
+            "local_log": captured.getvalue(), "metrics": generate_latest(registry), "totals": reference.totals}
 
 
 def by_id(records: list[Record]) -> dict[str, Record]:
@@ -230,7 +236,7 @@ def test_the_three_engines_agree_record_by_record(run):
     assert canary["country"] == "US" and canary["purchase_value"] == 12.5  # kept fields untouched
 
 
-@pytest.mark.parametrize("engine", ("kcl", "local"))
+@pytest.mark.parametrize("engine", ENGINES)
 def test_firehose_delivers_opensearch_bulk_lines_of_the_masked_records(run, engine):
     objects = {k: v for k, v in run["objects"].items() if k.startswith(f"{engine}/search/")}
     assert objects and all(body.endswith(b"\n") for body in objects.values())
@@ -239,6 +245,38 @@ def test_firehose_delivers_opensearch_bulk_lines_of_the_masked_records(run, engi
     for action, document in pairs:
         assert action == {"index": {"_index": "payments", "_id": document["id"]}}
         assert document["payload"] == run["expected"][document["id"]].payload
+
+
+def bulk_entries(objects: dict[str, bytes]) -> dict[str, bytes]:
+    """Each record's bulk entry (action line + document line, as bytes) by record id."""
+    lines = b"".join(objects.values()).splitlines(keepends=True)
+    out: dict[str, bytes] = {}
+    for action, document in zip(lines[::2], lines[1::2]):
+        record_id = json.loads(action)["index"]["_id"]
+        assert out.get(record_id, action + document) == action + document, f"{record_id} sent twice, differently"
+        out[record_id] = action + document
+    return out
+
+
+def test_the_three_engines_send_firehose_the_same_bytes_record_for_record(run):
+    entries = {engine: bulk_entries({k: v for k, v in run["objects"].items() if k.startswith(f"{engine}/search/")})
+               for engine in ENGINES}
+    assert entries["flink"].keys() == entries["kcl"].keys() == entries["local"].keys() == run["expected"].keys()
+    for record_id in run["expected"]:
+        assert entries["flink"][record_id] == entries["kcl"][record_id] == entries["local"][record_id], record_id
+
+
+def test_the_flink_worker_counts_what_it_masked_by_entity_type(run):
+    # pii.totals.interval-s=0: the (single) worker logs its running totals after every record; the
+    # counts are those its Flink counters get (tests/unit/test_flink_pii_properties.py).
+    logs = b"".join(path.read_bytes() for path in (run["work"] / "flink-logs").iterdir()).decode(errors="replace")
+    totals = []
+    for line in logs.splitlines():
+        if "event=pii_masked engine=flink" in line:
+            values = line.split("values=")[1].split()[0]
+            totals.append((int(line.split("records=")[1].split()[0]),
+                           {e: int(n) for e, _, n in (item.partition(":") for item in values.split(","))}))
+    assert max(totals, key=lambda t: t[0]) == (len(run["expected"]), run["totals"])
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -265,3 +303,6 @@ def test_no_canary_leaks_into_any_sink_log_or_metric(run):
     assert run["local_log"] and blobs["log:kcl"]
     assert leaks({"input": b"".join(run["bad"])}), "the scanner must see the canaries where they are"
     assert leaks(blobs) == []
+    keys = [KEYS["SHARDLINE_PII_HMAC_KEY"].encode(), KEYS["SHARDLINE_PII_FPE_KEY"].encode()]
+    assert [name for name, body in blobs.items() if name.startswith("log:")
+            and any(key in (body if isinstance(body, bytes) else body.encode()) for key in keys)] == []

@@ -91,7 +91,9 @@ def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_ou
 @pytest.mark.parametrize("properties, message", [
     ({"output.stream": "out"}, "input.stream is required"),
     ({"input.stream": "in", "output.stream": "out"}, "dead_letter.s3 or dead_letter.stream"),
-    ({"input.stream": "in"}, "output.stream or output.s3"),
+    ({"input.stream": "in"}, "output.stream, output.s3 or output.firehose"),
+    ({"input.stream": "in", "output.firehose": "search", "dead_letter.stream": "dlq",
+      "output.firehose.index": "Payments"}, "may not contain 'P'"),
     ({"input.stream": "in", "output.s3": "bucket/x"}, "s3://bucket/prefix"),
     ({"input.stream": "in", "output.s3": "s3://b/x", "source.bounded": "yes"}, "source.bounded"),
     ({"input.stream": "in", "output.s3": "s3://b/x", "outptu.stream": "typo"}, "unknown keys"),
