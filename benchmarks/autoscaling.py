@@ -54,12 +54,83 @@ def goals(trace: str, results: dict[str, SimulationResult], sim: SimulationConfi
         "rescales": {"ours": ours.rescales, "aws-sample": aws.rescales},
         "rescale_goal_met": ours.rescales <= RESCALE_FRACTION_GOAL * aws.rescales,
     }
+    # The SLO goal compares against whichever baseline lags least, whatever it pays for it: also
+    # say which policies no other policy beats on both KPU-hours and minutes over the SLO.
+    out["pareto_front"] = sorted(
+        n for n, r in results.items()
+        if not any(o.kpu_hours <= r.kpu_hours and o.minutes_over_slo <= r.minutes_over_slo
+                   and (o.kpu_hours, o.minutes_over_slo) != (r.kpu_hours, r.minutes_over_slo) for o in results.values()))
+    out["cost_vs_oracle"] = round(ours.cost / oracle.cost, 3)
     if trace == "step":
         ups = [d for d in ours.decisions if d["time"] >= STEP_AT_S and d["target"] > d["current"]]
         new_rate = float(builtin_trace("step").rate_at(STEP_AT_S + 60))
         right = bool(ups) and float(sim.capacity(ups[0]["target"])) >= new_rate
         out["scale_ups_after_step"] = len(ups)
         out["one_rescale_goal_met"] = len(ups) == 1 and right
+    return out
+
+
+def constrained_plan(trace, sim: SimulationConfig, max_rescales: int | None, slo_penalty: float):
+    """The oracle's DP (same epochs and epoch costs) with a rescale budget and its own SLO penalty:
+    a clairvoyant lower bound on what *any* policy pays under those constraints. Used to check
+    whether the issue's goals can hold together, not as a policy."""
+    import numpy as np
+
+    from scaling.oracle import OraclePlan, _epoch_costs, oracle_epoch  # the oracle's own cost model, reused
+
+    sim = replace(sim, slo_penalty_kpu_hours_per_minute=slo_penalty)
+    epoch_s = oracle_epoch(sim)
+    levels = np.arange(sim.min_kpu, sim.max_kpu + 1)
+    steady = _epoch_costs(trace, sim, epoch_s, levels, rescaled=False)
+    moved = _epoch_costs(trace, sim, epoch_s, levels, rescaled=True)
+    budget = len(steady) if max_rescales is None else max_rescales
+    inf = float("inf")
+    value = np.full((budget + 1, len(levels)), inf)
+    value[0] = steady[0]
+    back = []  # per epoch: (n, k) -> (n', q)
+    for e in range(1, len(steady)):
+        new = value + steady[e]
+        src_n = np.tile(np.arange(budget + 1)[:, None], (1, len(levels)))
+        src_k = np.tile(np.arange(len(levels)), (budget + 1, 1))
+        for n in range(1, budget + 1):
+            order = np.argsort(value[n - 1])
+            best, second = order[0], order[1]
+            other = np.where(np.arange(len(levels)) == best, second, best)
+            move = value[n - 1][other] + moved[e]
+            better = move < new[n]
+            new[n] = np.where(better, move, new[n])
+            src_n[n] = np.where(better, n - 1, src_n[n])
+            src_k[n] = np.where(better, other, src_k[n])
+        back.append((src_n, src_k))
+        value = new
+    n, k = np.unravel_index(int(np.argmin(value)), value.shape)
+    path = [int(k)]
+    for src_n, src_k in reversed(back):
+        n, k = src_n[n, k], src_k[n, k]
+        path.append(int(k))
+    path.reverse()
+    return OraclePlan(epoch_s, tuple(int(levels[i]) for i in path), float(value.min()))
+
+
+def feasibility(trace_name: str, sim: SimulationConfig, results: dict[str, SimulationResult]) -> dict:
+    """Clairvoyant plans under the goals' constraints, replayed in the simulator: can *anything*
+    meet 'KPU-hours <= 1.15x oracle' together with 'minutes over SLO <= best baseline's' and
+    'rescales <= aws-sample's / 3' on this trace?"""
+    from scaling.oracle import OraclePolicy
+    from scaling.simulate import simulate
+
+    trace = builtin_trace(trace_name)
+    oracle = results["oracle"].kpu_hours
+    budget = int(results["aws-sample"].rescales * RESCALE_FRACTION_GOAL)
+    out = {}
+    for label, max_rescales, penalty in (("rescale_budget", budget, sim.slo_penalty_kpu_hours_per_minute),
+                                         ("near_zero_slo", None, 1000.0),
+                                         ("both", budget, 1000.0)):
+        plan = constrained_plan(trace, sim, max_rescales, penalty)
+        r = simulate(trace, OraclePolicy(plan, sim.start_epoch_s), sim)
+        out[label] = {"max_rescales": max_rescales, "slo_penalty_kpu_h_per_min": penalty,
+                      "kpu_hours_vs_oracle": round(r.kpu_hours / oracle, 3),
+                      "minutes_over_slo": round(r.minutes_over_slo, 2), "rescales": r.rescales}
     return out
 
 
@@ -112,12 +183,14 @@ def timeline_plot(trace: str, results: dict[str, SimulationResult], path: Path) 
 
 
 TUNING_GRID = {
-    "target_utilisation": (0.85, 0.9),
-    "catch_up_s": (900.0, 1800.0, 3600.0),
-    "scale_down_window_s": (600.0, 1200.0, 1800.0),
+    "target_utilisation": (0.88, 0.9, 0.92),
     "scale_up_utilisation": (0.95, 1.0),
+    "catch_up_s": (1200.0, 1800.0),
+    "confirm_jumps": (True, False),
 }
-"""Swept by --tune (horizon_s 1800 and trend_lookahead_s 600 were fixed after a wider first sweep)."""
+"""Swept by --tune. A wider first sweep (target_utilisation 0.85-0.95, catch_up_s 600/1800,
+trend_lookahead_s 600/1800, scale_down_window_s 600/1200) fixed trend_lookahead_s 1800 and
+scale_down_window_s 600; horizon_s 1800, trend_window_s 1200 and slo_minute_cost_kpu_s 3600 are fixed."""
 HELD_OUT_SEEDS = (11, 12, 13, 14, 15)
 """Noisy traces with these seeds are not in the tuning set: they check the choice out of sample."""
 
@@ -134,17 +207,22 @@ def tune(out: Path, sim: SimulationConfig = PROFILES["managed-flink"]) -> dict:
     oracle = {name: compare(t, ("oracle",), sim)["oracle"] for name, t in traces.items()}
     rows = []
     for values in product(*TUNING_GRID.values()):
-        cfg = TargetConfig(**dict(zip(TUNING_GRID, values)))
+        params = dict(zip(TUNING_GRID, values))
+        if params["target_utilisation"] > params["scale_up_utilisation"]:
+            continue
+        cfg = TargetConfig(**params)
         per_trace = {}
         for name, trace in traces.items():
             r = simulate(trace, make_policy("ours", trace, sim, cfg), sim)
             per_trace[name] = {"kpu_hours_vs_oracle": round(r.kpu_hours / oracle[name].kpu_hours, 3),
                                "minutes_over_slo": round(r.minutes_over_slo, 2), "rescales": r.rescales}
+        per_trace_total_rescales = sum(v["rescales"] for v in per_trace.values())
         rows.append({"config": dict(zip(TUNING_GRID, values)), "traces": per_trace,
                      "max_kpu_ratio": max(v["kpu_hours_vs_oracle"] for v in per_trace.values()),
-                     "total_minutes_over_slo": round(sum(v["minutes_over_slo"] for v in per_trace.values()), 2)})
+                     "total_minutes_over_slo": round(sum(v["minutes_over_slo"] for v in per_trace.values()), 2),
+                     "total_rescales": per_trace_total_rescales})
     eligible = [r for r in rows if r["max_kpu_ratio"] <= KPU_RATIO_GOAL] or rows
-    chosen = min(eligible, key=lambda r: (r["total_minutes_over_slo"], r["max_kpu_ratio"]))
+    chosen = min(eligible, key=lambda r: (r["total_minutes_over_slo"], r["total_rescales"], r["max_kpu_ratio"]))
     cfg = TargetConfig(**chosen["config"])
     held_out = {}
     for seed in HELD_OUT_SEEDS:
@@ -187,6 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
             "traces": {t: {p: r.to_dict() for p, r in res.items()} for t, res in table.items()},
             "goals": {t: goals(t, res, sim) for t, res in table.items()},
         }
+        if profile == "managed-flink":
+            report["profiles"][profile]["feasibility"] = {t: feasibility(t, sim, res) for t, res in table.items()}
         pareto_plot(profile, table, out / f"autoscaling_pareto_{profile}.png")
         if profile == "managed-flink":
             for trace, results in table.items():

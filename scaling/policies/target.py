@@ -7,13 +7,19 @@ The required capacity follows the Flink Kubernetes Operator's formula
 
     required = lag / catch_up + input_rate * restart / catch_up + input_rate / target_utilisation
 
-Scale-up happens at once, when the input is above ``scale_up_utilisation`` of the current
-capacity or the lag would take longer than ``catch_up_s`` to work off at the current size
-(a restart would only add to it otherwise), and is sized with the full formula, on the
-newest input rate plus a clear upward trend, so one rescale is enough.
-Scale-down is lazy: the target is the *maximum* requirement over ``scale_down_window_s``,
-and it is skipped when the rescale's cost (downtime plus catch-up, in KPU-seconds at
-the new size) is more than the KPU-seconds it saves over ``horizon_s``.
+Scale-up happens at once when the input is above ``scale_up_utilisation`` of the current
+capacity, or will be by the time a rescale decided now is done (the metric delay plus
+``restart_s``, on a clear upward trend), or the lag would take longer than ``catch_up_s`` to work
+off at the current size. It is sized with the full formula on the newest input rate plus the
+trend over the rescale and ``trend_lookahead_s`` beyond it, and on the backlog expected when the
+rescale starts, so one rescale is enough and a ramp needs few, larger steps. Optionally
+(``confirm_jumps``) a single datapoint that jumped is confirmed on the next one first, since it
+may hold a change that began mid-period.
+Scale-down is lazy: the target is the *maximum* requirement over ``scale_down_window_s``, it
+waits while the load is still falling steeply (one step, not two), and it is skipped when the
+rescale's cost is more than the KPU-seconds it saves over ``horizon_s``. The cost counts the
+restart in KPU-seconds and the SLO minutes the rescale itself causes (downtime and warm-up push
+the lag past ``slo_lag_s`` unless the new size has ample room), priced at ``slo_minute_cost_kpu_s``.
 
 Capacity is not linear in KPUs: ``capacity(k) = k * r1 / (1 + sigma * (k - 1))`` (an
 Amdahl-style contention sigma; 0 = linear). sigma is fitted from the history when it
@@ -52,8 +58,26 @@ class TargetConfig:
     """Expected downtime plus warm-up of one rescale; also how long after a rescale busy-time samples are ignored."""
     rate_window_s: float = 300.0
     """Window over which input and true processing rates are averaged."""
-    trend_lookahead_s: float = 600.0
-    """On scale-up, size for the input rate this far ahead on the current upward trend (0 = off)."""
+    trend_lookahead_s: float = 1800.0
+    """On scale-up, size for the input rate this far past the rescale's end on the current upward trend (0 = off)."""
+    trend_window_s: float = 1200.0
+    """Window the input-rate trend is fitted over (a clear straight line only, see TREND_MIN_R2)."""
+    predictive: bool = True
+    """Scale up before the input reaches capacity when the trend says it will by the time a rescale
+    decided now would finish (data delay + restart_s), so the rescale happens before lag builds."""
+    confirm_jumps: bool = False
+    """A single datapoint over capacity that jumped past ``jump_fraction`` may hold a load change that
+    started mid-period (its mean understates the new level): wait one period to size on a full one,
+    unless the lag is already past ``slo_lag_s``. Fewer rescales on spikes, one minute later on steps
+    (off by default: --tune found the step's extra minute costs more than the spike's second rescale)."""
+    jump_fraction: float = 0.25
+    """A datapoint this much above the one before it counts as a jump."""
+    slo_lag_s: float = 60.0
+    """The lag SLO: a rescale whose downtime and warm-up push the lag past it costs SLO minutes."""
+    downtime_s: float = 60.0
+    """Expected part of restart_s with no processing at all (the rest is a warm-up at reduced capacity)."""
+    slo_minute_cost_kpu_s: float = 3600.0
+    """Price of one minute over the SLO in KPU-seconds, set against what a scale-down saves."""
     scale_down_window_s: float = 600.0
     """Scale down only to the maximum requirement over this window, and not sooner than this after a rescale."""
     horizon_s: float = 1800.0
@@ -84,6 +108,8 @@ class TargetConfig:
         for name in ("catch_up_s", "rate_window_s", "period_s", "horizon_s", "max_staleness_s"):
             if getattr(self, name) <= 0:
                 raise ScalingConfigError(f"{name} must be > 0")
+        if not 0 <= self.downtime_s <= self.restart_s or self.slo_lag_s <= 0 or self.trend_window_s <= 0:
+            raise ScalingConfigError("need 0 <= downtime_s <= restart_s, slo_lag_s > 0 and trend_window_s > 0")
         if self.restart_s < 0 or self.scale_down_window_s < 0 or self.trend_lookahead_s < 0 or self.contention < 0:
             raise ScalingConfigError("restart_s, scale_down_window_s, trend_lookahead_s and contention must be >= 0")
 
@@ -182,6 +208,34 @@ def _trend(history: MetricHistory, now: float, window: float) -> float:
     return sxy / sxx if r2 >= TREND_MIN_R2 else 0.0
 
 
+WARMUP_START_FRACTION = 0.5
+"""Capacity fraction right after the downtime, assumed when pricing a rescale's SLO impact (the
+warm-up ramps linearly to full capacity by restart_s)."""
+
+
+def rescale_slo_seconds(rate: float, capacity: float, lag_s: float, cfg: TargetConfig) -> float:
+    """Seconds the lag stays over ``slo_lag_s`` if a rescale to ``capacity`` starts now, the input
+    holds at ``rate`` and the lag is ``lag_s``: processing stops for downtime_s, ramps up over the
+    rest of restart_s, then drains. With a constant input the FIFO age grows by 1 - mu/rate per second."""
+    if rate <= 0:
+        return 0.0
+    step, age, over, t = 5.0, lag_s, 0.0, 0.0
+    warmup = max(cfg.restart_s - cfg.downtime_s, 1e-9)
+    while t < 4 * 3600.0:  # a size that never drains is priced as 4 h over
+        if t < cfg.downtime_s:
+            mu = 0.0
+        elif t < cfg.restart_s:
+            mu = capacity * (WARMUP_START_FRACTION + (1 - WARMUP_START_FRACTION) * (t - cfg.downtime_s) / warmup)
+        else:
+            if age <= cfg.slo_lag_s and capacity >= rate:
+                break
+            mu = capacity
+        age = max(0.0, age + step * (1.0 - mu / rate))
+        t += step
+        over += step if age > cfg.slo_lag_s else 0.0
+    return over
+
+
 class TargetPolicy:
     name = "target"
 
@@ -209,6 +263,10 @@ class TargetPolicy:
         lag = lag_records(history, now, rate_now, exact=False)
         current = state.current_kpu
         capacity = model.capacity(current)
+        slope = _trend(history, now, cfg.trend_window_s)
+        # the newest datapoint describes [newest.time, newest.time + period): a rescale decided now
+        # completes data_age + restart_s after the middle of it
+        data_age = max(0.0, now - newest.time - cfg.period_s / 2)
         inputs = {
             "input_rate": round(rate_now, 3),
             "input_rate_avg": round(rate_avg, 3),
@@ -216,17 +274,30 @@ class TargetPolicy:
             "true_rate_per_kpu": round(model.per_kpu, 3),
             "contention": round(model.contention, 5),
             "capacity": round(capacity, 3),
+            "trend_per_s": round(slope, 4),
         }
         low, high = cfg.min_kpu, cfg.max_kpu
         spare = capacity - rate_now
         drain_s = 0.0 if not lag else (math.inf if spare <= 0 else lag / spare)
         inputs["drain_s"] = None if math.isinf(drain_s) else round(drain_s, 1)
-        # Up when the input alone is past scale_up_utilisation, or the lag cannot be worked off
+        # Up when the input is past scale_up_utilisation, or will be by the time a rescale decided now
+        # has finished (predictive, on a clear upward trend only), or the lag cannot be worked off
         # within catch_up_s at the current size (a restart would only add to it otherwise).
-        if rate_now > capacity * cfg.scale_up_utilisation or drain_s > cfg.catch_up_s:
-            slope = max(0.0, _trend(history, now, cfg.rate_window_s))
-            planned = max(newest.value, rate_now, rate_avg) + slope * cfg.trend_lookahead_s
-            required = self.required(planned, lag or 0.0, True, cfg.target_utilisation)
+        ahead = data_age + cfg.restart_s
+        expected = rate_now + (max(0.0, slope) * ahead if cfg.predictive else 0.0)
+        inputs["expected_input_rate"] = round(expected, 3)
+        if expected > capacity * cfg.scale_up_utilisation or drain_s > cfg.catch_up_s:
+            lag_s = 0.0 if not lag or rate_now <= 0 else lag / rate_now
+            previous = history.values(INPUT_RATE, now - cfg.rate_window_s, newest.time - cfg.period_s / 2)
+            if (cfg.confirm_jumps and previous and previous[-1] <= capacity * cfg.scale_up_utilisation
+                    and newest.value > previous[-1] * (1 + cfg.jump_fraction) and lag_s <= cfg.slo_lag_s):
+                return ScalingDecision.keep(state, "input jumped: confirming the new level on one more datapoint", **inputs)
+            up = max(0.0, slope)
+            planned = max(newest.value, rate_now, rate_avg) + up * (ahead + cfg.trend_lookahead_s)
+            # backlog by the time the rescale starts: the lag seen, plus what the current size falls
+            # short of since that datapoint (the restart's own backlog is the formula's restart term)
+            backlog = (lag or 0.0) + max(0.0, rate_now + up * data_age - capacity) * data_age
+            required = self.required(planned, backlog, True, cfg.target_utilisation)
             target = clamp(max(model.kpus_for(required, low, high), current + 1), low, high)
             inputs.update(planned_input_rate=round(planned, 3), required_capacity=round(required, 3))
             if target == current:
@@ -238,23 +309,26 @@ class TargetPolicy:
             return ScalingDecision.keep(state, "stabilising after the last rescale", **inputs)
         window = cfg.scale_down_window_s
         candidate, seen = self._lazy_down_target(history, now - window, now, model)
-        expected = window / cfg.period_s
-        if seen < 0.5 * expected:
-            return ScalingDecision.keep(state, f"insufficient data: {seen} of {expected:.0f} datapoints", **inputs)
+        expected_points = window / cfg.period_s
+        if seen < 0.5 * expected_points:
+            return ScalingDecision.keep(state, f"insufficient data: {seen} of {expected_points:.0f} datapoints", **inputs)
         candidate = clamp(candidate, low, high)
         inputs.update(lazy_target=candidate)
         if candidate >= current:
             return ScalingDecision.keep(state, "right-sized", **inputs)
         recent, _ = self._lazy_down_target(history, now - window / 2, now, model)
         since = math.inf if state.last_rescale_at is None else now - state.last_rescale_at
-        if recent < candidate and since < 1.5 * window:
-            # still falling: wait (up to half a window more) to take one bigger step instead of two
+        if recent < candidate and (since < 1.5 * window or current - recent >= 2 * (current - candidate)):
+            # still falling: wait (up to half a window more) to take one bigger step instead of two; after
+            # a fall much steeper than a ramp (half the window asks for twice the step) wait in any case
             return ScalingDecision.keep(state, "load still falling: deferring the scale-down", recent_target=recent, **inputs)
         spare = model.capacity(candidate) - rate_avg
         catch_up = math.inf if spare <= 0 else rate_avg * cfg.restart_s / spare
-        cost = candidate * (cfg.restart_s + catch_up)
+        lag_s = lag / rate_now if rate_now > 0 else 0.0
+        slo_s = rescale_slo_seconds(max(rate_now, rate_avg), model.capacity(candidate), lag_s, cfg)
+        cost = candidate * (cfg.restart_s + catch_up) + slo_s / 60.0 * cfg.slo_minute_cost_kpu_s
         savings = (current - candidate) * cfg.horizon_s
-        inputs.update(rescale_cost_kpu_s=round(cost, 1), savings_kpu_s=round(savings, 1))
+        inputs.update(rescale_cost_kpu_s=round(cost, 1), rescale_slo_s=round(slo_s, 1), savings_kpu_s=round(savings, 1))
         if cost > savings:
             return ScalingDecision.keep(state, "scale-down would cost more than it saves", **inputs)
         return ScalingDecision(current, candidate, f"over-provisioned for {cfg.scale_down_window_s:.0f}s", inputs)

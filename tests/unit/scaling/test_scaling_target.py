@@ -6,12 +6,18 @@ import pytest
 from pipelines.clock import FakeClock
 from scaling.decision import UPDATING, AppState, ScalingConfigError
 from scaling.policies import ScheduleConfig, SchedulePolicy, ScheduledTargetPolicy, ScheduleWindow, TargetConfig, TargetPolicy
-from scaling.policies.target import rate_model
+from scaling.policies.target import rate_model, rescale_slo_seconds
 from scaling.signals import BUSY_TIME, INPUT_RATE, KPUS, LAG_MS, PROCESSED_RATE, MetricHistory
 
 # Pinned here, so retuning the defaults does not move these expectations.
 CFG = TargetConfig(target_utilisation=0.9, scale_up_utilisation=0.95, catch_up_s=900, restart_s=120,
                    rate_window_s=300, trend_lookahead_s=0, scale_down_window_s=1800, horizon_s=3600)
+CONFIRM = TargetConfig(target_utilisation=0.9, scale_up_utilisation=0.95, catch_up_s=900, restart_s=120,
+                       rate_window_s=300, trend_lookahead_s=0, scale_down_window_s=1800, horizon_s=3600,
+                       confirm_jumps=True)
+NO_CONFIRM = TargetConfig(target_utilisation=0.9, scale_up_utilisation=0.95, catch_up_s=900, restart_s=120,
+                          rate_window_s=300, trend_lookahead_s=0, scale_down_window_s=1800, horizon_s=3600,
+                          confirm_jumps=False)
 T0 = 1_767_225_600.0
 
 
@@ -64,11 +70,61 @@ def test_scale_down_table(name, kpu, rate, rescaled_min_ago, target, reason):
 def test_step_up_is_sized_in_one_go():
     h = steady(40, 8000, 10)
     minute(h, 40, rate=20000, kpu=10, processed="auto", busy="auto", lag_ms=30_000)
-    d = decide(h, AppState(10), 42)
-    # planned 20000 rec/s, lag 30 s x 14000 rec/s = 420000 records:
-    # 420000/900 + 20000*120/900 + 20000/0.9 = 25355.6 rec/s -> 26 KPU at 1000 rec/s per KPU
+    d = decide(h, AppState(10), 42, NO_CONFIRM)
+    # planned 20000 rec/s, lag 30 s x 14000 rec/s = 420000 records, plus the 90 s since the middle of
+    # that minute at (14000 - 10000) rec/s short = 360000 more:
+    # 780000/900 + 20000*120/900 + 20000/0.9 = 25755.6 rec/s -> 26 KPU at 1000 rec/s per KPU
     assert d.target == 26
-    assert d.inputs["required_capacity"] == pytest.approx(25355.6, abs=0.1)
+    assert d.inputs["required_capacity"] == pytest.approx(25755.6, abs=0.1)
+
+
+def test_a_jump_is_confirmed_on_a_second_datapoint_then_sized_once():
+    h = steady(40, 8000, 10)
+    minute(h, 40, rate=20000, kpu=10, processed="auto", busy="auto", lag_ms=30_000)
+    d = decide(h, AppState(10), 42, CONFIRM)
+    assert (d.changed, d.reason.startswith("input jumped")) == (False, True)
+    minute(h, 41, rate=20000, kpu=10, processed="auto", busy="auto", lag_ms=50_000)
+    d = decide(h, AppState(10), 43, CONFIRM)
+    # 50 s x 20000 + 90 s x (20000 - 10000) = 1.9M records: 1.9M/900 + 20000*120/900 + 20000/0.9 = 27000
+    assert d.target == 27 and d.reason.startswith("under capacity")
+    # a lag already past the SLO is not worth another minute: no confirmation
+    h = steady(40, 8000, 10)
+    minute(h, 40, rate=20000, kpu=10, processed="auto", busy="auto", lag_ms=90_000)
+    assert decide(h, AppState(10), 42, CONFIRM).target > 20
+
+
+def test_a_clear_ramp_is_scaled_ahead_and_with_room_to_grow():
+    """Input climbing 100 rec/s every minute: scale up before the input reaches capacity (by the time
+    a rescale decided now is done it would), and size for the growth past it, so steps are few."""
+    h = MetricHistory()
+    for m in range(40):
+        minute(h, m, rate=6000 + 100 * m, kpu=10, processed="auto", busy="auto")
+    # newest datapoint (minute 39) 9900 rec/s < 10000 capacity, but 9900 + 1.67/s x 150 s > 10000
+    ramp = TargetConfig(target_utilisation=0.9, scale_up_utilisation=1.0, trend_lookahead_s=1800, restart_s=120)
+    d = decide(h, AppState(10), 41, ramp)
+    assert d.changed and d.reason.startswith("under capacity")
+    # planned: 9850 + 1.667 * (90 + 120 + 1800) = 13200 rec/s -> 13200 / 0.9 + 13200 * 120 / 1800 = 15547
+    assert d.inputs["planned_input_rate"] == pytest.approx(13200, rel=0.01)
+    assert d.target == 16
+    # the same history without the trend term waits until the input itself crosses capacity
+    flat = TargetConfig(target_utilisation=0.9, scale_up_utilisation=1.0, predictive=False)
+    assert not decide(h, AppState(10), 41, flat).changed
+
+
+def test_noise_is_not_a_trend():
+    h = MetricHistory()
+    for m in range(40):
+        minute(h, m, rate=9000 + (400 if m % 2 else -400), kpu=10, processed="auto", busy="auto")
+    d = decide(h, AppState(10), 41, TargetConfig())
+    assert d.inputs["trend_per_s"] == 0.0 and not d.changed
+
+
+def test_a_rescale_priced_in_slo_seconds():
+    cfg = TargetConfig()  # downtime 60 s = the 60 s SLO: any size under 2x the input overshoots it
+    assert rescale_slo_seconds(10000, 25000, 0.0, cfg) == 0.0
+    small, big = rescale_slo_seconds(10000, 12500, 0.0, cfg), rescale_slo_seconds(10000, 18000, 0.0, cfg)
+    assert small > big > 0
+    assert rescale_slo_seconds(10000, 12500, 30.0, cfg) > small  # existing lag adds to it
 
 
 def test_lag_that_drains_in_time_is_not_a_reason_to_restart():
@@ -103,7 +159,8 @@ def test_missing_lag_blocks_scale_down_only():
     d = decide(h, AppState(20), 42)
     assert (d.changed, d.reason) == (False, "missing data: no lag, so no scale-down")
     h = steady(40, 8000, 7, lag_ms=None)  # but the input alone still shows 7 KPU are too few
-    assert decide(h, AppState(7), 42).target == 10
+    # (and 150 s at 1000 rec/s short since the newest minute's middle: 8889 + 1067 + 167 -> 11)
+    assert decide(h, AppState(7), 42).target == 11
 
 
 def test_contention_is_fitted_from_two_sizes():
@@ -130,7 +187,7 @@ def test_recorded_history_from_the_simulator():
     """A history recorded from the fluid model just after a load step (how: the file's "source")."""
     rows = json.loads((Path(__file__).parent / "data" / "step_history.json").read_text())
     h = MetricHistory.from_records(rows["datapoints"])
-    d = TargetPolicy(CFG).decide(AppState(rows["kpu"]), h, rows["now"])
+    d = TargetPolicy(NO_CONFIRM).decide(AppState(rows["kpu"]), h, rows["now"])
     assert d.target == rows["expected_target"]
     assert d.reason.startswith("under capacity")
 
@@ -166,7 +223,7 @@ def test_tick_by_tick_step_and_back():
     """A fake collector hands the policy one minute of datapoints per tick, one minute late
     (CloudWatch's delay); the test applies each decision as the backend would."""
     clock = FakeClock(T0)
-    policy = TargetPolicy(CFG)
+    policy = TargetPolicy(CONFIRM)
     h = MetricHistory()
     kpu, last_rescale, updating_until = 10, None, -1.0
     changes = []
@@ -189,9 +246,9 @@ def test_tick_by_tick_step_and_back():
             changes.append((tick, d.current, d.target))
             kpu, last_rescale, updating_until = d.target, clock.time(), clock.time() + 60
         clock.advance(60)
-    # up once, on the first datapoint that shows the step; down once, when the
+    # up once, on the second datapoint that shows the step (the first is a jump to confirm); down once, when the
     # 30-minute window no longer holds a 20000 rec/s minute (minute 59 leaves it at tick 90)
-    assert changes == [(42, 10, 26), (90, 26, 10)]
+    assert changes == [(43, 10, 26), (90, 26, 10)]
 
 
 def test_a_busy_period_that_processed_nothing_is_not_a_true_rate():
