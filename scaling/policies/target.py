@@ -74,8 +74,9 @@ class TargetConfig:
     """A datapoint this much above the one before it counts as a jump."""
     slo_lag_s: float = 60.0
     """The lag SLO: a rescale whose downtime and warm-up push the lag past it costs SLO minutes."""
-    downtime_s: float = 60.0
-    """Expected part of restart_s with no processing at all (the rest is a warm-up at reduced capacity)."""
+    downtime_s: float | None = None
+    """Expected part of restart_s with no processing at all (the rest is a warm-up at reduced capacity);
+    None: half of restart_s."""
     slo_minute_cost_kpu_s: float = 3600.0
     """Price of one minute over the SLO in KPU-seconds, set against what a scale-down saves."""
     scale_down_window_s: float = 600.0
@@ -108,6 +109,8 @@ class TargetConfig:
         for name in ("catch_up_s", "rate_window_s", "period_s", "horizon_s", "max_staleness_s"):
             if getattr(self, name) <= 0:
                 raise ScalingConfigError(f"{name} must be > 0")
+        if self.downtime_s is None:
+            object.__setattr__(self, "downtime_s", self.restart_s / 2)
         if not 0 <= self.downtime_s <= self.restart_s or self.slo_lag_s <= 0 or self.trend_window_s <= 0:
             raise ScalingConfigError("need 0 <= downtime_s <= restart_s, slo_lag_s > 0 and trend_window_s > 0")
         if self.restart_s < 0 or self.scale_down_window_s < 0 or self.trend_lookahead_s < 0 or self.contention < 0:
