@@ -13,12 +13,14 @@ from pipelines.pii.classify import ColumnClassifier
 from pipelines.pii.detectors import EntityRecognizer, Match, default_detectors
 from pipelines.pii.entities import entity_for_field_name
 from pipelines.pii.errors import MaskingError
-from pipelines.pii.policy import SCAN, TYPED, MaskingPolicy, ScanSettings
+from pipelines.pii.policy import KEEP, SCAN, TYPED, MaskingPolicy, ScanSettings
 from pipelines.pii.scanner import Scanner
 from pipelines.pii.values import NOT_TEXT, text_of
 
 _DROP = object()  # sentinel: the action dropped the field
+_KEEP, _TYPED, _SCAN = 0, 1, 2  # how a listed field is masked (see Masker._routes)
 _MAX_HINT_CACHE = 10_000
+_MAX_CACHED_ACTIONS = 1_000  # entity types whose action's apply is kept at hand (a recognizer may invent many)
 
 
 class MaskResult(NamedTuple):
@@ -45,8 +47,17 @@ class Masker:
         self._field_scanners = {name: self._scanner_for(rule.scan) for name, rule in policy.fields.items()
                                 if rule.kind == SCAN and rule.scan is not None}
         self._plans = policy.fields
-        self._typed = {name: (rule.action.apply, rule.entity) for name, rule in policy.fields.items()
-                       if rule.kind == TYPED and rule.action is not None}
+        # The hot paths, one lookup per field: kept fields, whole-value fields
+        # (action, entity) and scanned fields (the scanner's scan).
+        self._routes: dict[str, tuple[int, Any, Any]] = {}
+        for name, rule in policy.fields.items():
+            if rule.kind == KEEP:
+                self._routes[name] = (_KEEP, None, None)
+            elif rule.kind == TYPED and rule.action is not None:
+                self._routes[name] = (_TYPED, rule.action.apply, rule.entity)
+            elif rule.kind == SCAN:
+                self._routes[name] = (_SCAN, self._field_scanners.get(name, self._scanner).scan, None)
+        self._applies: dict[str, Callable[[str, str], str | None]] = {}  # policy.action_for(entity).apply
         self._mode = policy.mode
         self.classifier = ColumnClassifier(policy.classify, rng) if policy.mode == "classify" else None
         self._hints: dict[str, str | None] = {}
@@ -67,18 +78,29 @@ class Masker:
                                      f"{type(payload).__name__}; decode bytes payloads first (see mask_json)")
         out: dict[str, Any] = {}
         counts: dict[str, int] = {}
-        typed, plans, mode = self._typed, self._plans, self._mode
+        routes, plans, mode = self._routes, self._plans, self._mode
         sampled: bool | None = None
         for name, value in payload.items():
-            # Whole-value fields holding a non-empty string: the hot path, kept inline.
-            whole = typed.get(name)
-            if whole is not None and type(value) is str and value:
-                apply, entity = whole
-                result = apply(value, entity)
-                counts[entity] = counts.get(entity, 0) + 1
-                if result is not None:
-                    out[name] = result
-                continue
+            # Listed fields holding strings: the hot paths, kept inline.
+            route = routes.get(name)
+            if route is not None:
+                kind, fn, entity = route
+                if kind == _KEEP:
+                    out[name] = value
+                    continue
+                if type(value) is str:
+                    if kind == _TYPED:
+                        if value:
+                            value = fn(value, entity)
+                            counts[entity] = counts.get(entity, 0) + 1
+                            if value is None:  # dropped
+                                continue
+                    elif value:  # scanned
+                        matches = fn(value)
+                        if matches:
+                            value = self._replace(value, matches, counts)
+                    out[name] = value
+                    continue
             rule = plans.get(name)
             if rule is None:
                 if mode == "fields":
@@ -144,14 +166,20 @@ class Masker:
 
     def _replace(self, text: str, matches: list[Match], counts: dict[str, int]) -> str:
         pieces, pos = [], 0
-        action_for = self.policy.action_for
+        applies = self._applies
         for m in matches:
-            pieces.append(text[pos:m.start])
-            replacement = action_for(m.entity).apply(text[m.start:m.end], m.entity)
+            entity, start = m.entity, m.start
+            apply = applies.get(entity)
+            if apply is None:
+                apply = self.policy.action_for(entity).apply
+                if len(applies) < _MAX_CACHED_ACTIONS:
+                    applies[entity] = apply
+            pieces.append(text[pos:start])
+            pos = m.end
+            replacement = apply(text[start:pos], entity)
             if replacement is not None:
                 pieces.append(replacement)
-            counts[m.entity] = counts.get(m.entity, 0) + 1
-            pos = m.end
+            counts[entity] = counts.get(entity, 0) + 1
         pieces.append(text[pos:])
         return "".join(pieces)
 

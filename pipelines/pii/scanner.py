@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Collection, Sequence
 
 from pipelines.pii.detectors import Detector, EntityRecognizer, Match, default_detectors
 
 _NOT_DIGITS = re.compile(r"\D+")
+_START = attrgetter("start")
 
 
 def resolve_overlaps(matches: list[Match]) -> list[Match]:
     """Keep the highest-confidence match, then the longest, wherever spans overlap; sorted by start."""
     if len(matches) < 2:
         return matches
+    # Usually nothing overlaps: then every match is kept, in order of start.
+    by_start = sorted(matches, key=_START)
+    last_start, last_end = by_start[0].start, by_start[0].end
+    for m in by_start[1:]:
+        if m.start < last_end or m.start == last_start:
+            break
+        last_start, last_end = m.start, m.end
+    else:
+        return by_start
     ranked = sorted(matches, key=lambda m: (-m.confidence, -m.length, m.start))
     kept: list[Match] = []
     for m in ranked:
@@ -54,7 +65,7 @@ class Scanner:
             found.extend(detector.find(text))
         count = -1
         if self._digit_gated:
-            count = len(_NOT_DIGITS.sub("", text))
+            count = _digits(text)
             for detector in self._digit_gated:
                 if count < detector.min_digits:
                     break
@@ -62,7 +73,7 @@ class Scanner:
         entities, floor = self.entities, self.min_confidence
         if self._late:
             if count < 0:
-                count = len(_NOT_DIGITS.sub("", text))
+                count = _digits(text)
             claimed = [(m.start, m.end) for m in found if m.confidence >= floor]
             for detector in self._late:
                 if count >= detector.min_digits:
@@ -72,3 +83,14 @@ class Scanner:
         kept = [m for m in found
                 if m.confidence >= floor and (entities is None or m.entity in entities)]
         return resolve_overlaps(kept)
+
+
+_ASCII_DIGITS = b"0123456789"
+
+
+def _digits(text: str) -> int:
+    """How many digits ``text`` holds: every Unicode decimal digit, as the regex class counts them."""
+    if text.isascii():  # deleting the digits from its bytes is a single C pass, a fifth of a regex sub
+        raw = text.encode("ascii")
+        return len(raw) - len(raw.translate(None, _ASCII_DIGITS))
+    return len(_NOT_DIGITS.sub("", text))

@@ -25,8 +25,8 @@ _CANDIDATE = re.compile(
     r"|(?P<um>" + _MONTH + r")\s+(?P<ud>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<uy>\d{4})"   # March 12, 1985
     r")(?![\w/\-]|\.\d)", re.IGNORECASE)
 _CONTEXT = re.compile(r"(?i)\b(?:born|birth|birthday|dob|d\.o\.b\.?|date\s+of\s+birth|b-?day)\b")
-# On lower-cased text, without IGNORECASE: a fast test for any cue at all.
-_ANY_CUE = re.compile(r"born|birth|dob|d\.o\.b|b-?day")
+# Substrings of the lower-cased text: a fast test for any cue at all.
+_ANY_CUE = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
 
 
 def _real_date(year: int, month: int, day: int) -> bool:
@@ -59,7 +59,11 @@ class DateOfBirthDetector:
     def find(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[Match]:
         # Without a birth cue no date here can reach the default threshold;
         # checking for one first skips the costly date pattern on most texts.
-        if _ANY_CUE.search(text.lower()) is None:
+        low = text.lower()
+        for cue in _ANY_CUE:
+            if cue in low:
+                break
+        else:
             return []
         out = []
         for m in _CANDIDATE.finditer(text):
