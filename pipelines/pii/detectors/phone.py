@@ -6,6 +6,11 @@ pure Python and costs tens of microseconds a call.  The matcher runs with
 ``Leniency.POSSIBLE``: numbers in real data (and in Faker's) are often not
 *assigned* numbers, which ``VALID`` would reject; the structure and context
 checks below keep precision up instead.
+
+phonenumbers is most of this detector's cost, so it is called as little as
+gives the same answers: a run of plain digit groups is parsed whole with
+``parse`` (what the matcher would do first), and a region is skipped when no
+piece of the run has a length its numbers can have (``_NationalPlan``).
 """
 from __future__ import annotations
 
