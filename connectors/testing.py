@@ -16,7 +16,7 @@ from typing import Iterator
 from connectors.local_stack import LocalStack, LocalStackConfig, free_port
 from pipelines.clock import FakeClock
 
-__all__ = ["FakeClock", "ListSink", "running_local_stack", "patched_environ"]
+__all__ = ["FakeClock", "ListSink", "running_local_stack", "patched_environ", "read_stream_data"]
 
 
 class ListSink:
@@ -36,6 +36,21 @@ class ListSink:
     async def close(self) -> None:
         await self.flush()
         self.closed = True
+
+
+def read_stream_data(kinesis, stream: str) -> list[bytes]:
+    """Every record's data in ``stream``, shard by shard from TRIM_HORIZON (a boto3 client; for tests)."""
+    out: list[bytes] = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            out.extend(r["Data"] for r in response["Records"])
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    return out
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.kinesis.aggregation import UserRecord, aggregate
+from connectors.testing import read_stream_data
 from pipelines.records import Record, from_avro, read_avro_file, to_avro
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(420)]
@@ -41,18 +42,6 @@ def _create_stream(kinesis, name: str, shards: int) -> None:
     kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
 
 
-def _read_stream(kinesis, name: str) -> list[bytes]:
-    out = []
-    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
-        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while iterator:
-            response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            out.extend(r["Data"] for r in response["Records"])
-            if not response["Records"]:
-                break
-            iterator = response.get("NextShardIterator")
-    return out
 
 
 def _objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -97,7 +86,7 @@ def job_run(local_stack, tmp_path_factory):
 
 
 def test_every_record_reaches_the_output_stream(job_run):
-    received = [from_avro(data) for data in _read_stream(job_run["kinesis"], job_run["names"]["output"])]
+    received = [from_avro(data) for data in read_stream_data(job_run["kinesis"], job_run["names"]["output"])]
     assert sorted(r.id for r in received) == sorted(r.id for r in job_run["expected"])
     by_id = {r.id: r for r in job_run["expected"]}
     assert all(r == by_id[r.id] for r in received)

@@ -37,7 +37,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.kcl import FAST_START_JVM_OPTIONS, KclConfig, python_processor, run_daemon
-from connectors.testing import patched_environ
+from connectors.testing import patched_environ, read_stream_data
 from jobs.pii_outputs import PiiOutputs, run_pii_stream
 from pipelines.clock import FakeClock
 from pipelines.pii import builtin_policy
@@ -72,18 +72,6 @@ def input_records() -> tuple[list[Record], list[bytes]]:
     return good, bad
 
 
-def read_stream(kinesis, name: str) -> list[bytes]:
-    out = []
-    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
-        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while iterator:
-            response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            out.extend(r["Data"] for r in response["Records"])
-            if not response["Records"]:
-                break
-            iterator = response.get("NextShardIterator")
-    return out
 
 
 def s3_objects(s3, bucket: str, prefix: str = "") -> dict[str, bytes]:
@@ -187,7 +175,7 @@ def run(kinesis_mock_stack, tmp_path_factory):
             assert returncode == 0, (work / "flink.log").read_text(errors="replace")[-6000:]
 
             def kcl_done() -> bool:
-                return len(read_stream(kinesis, names["kcl"])) >= len(good) and \
+                return len(read_stream_data(kinesis, names["kcl"])) >= len(good) and \
                     len(letters(s3_objects(s3, bucket, "kcl/dead-letters/"))) >= len(bad)
             while not kcl_done():
                 assert daemon.running(), (work / "kcl.log").read_text(errors="replace")[-6000:]
@@ -205,7 +193,7 @@ def run(kinesis_mock_stack, tmp_path_factory):
         reference = masking_pipeline(builtin_policy("payments"))
         expected = {r.id: reference(r) for r in good}
         objects = s3_objects(s3, bucket)
-        streams = {engine: read_stream(kinesis, names[engine]) for engine in ENGINES}
+        streams = {engine: read_stream_data(kinesis, names[engine]) for engine in ENGINES}
     return {"expected": expected, "bad": bad, "objects": objects, "streams": streams, "work": work,
             "local_log": captured.getvalue(), "metrics": generate_latest(registry), "totals": reference.totals}
 
