@@ -77,6 +77,9 @@ class ServerProcess:
     command: list[str]
     log: str
 
+    started: int | None = None
+    """The process's start time in clock ticks (/proc/<pid>/stat), so a recycled PID is never taken for it."""
+
     def alive(self) -> bool:
         try:
             os.kill(self.pid, 0)
@@ -84,12 +87,17 @@ class ServerProcess:
             return False
         except PermissionError:
             return True
-        cmdline = Path(f"/proc/{self.pid}/cmdline")
-        if cmdline.exists():  # guard against a recycled PID
-            parts = cmdline.read_bytes().split(b"\0")
-            return any(self.command[-1].encode() in p for p in parts) or \
-                any(Path(self.command[0]).name.encode() in p for p in parts)
-        return True
+        # Compare start times, not command lines: some servers (kinesis-mock) rename their process.
+        return self.started is None or process_start_ticks(self.pid) in (self.started, None)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22, counted after the parenthesised command name (which may contain spaces).
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 @dataclass
@@ -194,7 +202,7 @@ class LocalStack:
             proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
                                     env={**os.environ, **(env or {})})
-        return ServerProcess(name, proc.pid, port, command, str(log))
+        return ServerProcess(name, proc.pid, port, command, str(log), process_start_ticks(proc.pid))
 
     def _start_kinesis(self) -> ServerProcess:
         node = shutil.which("node")

@@ -37,3 +37,13 @@ def test_port_in_use_is_a_clear_error(tmp_path, local_stack):
     taken = local_stack.config.kinesis_port
     with pytest.raises(LocalStackError, match=f"port {taken}"):
         LocalStack(LocalStackConfig(kinesis_port=taken, moto_port=free_port(), state_dir=tmp_path)).up()
+
+
+def test_a_recycled_pid_is_not_taken_for_a_server():
+    import os
+
+    from connectors.local_stack import ServerProcess, process_start_ticks
+
+    me = ServerProcess("self", os.getpid(), 0, ["python"], "log", process_start_ticks(os.getpid()))
+    assert me.alive()
+    assert not ServerProcess("self", os.getpid(), 0, ["python"], "log", me.started + 1).alive()
