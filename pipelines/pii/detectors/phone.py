@@ -174,10 +174,12 @@ class PhoneDetector:
                 # the run as one candidate and parses it whole first; if that
                 # is a possible number, it returns just that.  Parsing it here
                 # gives the same answer without the matcher's own search.
-                try:
-                    number = parse(raw, region)
-                except NumberParseException:
-                    number = None
+                number = None
+                if plus or plan.possible(digits):  # else parse cannot make a possible number of it
+                    try:
+                        number = parse(raw, region)
+                    except NumberParseException:
+                        pass
                 if number is not None and is_possible_number(number):
                     if _grouped_as_formatted(raw, number):
                         return [(0, len(raw))]
