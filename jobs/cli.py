@@ -254,11 +254,24 @@ def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="pack
 def package_flink(job: str = typer.Option(..., help="Job name under jobs/flink/"),
                   out: Path = typer.Option(Path("app.zip"), help="Zip to write")):
     """Build a Managed Service for Apache Flink application zip."""
-    from jobs.flink_package import build_managed_flink_zip
+    from jobs.flink_package import FlinkPackageError, build_managed_flink_zip
 
     try:
         path = build_managed_flink_zip(job, out)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FlinkPackageError) as exc:
+        fail(str(exc))
+    err.print(f"wrote {path}")
+
+
+@package_app.command("lambda")
+def package_lambda(out: Path = typer.Option(Path("scaler.zip"), help="Zip to write"),
+                   python: str = typer.Option("3.12", help="The Lambda runtime's Python version")):
+    """Build the autoscaler's Lambda zip (upload it to the template's CodeBucket/CodeKey)."""
+    from jobs.lambda_package import LambdaPackageConfig, LambdaPackageError, build_lambda_zip
+
+    try:
+        path = build_lambda_zip(out, LambdaPackageConfig(python_version=python))
+    except (ValueError, FileNotFoundError, LambdaPackageError) as exc:
         fail(str(exc))
     err.print(f"wrote {path}")
 

@@ -95,7 +95,7 @@ def build_managed_flink_zip(job: str, out: Path, *, jar: Path | None = None,
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "main.py", _main_py(module).encode())
         _add(archive, f"lib/{jar.name}", jar.read_bytes())
-        for name, path in _shardline_files():
+        for name, path in shardline_files():
             _add(archive, f"dep/{name}", path.read_bytes())
         for name, path in _distribution_files(vendored, config):
             _add(archive, f"dep/{name}", path.read_bytes())
@@ -128,8 +128,8 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def _shardline_files() -> Iterator[tuple[str, Path]]:
-    for package in SHARDLINE_PACKAGES:
+def shardline_files(packages: tuple[str, ...] = SHARDLINE_PACKAGES) -> Iterator[tuple[str, Path]]:
+    for package in packages:
         # Code, and the data files the code reads (the PII pattern's built-in policies).
         for path in sorted([*(REPO_ROOT / package).rglob("*.py"), *(REPO_ROOT / package).rglob("*.yaml")]):
             relative = path.relative_to(REPO_ROOT)
@@ -182,20 +182,24 @@ def vendored_distributions(requirements: tuple[str, ...], config: PackageConfig)
     return sorted(dependency_closure(requirements) - provided)
 
 
+def installed_files(name: str) -> list[tuple[str, Path]]:
+    """An installed distribution's files as (path inside a zip, path here): code and data, no metadata or bytecode."""
+    distribution = importlib.metadata.distribution(name)
+    files = [f for f in distribution.files or []
+             if not f.parts[0].endswith((".dist-info", ".egg-info")) and f.parts[0] != ".."
+             and "__pycache__" not in f.parts and f.suffix != ".pyc"]
+    return [(file.as_posix(), Path(distribution.locate_file(file))) for file in sorted(files, key=str)]
+
+
 def _distribution_files(names: list[str], config: PackageConfig) -> Iterator[tuple[str, Path]]:
     native_ok = (sys.implementation.name == "cpython" and platform.system() == "Linux"
                  and platform.machine() == "x86_64"
                  and f"{sys.version_info[0]}.{sys.version_info[1]}" == config.python_version)
     for name in names:
-        distribution = importlib.metadata.distribution(name)
-        files = [f for f in distribution.files or []
-                 if not f.parts[0].endswith((".dist-info", ".egg-info")) and f.parts[0] != ".."
-                 and "__pycache__" not in f.parts and f.suffix != ".pyc"]
-        native = [f for f in files if f.suffix in (".so", ".pyd")]
-        if native and not native_ok:
+        files = installed_files(name)
+        if not native_ok and any(path.suffix in (".so", ".pyd") for _, path in files):
             raise FlinkPackageError(
                 f"{name} has C extensions built for this interpreter, not for CPython {config.python_version} "
                 f"on x86_64 Linux; package on a matching machine, or fetch the wheel with `pip download {name} "
                 f"--only-binary=:all: --platform manylinux2014_x86_64 --python-version {config.python_version}`")
-        for file in sorted(files, key=str):
-            yield file.as_posix(), Path(distribution.locate_file(file))
+        yield from files

@@ -90,6 +90,19 @@ def plan(app: str = typer.Option(..., "--app", help="Managed Flink application (
     _print_cycle(app, cycle, as_json)
 
 
+@scale_app.command("policy-json")
+def policy_json(policy: Path = typer.Argument(..., help="Policy file (YAML or JSON)")):
+    """Validate a policy file and print it as one line of JSON (the template's PolicyJson parameter)."""
+    from scaling.spec import load_spec
+
+    def validated():
+        spec = load_spec(policy)
+        spec.build_policy()  # builds every part, so a bad cron or KPU limit fails here, not in the Lambda
+        return spec
+
+    print(_guarded(validated).to_json())
+
+
 @scale_app.command("run")
 def run(app: str = typer.Option(..., "--app", help="Managed Flink application (or Flink job) name"),
         policy: Path = typer.Option(..., "--policy", help="Policy file (YAML or JSON)"),

@@ -86,9 +86,9 @@ def test_native_packages_need_a_matching_interpreter():
 
 
 def test_the_pii_job_ships_its_policies_and_the_detectors_libraries():
-    from jobs.flink_package import JOBS, _shardline_files
+    from jobs.flink_package import JOBS, shardline_files
 
-    names = {name for name, _ in _shardline_files()}
+    names = {name for name, _ in shardline_files()}
     assert {"pipelines/pii/policies/payments.yaml", "pipelines/pii/policies/generic.yaml",
             "jobs/flink/pii_job.py", "pipelines/pii/pipeline.py"} <= names
     module, requirements, _ = JOBS["pii"]

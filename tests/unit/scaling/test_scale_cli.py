@@ -47,7 +47,7 @@ def no_aws(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("text, message", [
+BAD_POLICIES = [
     ("schedule: {windows: [{start: '0 25 * * *', end: '0 6 * * *', min_kpu: 2}]}", "invalid cron expression"),
     ("min_kpu: 6\nmax_kpu: 2", "min_kpu (6) is above max_kpu (2)"),
     ("policy: step\nstep: {metric: cpuUtilisation}", "unknown metric 'cpuUtilisation'"),
@@ -55,13 +55,31 @@ def no_aws(monkeypatch):
     ("max_kpu: 8\nschedule: {windows: [{start: '0 8 * * *', end: '0 18 * * *', min_kpu: 12}]}", "above max_kpu 8"),
     ("policy: target\ntarget: {catch_up: 60}", "unknown key(s) catch_up"),
     ("target: [1, 2", "not valid YAML/JSON"),
-])
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_POLICIES)
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_bad_policy_files_exit_2_before_any_client_exists(policy_file, no_aws, text, message, command):
     result = invoke(command, "--app", APP, "--policy", policy_file(text))
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert no_aws == []  # validation failed before a client (let alone a scaling action) existed
+
+
+@pytest.mark.parametrize("text, message", BAD_POLICIES)
+def test_policy_json_validates_before_it_prints(policy_file, text, message):
+    result = invoke("policy-json", policy_file(text))
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_policy_json_is_what_the_lambda_handlers_parse(policy_file):
+    from scaling.spec import parse_spec
+
+    result = invoke("policy-json", policy_file(STEP_POLICY))
+    assert result.exit_code == 0, result.output
+    spec = parse_spec(json.loads(result.stdout))
+    assert spec.policy == "step" and spec.build_policy().decide  # the same policy, rebuilt from the JSON
 
 
 def test_a_missing_policy_file_is_a_clear_error(no_aws):
