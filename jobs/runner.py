@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from pipelines.clock import SYSTEM_CLOCK, Clock
-from pipelines.records import (Record, RecordValidationError, from_avro, from_json_line,
-                               read_avro_file, to_json_line, write_avro_file)
+from pipelines.records import Record, RecordValidationError, from_avro, from_json_line, read_avro_file, to_json_line
 
 log = logging.getLogger("shardline.runner")
 PipelineFn = Callable[[Record], "Record | Iterable[Record] | None"]
 ON_ERROR_CHOICES = ("dlq", "fail")
+OUTPUT_FLUSH_RECORDS = 1000
+"""A file-to-file run writes its output file every this many records (an Avro block each time)."""
 
 
 class BadRecordError(RuntimeError):
@@ -113,31 +114,30 @@ def read_input(path: Path) -> Iterator[tuple[str, bytes | Record | Exception]]:
             try:
                 yield f"file:{path.name}:line {number}", from_json_line(raw, number)
             except RecordValidationError as exc:
-                yield f"file:{path.name}:line {number}", _BadLine(raw.rstrip(b"\n"), exc)
+                yield f"file:{path.name}:line {number}", BadLine(raw.rstrip(b"\n"), exc)
 
 
 @dataclass(frozen=True)
-class _BadLine(Exception):
+class BadLine(Exception):
+    """An input line that is not a valid record: its bytes (for the dead letter) and why."""
+
     raw: bytes
     error: Exception
 
 
 async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = SYSTEM_CLOCK) -> RunStats:
     from connectors.dead_letter import DeadLetter
+    from connectors.sinks.file import FileSink
 
     stats = RunStats()
     dead_letters = None
-    out_records: list[Record] = []
-    out_fo = None
-    avro_out = config.output is not None and config.output.suffix == ".avro"
-    if config.output is not None and not avro_out:
-        out_fo = open(config.output, "w", encoding="utf-8")
+    output = FileSink(config.output, truncate=True) if config.output is not None else None
     try:
         for position, item in read_input(config.input):
             stats.read += 1
             raw: bytes
             try:
-                if isinstance(item, _BadLine):
+                if isinstance(item, BadLine):
                     raw = item.raw
                     raise item.error
                 raw = to_json_line(item).encode()
@@ -157,18 +157,15 @@ async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = S
                 stats.filtered += 1
             for record in outputs:
                 stats.written += 1
-                if avro_out:
-                    out_records.append(record)
-                elif out_fo is not None:
-                    out_fo.write(to_json_line(record) + "\n")
-                else:
+                if output is None:
                     print(to_json_line(record))
-        if avro_out:
-            with open(config.output, "wb") as fo:
-                write_avro_file(fo, out_records)
+                    continue
+                await output.add(record)
+                if stats.written % OUTPUT_FLUSH_RECORDS == 0:
+                    await output.flush()  # memory stays flat on a long replay
     finally:
-        if out_fo is not None:
-            out_fo.close()
+        if output is not None:
+            await output.close()
         if dead_letters is not None:
             await dead_letters.close()
     return stats

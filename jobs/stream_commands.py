@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from connectors.dead_letter import DeadLetter
 from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
-from jobs.runner import (ON_ERROR_CHOICES, BadRecordError, _BadLine, batches_until_idle, masked_dead_letters,
+from jobs.runner import (ON_ERROR_CHOICES, BadRecordError, BadLine, batches_until_idle, masked_dead_letters,
                          read_input)
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record, RecordValidationError, from_avro, to_avro, to_json_line
@@ -59,7 +59,7 @@ def parse_start_position(text: str) -> tuple[str, float | None]:
 
 
 def input_records(path: Path | None, synthetic: str | None, seed: int, clock: Clock
-                  ) -> Iterator[tuple[str, Record | "_BadLine"]]:
+                  ) -> Iterator[tuple[str, Record | "BadLine"]]:
     if (path is None) == (synthetic is None):
         raise ValueError("give exactly one of --input FILE or --synthetic KIND")
     if path is not None:
@@ -95,7 +95,7 @@ async def produce(stream: str, *, input_path: Path | None = None, synthetic: str
                     if delay > 0:
                         await clock.sleep(delay)
                 try:
-                    if isinstance(item, _BadLine):
+                    if isinstance(item, BadLine):
                         raise item.error
                     await producer.put(to_avro(item), item.partition_key)
                     result.produced += 1
@@ -103,7 +103,7 @@ async def produce(stream: str, *, input_path: Path | None = None, synthetic: str
                     if on_error == "fail":
                         raise BadRecordError(f"{position}: {exc}") from None
                     letters = letters or masked_dead_letters(dlq_path)
-                    raw = item.raw if isinstance(item, _BadLine) else to_json_line(item).encode()
+                    raw = item.raw if isinstance(item, BadLine) else to_json_line(item).encode()
                     await letters.put(DeadLetter(reason=str(exc), error_type=type(exc).__name__,
                                                  source=position, attempts=1, data=raw, time=clock.time()))
                     result.dead_lettered += 1

@@ -2,36 +2,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO, Any
 
-from pipelines.records import Record, to_json_line, write_avro_file
+from pipelines.records import AvroFileWriter, Record, to_json_line
 
 
 class FileSink:
-    """Appends each flushed batch to a JSON-lines file; ``.avro`` files are written whole on close."""
+    """Writes each flushed batch to a JSON-lines file, or as one block of an ``.avro`` container file.
 
-    def __init__(self, path: str | Path) -> None:
+    Whatever ``flush`` returned from is on disk, so the runner's checkpoint after a flush
+    holds.  JSON lines are appended to what the file already holds (a restarted stream run
+    carries on); ``truncate=True`` starts the file afresh, as a file-to-file run does.  An
+    Avro file is always started afresh: its header is written when the sink opens it.
+    """
+
+    def __init__(self, path: str | Path, *, truncate: bool = False) -> None:
         self.path = Path(path)
-        self._pending: list[Record] = []
         self._avro = self.path.suffix == ".avro"
-        self._written: list[Record] = []
+        self._mode = "wb" if self._avro else ("w" if truncate else "a")
+        self._fo: IO[Any] | None = None
+        self._avro_writer: AvroFileWriter | None = None
+        self._pending: list[Record] = []
         self.count = 0
 
     async def add(self, record: Record) -> None:
         self._pending.append(record)
 
+    def _open(self) -> None:
+        if self._fo is None:
+            self._fo = open(self.path, self._mode, **({} if self._avro else {"encoding": "utf-8"}))
+            if self._avro:
+                self._avro_writer = AvroFileWriter(self._fo)
+
     async def flush(self) -> None:
         if not self._pending:
             return
-        if self._avro:
-            self._written.extend(self._pending)
+        self._open()
+        if self._avro_writer is not None:
+            for record in self._pending:
+                self._avro_writer.write(record)
+            self._avro_writer.flush()
         else:
-            with open(self.path, "a", encoding="utf-8") as fo:
-                fo.writelines(to_json_line(r) + "\n" for r in self._pending)
+            self._fo.writelines(to_json_line(r) + "\n" for r in self._pending)  # type: ignore[union-attr]
+            self._fo.flush()  # type: ignore[union-attr]
         self.count += len(self._pending)
         self._pending = []
 
     async def close(self) -> None:
         await self.flush()
-        if self._avro:
-            with open(self.path, "wb") as fo:
-                write_avro_file(fo, self._written)
+        self._open()  # a run that wrote nothing still leaves a (valid, empty) file behind
+        self._fo.close()  # type: ignore[union-attr]
