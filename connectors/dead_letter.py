@@ -138,7 +138,7 @@ class S3DeadLetterConfig:
 
 
 class S3DeadLetters:
-    """Dead letters as one JSON-lines object per flush: ``<prefix>/dt=.../hour=HH/<uuid>.jsonl``."""
+    """Dead letters as one JSON-lines object per flush: ``<prefix>/dt=.../hour=HH/<ms>-<n>-<uuid>.jsonl``."""
 
     def __init__(self, bucket: str, prefix: str = "dead-letters", *, config: S3DeadLetterConfig = S3DeadLetterConfig(),
                  client: Any = None, clock: Clock = SYSTEM_CLOCK, mask: Mask = identity,
@@ -156,6 +156,7 @@ class S3DeadLetters:
         self._flushing = asyncio.Lock()
         self.keys: list[str] = []
         """Keys written so far, for tests and the CLI's summary."""
+        self._objects = 0
 
     async def put(self, letter: DeadLetter) -> None:
         masked = DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts,
@@ -171,7 +172,11 @@ class S3DeadLetters:
     async def _flush(self) -> None:
         if not self._buffer:
             return
-        key = f"{self.prefix}/{hour_partition(self._clock.time())}/{uuid.uuid4()}.jsonl"
+        # Keys sort in write order (the clock's milliseconds, then this store's count), so redrive
+        # reads a prefix's letters in the order they were stored; the uuid keeps writers apart.
+        now = self._clock.time()
+        self._objects += 1
+        key = f"{self.prefix}/{hour_partition(now)}/{int(now * 1000):013d}-{self._objects:06d}-{uuid.uuid4()}.jsonl"
         count = len(self._buffer)  # letters put while this write is in flight wait for the next flush
         body = ("\n".join(self._buffer[:count]) + "\n").encode("utf-8")
         client = await self._client.get()

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.cli_errors import err, fail, run_async
+from jobs.dlq_cli import dlq_app
 from jobs.pii_cli import pii_app
 from jobs.scale_cli import scale_app
 
@@ -29,7 +31,7 @@ app.add_typer(package_app, name="package")
 app.add_typer(bench_app, name="bench")
 app.add_typer(pii_app, name="pii")
 app.add_typer(scale_app, name="scale")
-err = Console(stderr=True)
+app.add_typer(dlq_app, name="dlq")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -51,22 +53,6 @@ def configure_logging(level: str = "WARNING") -> None:
     root.setLevel(level)
 
 
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-def run_async(coroutine):
-    """Run a command, turning expected failures into one clear line and exit code 2."""
-    from connectors.aws import EndpointUnreachable
-    from jobs.runner import BadRecordError
-
-    try:
-        return asyncio.run(coroutine)
-    except (EndpointUnreachable, BadRecordError, ValueError, FileNotFoundError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        raise typer.Exit(130)
 
 
 def progress_bar(total: Optional[int], description: str) -> Progress:

@@ -29,15 +29,10 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.cli_errors import err, fail
+
 pii_app = typer.Typer(help="PII masking: mask JSON lines with a policy, scan files for PII.", no_args_is_help=True)
-err = Console(stderr=True)
-EXIT_BAD_INPUT = 2
 POLICY_HELP = "Built-in policy (payments, generic) or a policy file (YAML or JSON)"
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _load_policy(spec: str):
@@ -48,7 +43,7 @@ def _load_policy(spec: str):
         return policy_from_spec(spec)
     except PolicyError as exc:
         where = "built-in policy" if "/" not in spec and not spec.endswith((".yaml", ".yml", ".json")) else "policy"
-        _fail(f"{where} {spec}: {exc}")
+        fail(f"{where} {spec}: {exc}")
 
 
 def _progress(description: str) -> Progress:
@@ -145,9 +140,9 @@ def mask(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
 
     masker = Masker(_load_policy(policy))
     if input is not None and not input.is_file():
-        _fail(f"input file {input} does not exist")
+        fail(f"input file {input} does not exist")
     if input is not None and output is not None and output.resolve() == input.resolve():
-        _fail("--output is the --input file: writing it would destroy the records before they are read")
+        fail("--output is the --input file: writing it would destroy the records before they are read")
     dlq_path = dlq or _default_dlq(input, output)
     letters = FileDeadLetters(dlq_path, mask=DeadLetterMask())
     source = open(input, "rb") if input is not None else sys.stdin.buffer
@@ -183,7 +178,7 @@ def mask(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
     if summary.dead_lettered:
         more = "" if summary.dead_lettered <= len(summary.problems) else \
             f"; {summary.dead_lettered - len(summary.problems)} more"
-        _fail(f"{summary.dead_lettered} line(s) could not be masked and are in {dlq_path} (masked with the "
+        fail(f"{summary.dead_lettered} line(s) could not be masked and are in {dlq_path} (masked with the "
               f"generic policy): {'; '.join(summary.problems)}{more}")
 
 
@@ -214,12 +209,12 @@ def run(stream: str = typer.Option(..., "--stream", help="Kinesis stream of enve
         outputs = PiiOutputs(output_stream=output_stream, output_s3=output_s3, firehose=firehose,
                              opensearch_index=index, dead_letters=dead_letters)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         stats = asyncio.run(run_pii_stream(stream, outputs, chosen, start=position, at_timestamp=timestamp,
                                            checkpoints=checkpoints, count=count, idle_timeout_s=idle_timeout))
     except (EndpointUnreachable, BadRecordError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130)
     print(json.dumps(stats.as_dict()) if as_json else
@@ -276,9 +271,9 @@ def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
 
     chosen = _load_policy(policy)
     if not input.is_file():
-        _fail(f"input file {input} does not exist")
+        fail(f"input file {input} does not exist")
     if sample == 0:
-        _fail("--sample must be more than 0: no field could be scanned")
+        fail("--sample must be more than 0: no field could be scanned")
     settings = ClassifySettings(sample=sample, threshold=threshold,
                                 min_samples=min_samples or chosen.classify.min_samples)
     scanner = Scanner(default_detectors(chosen.scan.phone_regions), entities=chosen.scan.entities,
@@ -336,7 +331,7 @@ def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
     else:
         _print_scan(report)
     if bad:
-        _fail(f"{len(bad)} line(s) could not be read and were not scanned: "
+        fail(f"{len(bad)} line(s) could not be read and were not scanned: "
               + "; ".join(f"line {b['line']}: {b['reason']}" for b in bad[:5])
               + (f"; {len(bad) - 5} more" if len(bad) > 5 else ""))
 

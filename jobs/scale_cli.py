@@ -15,13 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobs.cli_errors import err, fail
+
 scale_app = typer.Typer(help="Size Flink applications in KPUs: plan, run, replay, simulate.", no_args_is_help=True)
-err = Console(stderr=True)
-
-
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _clients() -> Optional[dict[str, Any]]:

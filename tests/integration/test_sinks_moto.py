@@ -137,7 +137,7 @@ async def test_s3_dead_letters_one_json_lines_object_per_flush(local_stack):
     await store.put(first)
     await store.close()
     written = objects(bucket, "dlq/")
-    assert len(written) == 2 and all(re.fullmatch(r"dlq/dt=2023-11-15/hour=00/[0-9a-f-]{36}\.jsonl", k) for k in written)
+    assert len(written) == 2 and all(re.fullmatch(r"dlq/dt=2023-11-15/hour=00/\d{13}-\d{6}-[0-9a-f-]{36}\.jsonl", k) for k in written)
     letters = [DeadLetter.from_json(line) for key in store.keys for line in written[key].splitlines()]
     assert [(l.error_type, l.data) for l in letters] == [("InternalFailure", b"####"), ("ValidationException", b"#"),
                                                          ("InternalFailure", b"####")]

@@ -1,0 +1,79 @@
+"""`shardline dlq`: what is in a dead-letter store, and sending its records on once the cause is fixed."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from jobs.cli_errors import err, fail, run_async
+
+dlq_app = typer.Typer(help="Dead letters: summarise them, redrive them after a fix.", no_args_is_help=True)
+SOURCE_HELP = "A dead-letter file (.dlq.jsonl) or s3://bucket/prefix"
+
+
+def _letters(source: str):
+    from jobs.dlq import iter_letters
+
+    return iter_letters(source)
+
+
+def _when(epoch_s: float | None) -> str:
+    return "-" if epoch_s is None else dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dlq_app.command("summary")
+def summary(source: str = typer.Argument(..., help=SOURCE_HELP),
+            as_json: bool = typer.Option(False, "--json")):
+    """Counts by error type and reason, the time span, and how many letters hold a record to redrive."""
+    from jobs.dlq import summarize
+
+    try:
+        result = summarize(_letters(source))
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    print(f"{result.letters} dead letters, {result.redrivable} redrivable, "
+          f"from {_when(result.first_time)} to {_when(result.last_time)}")
+    table = Table("error type", "letters")
+    for error_type, count in result.by_error_type.items():
+        table.add_row(escape(error_type), str(count))
+    Console().print(table)
+    reasons = Table("reason (most common first)", "letters")
+    for reason, count in result.top_reasons:
+        reasons.add_row(escape(reason), str(count))
+    Console().print(reasons)
+
+
+@dlq_app.command("redrive")
+def redrive(source: str = typer.Argument(..., help=SOURCE_HELP),
+            to: str = typer.Option(..., "--to", help="Where the records go: a --sink spec, e.g. kinesis:STREAM "
+                                                     "(through the pipeline again) or the sink that refused them"),
+            error_type: Optional[List[str]] = typer.Option(None, "--error-type",
+                                                           help="Only letters with this error type (repeatable)"),
+            remaining: Optional[Path] = typer.Option(None, help="Append the letters not redriven here"),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be redriven; send nothing"),
+            as_json: bool = typer.Option(False, "--json")):
+    """Send the records held by dead letters to a stream or sink, in dead-letter order."""
+    from jobs.dlq import redrive as redrive_letters
+
+    if remaining is not None and not source.startswith("s3://") and remaining.resolve() == Path(source).resolve():
+        fail("--remaining must not be the source file: it is read while letters are appended")
+    result = run_async(redrive_letters(_letters(source), to, error_types=error_type or (), dry_run=dry_run,
+                                       remaining=remaining))
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    verb = "would redrive" if dry_run else "redrove"
+    text = (f"{verb} {result.redriven} of {result.read} letters to {to}; {result.skipped_by_filter} left by "
+            f"--error-type, {result.not_a_record} hold no record, {result.failed_again} failed again")
+    if result.remaining_file:
+        text += f"; the letters not redriven are in {result.remaining_file}"
+    err.print(escape(text), highlight=False, soft_wrap=True)
