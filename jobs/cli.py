@@ -1,7 +1,6 @@
 """`shardline`: the public command line."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys

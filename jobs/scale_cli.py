@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.cli_errors import err, fail
+from jobs.cli_errors import fail
 
 scale_app = typer.Typer(help="Size Flink applications in KPUs: plan, run, replay, simulate.", no_args_is_help=True)
 
