@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from benchmarks.pii.values import ValueFactory, group_digits
+from benchmarks.pii.values import DATES_FROM, DATES_TO, ValueFactory, group_digits
 
 NEGATIVE = "NEGATIVE"
 
@@ -192,7 +192,7 @@ class PaymentRecordGenerator:
             "country": fake.country(), "purchase_site": fake.domain_name(), "credit_card_number": card,
             "credit_card_provider": provider, "currency": fake.currency_code(),
             "purchase_value": round(rng.uniform(1, 2500), 2),
-            "transaction_date": fake.date_time_this_year().isoformat(timespec="seconds") + "Z",
+            "transaction_date": fake.date_time_between(start_date=DATES_FROM, end_date=DATES_TO).isoformat(timespec="seconds") + "Z",
             "phone_number": phone, "email": email, "ipv4": ip, "notes": notes,
         }
         variants = {"ssn": ssn_variant, "credit_card_number": card_variant, "phone_number": phone_variant,
@@ -269,7 +269,7 @@ class PaymentRecordGenerator:
         return f"{rng.randint(2019, 2026)}-{v.digits(6)}", "dated"
 
     def _date(self) -> tuple[str, str]:
-        when = self.values.fake.date_time_this_decade()
+        when = self.values.fake.date_time_between(start_date=DATES_FROM, end_date=DATES_TO)
         style = self.rng.choice(("iso", "us", "eu", "long", "timestamp", "time"))
         return when.strftime({"iso": "%Y-%m-%d", "us": "%m/%d/%Y", "eu": "%d.%m.%Y", "long": "%B %d, %Y",
                               "timestamp": "%Y-%m-%dT%H:%M:%SZ", "time": "%H:%M:%S"}[style]), style

@@ -9,6 +9,7 @@ and extension phone formats) come from the tables below.
 """
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import random
 import string
@@ -36,6 +37,9 @@ CARD_BRANDS: dict[str, tuple[str, tuple[tuple[int, int], ...], tuple[int, ...]]]
     "rupay": ("RuPay", ((60, 60), (6521, 6522), (81, 82), (508, 508)), (16,)),
 }
 GROUPINGS = ("none", "space", "dash")
+# Faker's "this year" / "age" helpers count from today: fixed windows keep a seed's records the same every day.
+DATES_FROM, DATES_TO = dt.datetime(2020, 1, 1), dt.datetime(2026, 1, 1)
+BIRTHS_FROM, BIRTHS_TO = dt.date(1936, 1, 1), dt.date(2007, 12, 31)
 
 # Regions for international numbers, and the national formats the payments
 # policy reads (its phone_regions: US, GB).
@@ -217,7 +221,7 @@ class ValueFactory:
         return prefix + "".join(self.rng.choice(string.ascii_uppercase + "234567") for _ in range(16)), prefix.lower()
 
     def date_of_birth(self) -> tuple[str, str]:
-        dob = self.fake.date_of_birth(minimum_age=18, maximum_age=90)
+        dob = self.fake.date_between(start_date=BIRTHS_FROM, end_date=BIRTHS_TO)
         style = self.rng.choice(("iso", "us", "long"))
         text = {"iso": dob.isoformat(), "us": dob.strftime("%m/%d/%Y"), "long": dob.strftime("%d %B %Y")}[style]
         return text, f"dob-{style}"
