@@ -48,22 +48,23 @@ def test_every_history_reads_back_exactly_with_two_writers_and_two_apps_interlea
     assert sum("history_delta" in line for line in lines) > len(lines) / 2  # most lines are deltas
 
 
-def test_a_delta_line_is_a_small_fraction_of_a_full_one(tmp_path):
-    rng, revised = random.Random(1), {}
-    path = tmp_path / "decisions.jsonl"
-    log = DecisionLog(path)
+def three_cycles(path, seed: int):
+    """One writer, one app, three cycles a minute apart."""
+    rng, revised, log = random.Random(seed), {}, DecisionLog(path)
     for cycle in range(3):
-        write(log, "orders", 1_767_225_600.0 + 60 * cycle, history_at(1_767_225_600.0 + 60 * cycle, rng, revised))
+        now = 1_767_225_600.0 + 60 * cycle
+        write(log, "orders", now, history_at(now, rng, revised))
+    return path
+
+
+def test_a_delta_line_is_a_small_fraction_of_a_full_one(tmp_path):
+    path = three_cycles(tmp_path / "decisions.jsonl", seed=1)
     full, *deltas = [len(line) for line in path.read_text().splitlines()]
     assert all(d < full / 5 for d in deltas)
 
 
 def test_a_log_cut_after_its_full_line_is_a_clear_error(tmp_path):
-    rng, revised = random.Random(2), {}
-    path = tmp_path / "decisions.jsonl"
-    log = DecisionLog(path)
-    for cycle in range(3):
-        write(log, "orders", 1_767_225_600.0 + 60 * cycle, history_at(1_767_225_600.0 + 60 * cycle, rng, revised))
+    path = three_cycles(tmp_path / "decisions.jsonl", seed=2)
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(path.read_text().splitlines()[1:]) + "\n")
     with pytest.raises(ValueError, match="line 1 holds only changes to a history this file does not have"):
