@@ -114,6 +114,7 @@ class RedriveResult:
     not_a_record: int = 0
     failed_again: int = 0
     remaining_file: str | None = None
+    failed_again_file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -134,7 +135,8 @@ async def redrive(letters: Iterator[DeadLetter], destination: str, *, error_type
 
     result = RedriveResult()
     wanted = frozenset(error_types)
-    again = masked_dead_letters(dead_letters or Path(f"{remaining or 'redrive'}.failed.dlq.jsonl"))
+    again_path = dead_letters or Path(f"{remaining or 'redrive'}.failed.dlq.jsonl")
+    again = masked_dead_letters(again_path)
     sink = None
     if not dry_run:
         sink = (sink_factory or (lambda letters: sink_from_spec(destination, dead_letters=letters)))(again)
@@ -163,5 +165,6 @@ async def redrive(letters: Iterator[DeadLetter], destination: str, *, error_type
             await kept.close()
             result.remaining_file = str(remaining) if kept.count else None
         result.failed_again = again.count
+        result.failed_again_file = str(again_path) if again.count else None
         await again.close()
     return result

@@ -59,6 +59,8 @@ def redrive(source: str = typer.Argument(..., help=SOURCE_HELP),
             error_type: Optional[List[str]] = typer.Option(None, "--error-type",
                                                            help="Only letters with this error type (repeatable)"),
             remaining: Optional[Path] = typer.Option(None, help="Append the letters not redriven here"),
+            dead_letters: Optional[Path] = typer.Option(None, help="Where records refused again go "
+                                                                   "(default: <remaining or redrive>.failed.dlq.jsonl)"),
             dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be redriven; send nothing"),
             as_json: bool = typer.Option(False, "--json")):
     """Send the records held by dead letters to a stream or sink, in dead-letter order."""
@@ -67,7 +69,7 @@ def redrive(source: str = typer.Argument(..., help=SOURCE_HELP),
     if remaining is not None and not source.startswith("s3://") and remaining.resolve() == Path(source).resolve():
         fail("--remaining must not be the source file: it is read while letters are appended")
     result = run_async(redrive_letters(_letters(source), to, error_types=error_type or (), dry_run=dry_run,
-                                       remaining=remaining))
+                                       remaining=remaining, dead_letters=dead_letters))
     if as_json:
         print(json.dumps(result.as_dict()))
         return
@@ -76,4 +78,6 @@ def redrive(source: str = typer.Argument(..., help=SOURCE_HELP),
             f"--error-type, {result.not_a_record} hold no record, {result.failed_again} failed again")
     if result.remaining_file:
         text += f"; the letters not redriven are in {result.remaining_file}"
+    if result.failed_again_file:
+        text += f"; the records refused again are in {result.failed_again_file}"
     err.print(escape(text), highlight=False, soft_wrap=True)

@@ -99,6 +99,7 @@ async def test_records_refused_again_become_dead_letters_of_the_redrive(tmp_path
     result = await redrive(iter_letters(str(dead_letter_file(tmp_path))), "unused", dead_letters=again,
                            sink_factory=lambda letters: made.append(RefusingSink(letters)) or made[-1])
     assert (result.redriven, result.failed_again) == (3, 2) and made[0].accepted == ["r2"]
+    assert result.failed_again_file == str(again)
     assert [letter_record(x).id for x in read_dead_letters(again)] == ["r1", "r5"]
 
 
