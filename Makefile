@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean local-up local-down
+.PHONY: setup demo test bench docs clean local-up local-down
 
 setup: $(STAMP)
 	$(PY) -m connectors.toolchain install
@@ -26,6 +26,9 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/shardline bench producer
+
+docs: setup
+	$(PY) -m jobs.config_docs
 
 local-up: setup
 	$(VENV)/bin/shardline local up

@@ -50,10 +50,13 @@ class AwsConfig:
     max_pool_connections: int = 32
     """HTTP connections per client; producers run many PutRecords in parallel."""
     connect_timeout_s: float = 5.0
+    """Seconds to open a connection before the call fails (and the connector's retry takes over)."""
     read_timeout_s: float = 30.0
+    """Seconds to wait for a response before the call fails (and the connector's retry takes over)."""
     sdk_retries: int = 0
     """botocore's own retries.  0: shardline's connectors retry with their own backoff."""
     extra: dict[str, Any] = field(default_factory=dict)
+    """Further ``botocore.config.Config`` arguments, passed through as they are."""
 
     def resolved_region(self) -> str:
         return self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION

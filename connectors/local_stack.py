@@ -56,11 +56,15 @@ class LocalStackConfig:
     kinesis: str = "kinesalite"
     """Kinesis emulator: kinesalite (fast, no UpdateShardCount) or kinesis-mock (resharding)."""
     kinesis_port: int = 4567
+    """Port of the Kinesis emulator (the tests' fixtures pick free ports)."""
     moto_port: int = 5000
+    """Port of moto server (DynamoDB, S3, CloudWatch, Firehose, Managed Flink)."""
     host: str = "127.0.0.1"
+    """Address both servers listen on; the AWS_ENDPOINT_URL_* variables point here."""
     state_dir: Path = REPO_ROOT / ".shardline" / "local"
     """Where the PID/state file and server logs go."""
     start_timeout_s: float = 60.0
+    """Seconds a server may take to answer its health check before ``up`` fails with its log's tail."""
     stream_op_ms: int = 50
     """How long the emulator pretends CREATING/UPDATING lasts (AWS takes seconds)."""
 

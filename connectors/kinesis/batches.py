@@ -47,6 +47,7 @@ class ShardBatch:
 @dataclass(frozen=True)
 class ConsumerConfig:
     stream_name: str
+    """The stream to read."""
     application_name: str = "shardline"
     """Names the lease table and the EFO consumer; workers with the same name share the shards."""
     initial_position: str = "TRIM_HORIZON"
@@ -78,6 +79,7 @@ class ConsumerConfig:
     efo_register_timeout_s: float = 120.0
     """How long to wait for a registered EFO consumer to become ACTIVE."""
     aws: AwsConfig = field(default_factory=AwsConfig)
+    """Client settings for the Kinesis client the consumer builds."""
 
     def __post_init__(self) -> None:
         if self.initial_position not in INITIAL_POSITIONS:

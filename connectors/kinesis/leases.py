@@ -46,6 +46,7 @@ class LeaseTableConfig:
     table_timeout_s: float = 60.0
     """How long to wait for a new table to become ACTIVE."""
     aws: AwsConfig = field(default_factory=AwsConfig)
+    """Client settings for the DynamoDB client the lease table builds."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ class ProducerConfig:
     """How a KinesisProducer batches, paces and retries.  Every default is here."""
 
     stream_name: str
+    """The stream to write to (a name; the region and endpoint come from ``aws`` and the environment)."""
     aggregate: bool = False
     """Pack user records into KPL aggregates per destination shard (consumers must de-aggregate)."""
     aggregation_max_bytes: int = 51_200
