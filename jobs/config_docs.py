@@ -32,9 +32,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Engines", ("connectors.flink:FlinkConfig", "jobs.flink.passthrough_job:PassthroughJobConfig",
                  "jobs.flink.firehose_writer:FirehoseWriterConfig", "connectors.kcl.daemon:KclConfig",
                  "connectors.kcl.processor:ProcessorConfig", "pipelines.pii.pipeline:PiiPipelineConfig")),
-    ("Autoscaler policies (the keys of a `shardline scale --policy` file)", (
+    ("Autoscaler policy files (`shardline scale --policy`, the template's PolicyJson)", (
+        "scaling.spec:PolicySpec", "scaling.spec:ControllerSpec", "scaling.spec:LockSpec",
         "scaling.policies.target:TargetConfig", "scaling.policies.step:StepConfig",
-        "scaling.policies.schedule:ScheduleConfig")),
+        "scaling.policies.schedule:ScheduleConfig", "scaling.policies.schedule:ScheduleWindow")),
     ("Autoscaler signals, backends and controller", (
         "scaling.collectors.cloudwatch:CloudWatchSignalsConfig", "scaling.collectors.flink_rest:FlinkRestSignalsConfig",
         "scaling.backends.managed_flink:ManagedFlinkConfig", "scaling.backends.flink_rest:FlinkRestBackendConfig",
