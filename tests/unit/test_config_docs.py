@@ -1,9 +1,19 @@
-"""docs/configuration.md is the config dataclasses, rendered: it fails here when they disagree."""
-from jobs.config_docs import OUTPUT, render, settings, undocumented
+"""The README's configuration reference is the config dataclasses, rendered: it fails here when they disagree."""
+import pytest
+
+from jobs.config_docs import README, settings, undocumented, with_reference
 
 
 def test_the_committed_reference_matches_the_code():
-    assert OUTPUT.read_text() == render(), "docs/configuration.md is stale: run .venv/bin/python -m jobs.config_docs"
+    assert with_reference(README.read_text()) == README.read_text(), "the README's reference is stale: run make docs"
+
+
+def test_only_the_text_between_the_markers_is_rewritten():
+    readme = README.read_text()
+    stale = readme.replace("| `linger_s` |", "| `linger_seconds` |")
+    assert stale != readme and with_reference(stale) == readme
+    with pytest.raises(ValueError, match="lacks the markers"):
+        with_reference("# no markers here\n")
 
 
 def test_every_setting_has_a_one_line_doc():
