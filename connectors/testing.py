@@ -4,6 +4,20 @@
 - ``ListSink``: a sink that keeps what it was given,
 - ``running_local_stack``: a local AWS stack on free ports for the duration
   of a ``with`` block, with the process environment pointed at it.
+
+Time-based code takes a clock, so a test runs minutes of it in no time:
+
+>>> import asyncio
+>>> clock, sink = FakeClock(start=0.0), ListSink()
+>>> async def flush_every_minute(records):
+...     for record in records:
+...         await sink.add(record)
+...         await clock.sleep(60)          # waits no real time
+...         await sink.flush()
+...     await sink.close()
+>>> asyncio.run(flush_every_minute([{"id": "r1"}, {"id": "r2"}]))
+>>> clock.time(), sink.records, sink.flushes, sink.closed
+(120.0, [{'id': 'r1'}, {'id': 'r2'}], 3, True)
 """
 from __future__ import annotations
 

@@ -1,8 +1,17 @@
 """PII masking in the stream: detect, mask, tokenize.  Pure logic, no I/O beyond reading policy and key files.
 
-    policy = load_policy("payments.yaml")          # or builtin_policy("payments")
-    masker = Masker(policy)
-    masked, counts = masker.mask(record.payload)   # counts: {"CREDIT_CARD": 1, ...}, never values
+Load a policy (``load_policy("my-policy.yaml")``, or a built-in one) with its keys, then mask
+payloads; fields the policy does not name pass through untouched, and the counts never hold
+values (the keys here are examples: use ``openssl rand -hex 32``):
+
+>>> keys = {"SHARDLINE_PII_HMAC_KEY": "ab" * 32, "SHARDLINE_PII_FPE_KEY": "cd" * 16}
+>>> masker = Masker(builtin_policy("payments", environ=keys))
+>>> masked, counts = masker.mask({"credit_card_number": "4111 1111 1111 1111", "postcode": "94107",
+...                               "currency": "USD", "notes": "Call me on 415-555-0132"})
+>>> masked
+{'credit_card_number': '4111 1154 9904 1111', 'postcode': '94***', 'currency': 'USD', 'notes': 'Call me on [PHONE_NUMBER]'}
+>>> counts
+{'CREDIT_CARD': 1, 'POSTAL_CODE': 1, 'PHONE_NUMBER': 1}
 """
 from pipelines.pii.actions import decrypt
 from pipelines.pii.classify import ColumnClassifier, ColumnStats, classify_columns
