@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 from urllib.parse import urlparse
 
+import botocore.exceptions
+
 from connectors.dead_letter import DeadLetter, read_dead_letters
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record, RecordValidationError, from_avro, from_json_line, to_avro
@@ -39,16 +41,26 @@ def iter_letters(source: str, *, s3_client: Any = None) -> Iterator[DeadLetter]:
     url = urlparse(source)
     if not url.netloc:
         raise ValueError(f"{source!r}: dead letters on S3 look like s3://bucket/prefix")
-    if s3_client is None:
-        from connectors.aws import client
+    from connectors.aws import CONNECTION_ERRORS, client, error_code, unreachable
 
-        s3_client = client("s3")
+    s3_client = s3_client or client("s3")
     prefix = url.path.strip("/")
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=url.netloc,
-                                                                Prefix=prefix + "/" if prefix else "")
-    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".jsonl"))
+
+    def s3_call(action: str, call):
+        try:
+            return call()
+        except CONNECTION_ERRORS as exc:
+            raise unreachable("s3", exc) from exc
+        except botocore.exceptions.ClientError as exc:
+            raise ValueError(f"cannot read dead letters at {source}: {error_code(exc)}; does the bucket exist, "
+                             f"and may this role call s3:{action}?") from None
+
+    keys = s3_call("ListBucket", lambda: sorted(
+        o["Key"] for page in s3_client.get_paginator("list_objects_v2").paginate(
+            Bucket=url.netloc, Prefix=prefix + "/" if prefix else "")
+        for o in page.get("Contents", []) if o["Key"].endswith(".jsonl")))
     for key in keys:
-        body = s3_client.get_object(Bucket=url.netloc, Key=key)["Body"].read()
+        body = s3_call("GetObject", lambda: s3_client.get_object(Bucket=url.netloc, Key=key)["Body"].read())
         for number, line in enumerate(body.splitlines(), start=1):
             if line.strip():
                 try:

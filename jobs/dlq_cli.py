@@ -31,11 +31,12 @@ def _when(epoch_s: float | None) -> str:
 def summary(source: str = typer.Argument(..., help=SOURCE_HELP),
             as_json: bool = typer.Option(False, "--json")):
     """Counts by error type and reason, the time span, and how many letters hold a record to redrive."""
+    from connectors.aws import EndpointUnreachable
     from jobs.dlq import summarize
 
     try:
         result = summarize(_letters(source))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, EndpointUnreachable) as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))

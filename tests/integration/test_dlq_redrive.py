@@ -54,3 +54,8 @@ def test_s3_dead_letters_go_back_onto_a_stream_masked_and_in_order(local_stack, 
     for key in ("k0", "k1", "k2"):  # per-key order holds (one key, one shard)
         assert [r.id for r in got if r.partition_key == key] == [r.id for r in sent if r.partition_key == key]
     assert all("@example.com" not in r.payload["email"] for r in got)  # stored masked, redriven masked
+
+
+def test_a_missing_bucket_is_a_clear_error(local_stack):
+    result = runner.invoke(app, ["dlq", "summary", f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/dlq"])
+    assert result.exit_code == 2 and "NoSuchBucket" in result.output and "s3:ListBucket" in result.output
