@@ -22,7 +22,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreachable
 from connectors.backoff import full_jitter
@@ -83,16 +83,21 @@ class DeadLetterSink(Protocol):
     async def close(self) -> None: ...
 
 
+def parse_dead_letters(lines: Iterable[bytes], where: str) -> Iterator[DeadLetter]:
+    """The letters in JSON lines (a ``FileDeadLetters`` file, an ``S3DeadLetters`` object); ``where`` names them in errors."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield DeadLetter.from_json(line)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{where}: line {number} is not a dead letter ({type(exc).__name__})") from None
+
+
 def read_dead_letters(path: str | Path) -> Iterator[DeadLetter]:
     """Read a ``FileDeadLetters`` file (or a downloaded ``S3DeadLetters`` object)."""
     with open(path, "rb") as fo:
-        for number, line in enumerate(fo, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield DeadLetter.from_json(line)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: line {number} is not a dead letter ({type(exc).__name__})") from None
+        yield from parse_dead_letters(fo, str(path))
 
 
 class FileDeadLetters:

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 
-from connectors.dead_letter import DeadLetter, read_dead_letters
+from connectors.dead_letter import DeadLetter, parse_dead_letters, read_dead_letters
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record, RecordValidationError, from_avro, from_json_line, to_avro
 
@@ -61,13 +61,7 @@ def iter_letters(source: str, *, s3_client: Any = None) -> Iterator[DeadLetter]:
         for o in page.get("Contents", []) if o["Key"].endswith(".jsonl")))
     for key in keys:
         body = s3_call("GetObject", lambda: s3_client.get_object(Bucket=url.netloc, Key=key)["Body"].read())
-        for number, line in enumerate(body.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield DeadLetter.from_json(line)
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"s3://{url.netloc}/{key}: line {number} is not a dead letter "
-                                     f"({type(exc).__name__})") from None
+        yield from parse_dead_letters(body.splitlines(), f"s3://{url.netloc}/{key}")
 
 
 def letter_record(letter: DeadLetter) -> Record | None:
