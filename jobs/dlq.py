@@ -150,10 +150,9 @@ async def redrive(letters: Iterator[DeadLetter], destination: str, *, error_type
     try:
         for letter in letters:
             result.read += 1
-            record = letter_record(letter)
             if wanted and letter.error_type not in wanted:
                 result.skipped_by_filter += 1
-            elif record is None:
+            elif (record := letter_record(letter)) is None:
                 result.not_a_record += 1
             else:
                 if sink is not None:
