@@ -47,6 +47,14 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def _configs():
+    """(section title, module name, class name, class) for every config in SECTIONS, in order."""
+    for title, paths in SECTIONS:
+        for path in paths:
+            module_name, _, class_name = path.partition(":")
+            yield title, module_name, class_name, getattr(importlib.import_module(module_name), class_name)
+
+
 class Setting(NamedTuple):
     name: str
     type: str
@@ -88,32 +96,28 @@ def _cell(text: str) -> str:
 def render() -> str:
     lines = ["Each table is one component's settings: the key, its type, its default as written in the code,",
              "and what it does.", ""]
-    for title, paths in SECTIONS:
-        lines += [f"### {title}", ""]
-        for path in paths:
-            module_name, _, class_name = path.partition(":")
-            cls = getattr(importlib.import_module(module_name), class_name)
-            summary = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
-            lines += [f"#### `{class_name}` (`{module_name}`)", ""]
-            if summary and not summary.startswith(f"{class_name}("):
-                lines += [summary, ""]
-            lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
-            lines += [f"| `{s.name}` | `{_cell(s.type)}` | `{_cell(s.default)}` | {_cell(s.doc)} |" for s in settings(cls)]
-            lines.append("")
+    section = None
+    for title, module_name, class_name, cls in _configs():
+        if title != section:
+            lines += [f"### {title}", ""]
+            section = title
+        summary = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
+        lines += [f"#### `{class_name}` (`{module_name}`)", ""]
+        if summary and not summary.startswith(f"{class_name}("):
+            lines += [summary, ""]
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{s.name}` | `{_cell(s.type)}` | `{_cell(s.default)}` | {_cell(s.doc)} |" for s in settings(cls)]
+        lines.append("")
     return "\n".join(lines)
 
 
 def undocumented() -> list[str]:
     """``Class.field`` for every field without a docstring, or that the source reading missed."""
     missing = []
-    for _, paths in SECTIONS:
-        for path in paths:
-            module_name, _, class_name = path.partition(":")
-            cls = getattr(importlib.import_module(module_name), class_name)
-            declared = {s.name: s for s in settings(cls)}
-            for f in dataclasses.fields(cls):
-                if f.name not in declared or not declared[f.name].doc:
-                    missing.append(f"{class_name}.{f.name}")
+    for _, _, class_name, cls in _configs():
+        declared = {s.name: s for s in settings(cls)}
+        missing += [f"{class_name}.{f.name}" for f in dataclasses.fields(cls)
+                    if f.name not in declared or not declared[f.name].doc]
     return missing
 
 
@@ -134,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     current = README.read_text()
     fresh = with_reference(current)
     if args.check:
-        if fresh != current:
+        stale = fresh != current
+        if stale:
             print("README.md's configuration reference is stale: run make docs", file=sys.stderr)
-        return 1 if fresh != current else 0
+        return int(stale)
     README.write_text(fresh)
     print("rewrote the configuration reference in README.md")
     return 0

@@ -182,6 +182,11 @@ def vendored_distributions(requirements: tuple[str, ...], config: PackageConfig)
     return sorted(dependency_closure(requirements) - provided)
 
 
+def is_native(path: Path) -> bool:
+    """A compiled extension: built for one interpreter and platform only."""
+    return path.suffix in (".so", ".pyd")
+
+
 def installed_files(name: str) -> list[tuple[str, Path]]:
     """An installed distribution's files as (path inside a zip, path here): code and data, no metadata or bytecode."""
     distribution = importlib.metadata.distribution(name)
@@ -197,7 +202,7 @@ def _distribution_files(names: list[str], config: PackageConfig) -> Iterator[tup
                  and f"{sys.version_info[0]}.{sys.version_info[1]}" == config.python_version)
     for name in names:
         files = installed_files(name)
-        if not native_ok and any(path.suffix in (".so", ".pyd") for _, path in files):
+        if not native_ok and any(is_native(path) for _, path in files):
             raise FlinkPackageError(
                 f"{name} has C extensions built for this interpreter, not for CPython {config.python_version} "
                 f"on x86_64 Linux; package on a matching machine, or fetch the wheel with `pip download {name} "

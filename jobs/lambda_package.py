@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from jobs.flink_package import (
-    FlinkPackageError, _add, _canonical, dependency_closure, installed_files, shardline_files,
+    FlinkPackageError, _add, _canonical, dependency_closure, installed_files, is_native, shardline_files,
 )
 
 HANDLER_REQUIREMENTS = ("croniter", "pyyaml", "prometheus-client")
@@ -67,12 +67,9 @@ def build_lambda_zip(out: Path, config: LambdaPackageConfig = LambdaPackageConfi
 def _pure_python_files(names: list[str], config: LambdaPackageConfig) -> Iterator[tuple[str, Path]]:
     for name in names:
         files = installed_files(name)
-        native = [(relative, path) for relative, path in files if path.suffix in (".so", ".pyd")]
-        if native and _canonical(name) not in config.native_optional:
+        if any(is_native(path) for _, path in files) and _canonical(name) not in config.native_optional:
             raise LambdaPackageError(
                 f"{name} has C extensions built for this interpreter, not for the Lambda runtime (CPython "
                 f"{config.python_version}); fetch its wheel with `pip download {name} --only-binary=:all: "
                 f"--platform manylinux2014_x86_64 --python-version {config.python_version}` and add it to the zip")
-        for relative, path in files:
-            if path.suffix not in (".so", ".pyd"):
-                yield relative, path
+        yield from ((relative, path) for relative, path in files if not is_native(path))
