@@ -35,6 +35,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Engines", ("connectors.flink:FlinkConfig", "jobs.flink.passthrough_job:PassthroughJobConfig",
                  "jobs.flink.firehose_writer:FirehoseWriterConfig", "connectors.kcl.daemon:KclConfig",
                  "connectors.kcl.processor:ProcessorConfig", "pipelines.pii.pipeline:PiiPipelineConfig")),
+    ("PII policy files (the `scan:` and `classify:` sections of `shardline pii --policy`)", (
+        "pipelines.pii.policy:ScanSettings", "pipelines.pii.policy:ClassifySettings")),
     ("Autoscaler policy files (`shardline scale --policy`, the template's PolicyJson)", (
         "scaling.spec:PolicySpec", "scaling.spec:ControllerSpec", "scaling.spec:LockSpec",
         "scaling.policies.target:TargetConfig", "scaling.policies.step:StepConfig",

@@ -265,7 +265,7 @@ def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
          seed: int = typer.Option(0, help="Seed for choosing the sample (same seed, same sample)"),
          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON")):
     """Find the entity types in each field of a file, with counts, and what the policy does with them."""
-    from pipelines.pii import ClassifySettings, ColumnClassifier, MaskingError, Scanner, default_detectors
+    from pipelines.pii import ClassifySettings, ColumnClassifier, MaskingError, Scanner
     from pipelines.pii.entities import entity_for_field_name
     from pipelines.pii.values import NOT_TEXT, text_of
 
@@ -276,8 +276,7 @@ def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
         fail("--sample must be more than 0: no field could be scanned")
     settings = ClassifySettings(sample=sample, threshold=threshold,
                                 min_samples=min_samples or chosen.classify.min_samples)
-    scanner = Scanner(default_detectors(chosen.scan.phone_regions), entities=chosen.scan.entities,
-                      min_confidence=chosen.scan.min_confidence)
+    scanner = Scanner.from_settings(chosen.scan)
     classifier = ColumnClassifier(settings, random.Random(seed).random)
     records = sampled = 0
     bad: list[dict] = []

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from benchmarks.pii.generator import (
     FIELDS, GOAL_ENTITIES, PLAIN_FIELDS, TYPED_FIELDS, LabelledRecord, PaymentRecordGenerator, Span,
 )
-from pipelines.pii import Masker, Scanner, builtin_policy, default_detectors
+from pipelines.pii import Masker, Scanner, builtin_policy
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 #: Fixed benchmark keys (hex), so tokens and hashes are reproducible run to run.  Never use outside benchmarks.
@@ -166,8 +166,7 @@ def score_free_text(records: Iterable[LabelledRecord], detect: Callable[[str], S
 def scanner_for(policy_name: str = "payments") -> Callable[[str], list[Detection]]:
     """The scanner a ``Masker`` builds for the policy's free text, as a detection function."""
     settings = builtin_policy(policy_name, environ=BENCH_KEYS).scan
-    scanner = Scanner(default_detectors(settings.phone_regions), entities=settings.entities,
-                      min_confidence=settings.min_confidence)
+    scanner = Scanner.from_settings(settings)
     return lambda text: [(m.entity, m.start, m.end) for m in scanner.scan(text)]
 
 

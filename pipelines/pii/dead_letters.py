@@ -27,7 +27,6 @@ import re
 import threading
 from typing import Any
 
-from pipelines.pii.detectors import default_detectors
 from pipelines.pii.entities import entity_for_field_name
 from pipelines.pii.errors import MaskingError
 from pipelines.pii.masker import Masker
@@ -53,8 +52,7 @@ class DeadLetterMask:
     def __init__(self, policy: MaskingPolicy | None = None) -> None:
         policy = policy if policy is not None else builtin_policy("generic", environ={})
         self.masker = Masker(policy)
-        self.scanner = Scanner(default_detectors(policy.scan.phone_regions), entities=policy.scan.entities,
-                               min_confidence=policy.scan.min_confidence)
+        self.scanner = Scanner.from_settings(policy.scan)
         self._action_for = policy.action_for
 
     def __call__(self, data: bytes) -> bytes:

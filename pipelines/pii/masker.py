@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from pipelines.pii.actions import Action
 from pipelines.pii.classify import ColumnClassifier
-from pipelines.pii.detectors import EntityRecognizer, Match, default_detectors
+from pipelines.pii.detectors import EntityRecognizer, Match
 from pipelines.pii.entities import entity_for_field_name
 from pipelines.pii.errors import MaskingError
 from pipelines.pii.policy import KEEP, SCAN, TYPED, MaskingPolicy, ScanSettings
@@ -64,9 +64,7 @@ class Masker:
 
     def _scanner_for(self, settings: ScanSettings) -> Scanner:
         if settings not in self._scanners:
-            self._scanners[settings] = Scanner(
-                default_detectors(settings.phone_regions), entities=settings.entities,
-                min_confidence=settings.min_confidence, recognizer=self._recognizer)
+            self._scanners[settings] = Scanner.from_settings(settings, self._recognizer)
         return self._scanners[settings]
 
     # --- the public surface ---------------------------------------------------------

@@ -48,28 +48,28 @@ BUILTIN_POLICIES = ("payments", "generic")
 class ScanSettings:
     """How free text (and, in cells/classify mode, unlisted fields) is scanned."""
 
-    #: Entity types to look for; None means every built-in type.
     entities: frozenset[str] | None = None
-    #: Matches below this confidence are ignored.
+    """Entity types to look for; None means every built-in type."""
     min_confidence: float = 0.5
-    #: Regions whose national phone formats are recognised ("+" numbers are recognised from anywhere).
+    """Matches below this confidence are ignored."""
     phone_regions: tuple[str, ...] = ("US",)
-    #: In cells/classify mode, mask unlisted fields named like ``first_name`` or ``dob`` whole.
+    """Regions whose national phone formats are recognised ("+" numbers are recognised from anywhere)."""
     field_hints: bool = True
+    """In cells/classify mode, mask unlisted fields named like ``first_name`` or ``dob`` whole."""
 
 
 @dataclass(frozen=True)
 class ClassifySettings:
     """Glue-style column classification, used in ``classify`` mode."""
 
-    #: Fraction of records whose unlisted columns are scanned to classify them.
     sample: float = 0.1
-    #: A column is labelled with an entity when at least this share of its sampled values hold one.
+    """Fraction of records whose unlisted columns are scanned to classify them."""
     threshold: float = 0.1
-    #: Sampled values a column needs before it can be labelled.
+    """A column is labelled with an entity when at least this share of its sampled values hold one."""
     min_samples: int = 10
-    #: What happens to columns not (yet) labelled: ``scan`` every value, or ``keep`` it (Glue's behaviour).
+    """Sampled values a column needs before it can be labelled."""
     unlabelled: str = "scan"
+    """What happens to columns not (yet) labelled: ``scan`` every value, or ``keep`` it (Glue's behaviour)."""
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import re
 from operator import attrgetter
-from typing import Collection, Sequence
+from typing import TYPE_CHECKING, Collection, Sequence
 
 from pipelines.pii.detectors import Detector, EntityRecognizer, Match, default_detectors
+
+if TYPE_CHECKING:
+    from pipelines.pii.policy import ScanSettings
 
 _NOT_DIGITS = re.compile(r"\D+")
 _START = attrgetter("start")
@@ -58,6 +61,12 @@ class Scanner:
         self._always = [d for d in early if d.min_digits <= 0]
         self._digit_gated = sorted((d for d in early if d.min_digits > 0), key=lambda d: d.min_digits)
         self._late = [d for d in chosen if getattr(d, "late", False)]
+
+    @classmethod
+    def from_settings(cls, settings: ScanSettings, recognizer: EntityRecognizer | None = None) -> Scanner:
+        """The scanner a policy's ``scan`` settings describe: every built-in detector, configured by them."""
+        return cls(default_detectors(settings.phone_regions), entities=settings.entities,
+                   min_confidence=settings.min_confidence, recognizer=recognizer)
 
     def scan(self, text: str) -> list[Match]:
         found: list[Match] = []
