@@ -1,20 +1,24 @@
-"""`make demo`: synthetic payments -> Kinesis -> a real PyFlink job -> S3, on the local stack.
+"""`make demo`: synthetic payments -> Kinesis -> the PyFlink PII masking job -> S3, on the local stack.
 
 Steps: bring the local stack up (or use the one `shardline local up` started),
-create the stream and bucket, start the PyFlink job (jobs/flink/passthrough_job.py)
+create the stream and bucket, start the PyFlink job (jobs/flink/pii_job.py, the
+payments policy; or jobs/flink/passthrough_job.py with ``--job passthrough``)
 reading through the Kinesis connector jar, wait until a warm-up record has gone
 all the way through, produce payments at a steady rate, wait until S3 holds
-them, and print counts, throughput and end-to-end latency.  End-to-end latency
-is the S3 object's LastModified minus the record's event_time, so it includes
-the job's S3 batching (``s3.batch.max-age-s``).
+them, and print counts, throughput, end-to-end latency and how much of the
+produced PII is still in S3 (none, or the demo fails).  End-to-end latency is
+the S3 object's LastModified minus the record's event_time, so it includes the
+job's S3 batching (``s3.batch.max-age-s``).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from connectors.aws import AwsConfig, client
 from connectors.local_stack import LocalStack, LocalStackConfig, free_port
@@ -30,6 +35,12 @@ from connectors.testing import patched_environ
 from pipelines.records import Record, read_avro_file
 
 BUCKET = "shardline-demo"
+JOBS = {"pii": "jobs.flink.pii_job", "passthrough": "jobs.flink.passthrough_job"}
+# The PII job's keys for the demo: fixed, so that a run's tokens (and the check below) are the same every
+# time.  Derived from public labels, so they protect nothing: never use them for real data.
+DEMO_KEYS = {name: hashlib.sha256(f"shardline demo {name} key".encode()).hexdigest()[:chars]
+             for name, chars in (("hmac", 64), ("fpe", 32))}
+_NOT_DIGITS = re.compile(r"\D+")
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,8 @@ class DemoConfig:
     """Records per second produced."""
     seconds: float = 30.0
     """How long to produce."""
+    job: str = "pii"
+    """The PyFlink job: pii (masks with the payments policy) or passthrough (writes records as they come)."""
     shards: int = 2
     job_start_timeout_s: float = 150.0
     """Time for the PyFlink job to start and pass the warm-up record through."""
@@ -56,6 +69,8 @@ class S3Tally:
     ids: set[str] = field(default_factory=set)
     warmup_seen: bool = False
     objects: set[str] = field(default_factory=set)
+    pii_checked: int = 0
+    pii_left: int = 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -65,8 +80,26 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def tally_s3(s3, prefix: str, tally: S3Tally) -> S3Tally:
-    """Read every new object under ``prefix`` once; count records and their latencies."""
+def pii_left(record: Record, values: Sequence[str]) -> int:
+    """How many of ``values`` (the PII ``record`` was produced with) it still holds, raw or as its digits.
+
+    A value of nine digits or more is also looked for in the digits of each
+    field, so "123 45 6789" written as "123-45-6789" still counts.
+    """
+    payload = record.payload
+    fields = [str(v) for v in payload.values()] if isinstance(payload, dict) else [payload.decode("utf-8", "replace")]
+    text = "\n".join(fields)
+    field_digits = [_NOT_DIGITS.sub("", f) for f in fields]
+    left = 0
+    for value in values:
+        digits = _NOT_DIGITS.sub("", value)
+        if value in text or (len(digits) >= 9 and any(digits in d for d in field_digits)):
+            left += 1
+    return left
+
+
+def tally_s3(s3, prefix: str, tally: S3Tally, pii: Mapping[str, Sequence[str]] | None = None) -> S3Tally:
+    """Read every new object under ``prefix`` once; count records, their latencies and the PII (by record id) left."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"] in tally.objects:
@@ -80,6 +113,10 @@ def tally_s3(s3, prefix: str, tally: S3Tally) -> S3Tally:
                     continue
                 tally.ids.add(record.id)
                 tally.latencies_ms.append(written_ms - record.event_time)
+                if pii is not None:
+                    values = pii.get(record.id, ())
+                    tally.pii_checked += len(values)
+                    tally.pii_left += pii_left(record, values)
     return tally
 
 
@@ -112,17 +149,24 @@ def _port_free(port: int) -> bool:
 
 
 def start_job(stream: str, prefix: str, workdir: Path, config: DemoConfig) -> tuple[subprocess.Popen, Path]:
-    properties = [{"PropertyGroupId": "shardline", "PropertyMap": {
+    group = {
         "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}",
         "source.init.position": "TRIM_HORIZON", "checkpoint.interval.ms": "5000",
         "checkpoint.dir": str(workdir / "checkpoints"),
         "s3.batch.max-age-s": str(config.s3_batch_max_age_s),
-        "python.bundle.time.ms": str(config.python_bundle_time_ms)}}]
+        "python.bundle.time.ms": str(config.python_bundle_time_ms)}
+    if config.job == "pii":
+        group["pii.policy"] = "payments"
+        for name, key in DEMO_KEYS.items():  # as files, the way a deployed job gets them
+            key_file = workdir / f"pii-{name}.hex"
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
+            group[f"pii.keys.{name}.file"] = str(key_file)
     path = workdir / "application_properties.json"
-    path.write_text(json.dumps(properties))
+    path.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
     log = workdir / "flink-job.log"
     with open(log, "wb") as out:
-        job = subprocess.Popen([sys.executable, "-m", "jobs.flink.passthrough_job", "--properties", str(path)],
+        job = subprocess.Popen([sys.executable, "-m", JOBS[config.job], "--properties", str(path)],
                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
     return job, log
 
@@ -167,18 +211,22 @@ async def produce_records(stream: str, records: list[Record], rate: float | None
     return time.monotonic() - started
 
 
-def run_demo(rate: float = 400.0, seconds: float = 30.0, config: DemoConfig | None = None) -> dict:
+def run_demo(rate: float = 400.0, seconds: float = 30.0, job: str = "pii", config: DemoConfig | None = None) -> dict:
     import itertools
 
     from connectors.kinesis.streams import create_stream_and_wait
     from connectors.aws import async_client
-    from pipelines.synthetic import synthetic_records
+    from pipelines.synthetic import synthetic_records_with_pii
 
-    config = config or DemoConfig(rate=rate, seconds=seconds)
+    config = config or DemoConfig(rate=rate, seconds=seconds, job=job)
+    if config.job not in JOBS:
+        raise ValueError(f"unknown demo job {config.job!r}; choose one of {', '.join(JOBS)}")
     count = int(config.rate * config.seconds)
     run_id = uuid.uuid4().hex[:8]
     stream, prefix = f"shardline-demo-{run_id}", f"curated/{run_id}"
-    records = list(itertools.islice(synthetic_records("payments", seed=11), count))
+    produced = list(itertools.islice(synthetic_records_with_pii("payments", seed=11), count))
+    records = [record for record, _ in produced]
+    pii = {record.id: values for record, values in produced} if config.job == "pii" else None
     with demo_stack(), tempfile.TemporaryDirectory(prefix="shardline-demo-job-") as workdir:
         async def create() -> None:
             async with async_client("kinesis") as kinesis:
@@ -197,20 +245,23 @@ def run_demo(rate: float = 400.0, seconds: float = 30.0, config: DemoConfig | No
                      "waiting for the job to start")
             job_ready_s = time.monotonic() - started
             produce_s = asyncio.run(produce_records(stream, records, config.rate))
-            wait_for(lambda: len(tally_s3(s3, prefix, tally).ids) >= count, config.drain_timeout_s, job, log,
+            wait_for(lambda: len(tally_s3(s3, prefix, tally, pii).ids) >= count, config.drain_timeout_s, job, log,
                      "waiting for every record to reach S3")
         except (TimeoutError, RuntimeError) as exc:
             stop_job(job)
-            return summarise(count, tally, None, None, str(exc))
+            return summarise(count, tally, None, None, str(exc), config.job)
         stop_job(job)
-    return summarise(count, tally, job_ready_s, produce_s, None)
+    return summarise(count, tally, job_ready_s, produce_s, None, config.job)
 
 
 def summarise(produced: int, tally: S3Tally, job_ready_s: float | None, produce_s: float | None,
-              error: str | None) -> dict:
+              error: str | None, job: str = "pii") -> dict:
     written = len(tally.ids)
     p50, p99 = percentile(tally.latencies_ms, 50), percentile(tally.latencies_ms, 99)
+    masking = job == "pii"
+    counts_agree = error is None and produced == written
     summary = {
+        "job": job,
         "produced": produced,
         "consumed": len(tally.latencies_ms),  # records the job read and wrote (duplicates included)
         "written": written,
@@ -221,19 +272,33 @@ def summarise(produced: int, tally: S3Tally, job_ready_s: float | None, produce_
         "job_ready_seconds": round(job_ready_s, 1) if job_ready_s else None,
         "latency_p50_ms": round(p50, 1) if p50 is not None else None,
         "latency_p99_ms": round(p99, 1) if p99 is not None else None,
-        "counts_agree": error is None and produced == written,
+        "pii_values_checked": tally.pii_checked if masking else None,
+        "pii_values_left": tally.pii_left if masking else None,
+        "counts_agree": counts_agree,
+        "ok": counts_agree and tally.pii_left == 0,
         "error": error,
     }
+    if not counts_agree:
+        verdict = f"FAILED: {error or 'counts disagree'}"
+    elif tally.pii_left:
+        verdict = f"FAILED: {tally.pii_left} of the produced PII values reached S3 unmasked"
+    else:
+        verdict = "OK: every produced record is in S3" + (", masked" if masking else "")
     lines = [
-        "shardline demo: producer -> Kinesis (kinesalite) -> PyFlink job -> S3 (moto)",
+        f"shardline demo: producer -> Kinesis (kinesalite) -> PyFlink {'PII masking' if masking else 'passthrough'} "
+        "job -> S3 (moto)",
         f"  produced   {summary['produced']:>8}  at {summary['throughput_records_per_second']} records/s",
         f"  consumed   {summary['consumed']:>8}  (read by the Flink job and written, duplicates included)",
         f"  written    {summary['written']:>8}  distinct records in {summary['s3_objects']} S3 objects",
+    ]
+    if masking:
+        lines.append(f"  PII left   {tally.pii_left:>8}  of the {tally.pii_checked} SSNs, cards, phones, emails, IPs "
+                     "and addresses produced (fields and notes)")
+    lines += [
         f"  latency    p50 {summary['latency_p50_ms']} ms, p99 {summary['latency_p99_ms']} ms "
         f"(event time -> S3 object, includes the 1 s S3 batching)",
         f"  job ready  {summary['job_ready_seconds']} s after submit",
-        "  result     " + ("OK: every produced record is in S3" if summary["counts_agree"]
-                           else f"FAILED: {error or 'counts disagree'}"),
+        f"  result     {verdict}",
     ]
     summary["report"] = "\n".join(lines)
     return summary

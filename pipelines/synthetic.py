@@ -123,13 +123,24 @@ def free_text_note(rng: random.Random, first: str = "Jane", last: str = "Doe") -
     return template.format(**values), planted
 
 
+#: The payment fields whose values identify someone, as checks for unmasked PII look for them.  Names
+#: are left out: short common words ("Kim", "Leo") turn up inside other text by chance.
+PAYMENT_PII_FIELDS = ("ssn", "address", "credit_card_number", "phone_number", "email", "ipv4")
+
+
 def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> dict:
     """One transaction.  ``notes`` comes from ``notes_rng`` (default ``rng``): a separate stream, so the
     other fields have the values they had before ``notes`` existed, for the same seed."""
+    return payment_with_pii(rng, event_time_ms, notes_rng)[0]
+
+
+def payment_with_pii(rng: random.Random, event_time_ms: int,
+                     notes_rng: random.Random | None = None) -> tuple[dict, list[str]]:
+    """One transaction, and the PII it holds: its ``PAYMENT_PII_FIELDS`` values, then those planted in its notes."""
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     city, state, postcode = rng.choice(CITIES)
     provider, card = card_number(rng)
-    return {
+    payload = {
         "first_name": first, "last_name": last, "ssn": ssn(rng),
         "address": f"{rng.randrange(1, 9999)} {rng.choice(STREETS)}, {city}, {state}",
         "postcode": postcode, "country": "US", "purchase_site": rng.choice(SITES),
@@ -139,24 +150,32 @@ def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | N
         "phone_number": f"+1-{rng.randrange(201, 990)}-{rng.randrange(200, 999)}-{rng.randrange(0, 10000):04d}",
         "email": f"{first.lower()}.{last.lower()}{rng.randrange(100)}@example.com",
         "ipv4": f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
-        "notes": free_text_note(notes_rng or rng, first, last)[0],
     }
+    payload["notes"], planted = free_text_note(notes_rng or rng, first, last)
+    return payload, [payload[name] for name in PAYMENT_PII_FIELDS] + [value for _, value in planted]
 
 
-def telemetry(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> dict:
+def telemetry(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> tuple[dict, list[str]]:
+    """One sensor reading (it holds no PII)."""
     return {"device_id": f"device-{rng.randrange(200):04d}", "sensor": rng.choice(SENSORS),
-            "value": round(rng.gauss(20.0, 5.0), 3), "unit": "si", "transaction_date": event_time_ms}
+            "value": round(rng.gauss(20.0, 5.0), 3), "unit": "si", "transaction_date": event_time_ms}, []
 
 
-GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int, random.Random], dict]]] = {
-    # name: (record type, partition-key field, generator)
-    "payments": ("payment.created", "credit_card_number", payment),
+GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int, random.Random], tuple[dict, list[str]]]]] = {
+    # name: (record type, partition-key field, generator of (payload, the PII it holds))
+    "payments": ("payment.created", "credit_card_number", payment_with_pii),
     "telemetry": ("telemetry.reading", "device_id", telemetry),
 }
 
 
 def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK) -> Iterator[Record]:
     """An endless stream of envelope records of ``kind`` (payments or telemetry)."""
+    return (record for record, _ in synthetic_records_with_pii(kind, seed, clock))
+
+
+def synthetic_records_with_pii(kind: str, seed: int = 7,
+                               clock: Clock = SYSTEM_CLOCK) -> Iterator[tuple[Record, list[str]]]:
+    """``synthetic_records``, each with the PII values it holds (see ``payment_with_pii``)."""
     if kind not in GENERATORS:
         raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {sorted(GENERATORS)}")
     record_type, key_field, generate = GENERATORS[kind]
@@ -165,10 +184,10 @@ def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK) -> 
     sequence = 0
     while True:
         now_ms = int(clock.time() * 1000)
-        payload = generate(rng, now_ms, notes_rng)
+        payload, pii = generate(rng, now_ms, notes_rng)
         # Partition by an opaque account id rather than the raw card number: keys show up in
         # Kinesis metadata and logs, where PII must not.
         key = f"acct-{zlib.crc32(str(payload[key_field]).encode()) & 0xFFFFFF:06x}"
         sequence += 1
         yield Record(id=f"{kind}-{seed}-{sequence}", type=record_type, source=f"synthetic/{kind}",
-                     partition_key=key, payload=payload, event_time=now_ms)
+                     partition_key=key, payload=payload, event_time=now_ms), pii
