@@ -130,7 +130,8 @@ def run(records: int = 5_000, repeats: int = 7, *, presidio_records: int = 300, 
         "shardline": shardline, "environment": _environment(),
     }
     if presidio:
-        result["presidio"] = _run_presidio(data[:presidio_records], presidio_repeats, masker)
+        result["presidio"] = _run_presidio(data[:presidio_records], typical[:presidio_records], presidio_repeats,
+                                           masker)
     if profile:
         result["profile_shardline"] = profile_masker(masker, payloads[:2000])
     result["goals"] = _goals(result)
@@ -142,7 +143,7 @@ def run(records: int = 5_000, repeats: int = 7, *, presidio_records: int = 300, 
     return result
 
 
-def _run_presidio(data: Sequence[LabelledRecord], repeats: int, masker: Masker) -> dict:
+def _run_presidio(data: Sequence[LabelledRecord], typical: Sequence[dict], repeats: int, masker: Masker) -> dict:
     try:
         baseline = PresidioBaseline()
     except PresidioUnavailable as exc:
@@ -153,16 +154,22 @@ def _run_presidio(data: Sequence[LabelledRecord], repeats: int, masker: Masker) 
             baseline.mask(p, PRESIDIO_FIELDS)
         full = _rates(lambda p: baseline.mask(p, PRESIDIO_FIELDS), payloads, repeats)
         notes = _rates(lambda p: baseline.mask(p, ("notes",)), payloads, repeats)
+        typical_mix = _rates(lambda p: baseline.mask(p, PRESIDIO_FIELDS), typical, repeats)
         # shardline on exactly these records, in the same process, for a like-for-like ratio.
-        ours = _rates(masker.mask, payloads * max(1, 2000 // max(len(payloads), 1)), repeats)
+        copies = max(1, 2000 // max(len(payloads), 1))
+        ours = _rates(masker.mask, payloads * copies, repeats)
+        ours_typical = _rates(masker.mask, list(typical) * copies, repeats)
         presidio_free = score_free_text(data, baseline.detect).summary(examples=False)
         ours_free = score_free_text(data, scanner_for("payments")).summary(examples=False)
         return {
             "available": True, "versions": versions(), "nlp_engine": "spacy.blank('en') via SpacyNlpEngine",
             "fields_analyzed": list(PRESIDIO_FIELDS),
             "full_record": _summary(full, len(payloads)), "notes_only": _summary(notes, len(payloads)),
+            "full_record_typical_mix": _summary(typical_mix, len(typical)),
             "shardline_same_records_per_s_median": round(statistics.median(ours), 1),
             "ratio_full_record": round(statistics.median(ours) / statistics.median(full), 1),
+            "ratio_full_record_typical_mix": round(statistics.median(ours_typical) / statistics.median(typical_mix),
+                                                   1),
             "ratio_vs_presidio_notes_only": round(statistics.median(ours) / statistics.median(notes), 1),
             "recall": {
                 "free_text_presidio": {e: v["recall"] for e, v in presidio_free["entities"].items()},
@@ -192,8 +199,10 @@ def _environment() -> dict:
 
 def _goals(result: dict) -> dict:
     rate = result["shardline"]["full_record"]["records_per_s_median"]
-    goals: dict[str, Any] = {f"{RATE_GOAL // 1000}k_records_per_s_per_core": {"met": rate >= RATE_GOAL,
-                                                                               "value": rate}}
+    typical = result["shardline"]["full_record_typical_mix"]["records_per_s_median"]
+    goals: dict[str, Any] = {f"{RATE_GOAL // 1000}k_records_per_s_per_core": {
+        "met": rate >= RATE_GOAL, "value": rate, "on": "the evaluation mix (full_record)",
+        "typical_mix": {"value": typical, "at_or_above": typical >= RATE_GOAL}}}
     presidio = result.get("presidio", {})
     if presidio.get("available"):
         ratio = presidio["ratio_full_record"]
@@ -215,6 +224,8 @@ def _plot(result: dict, path: Path) -> None:
     presidio = result.get("presidio", {})
     if presidio.get("available"):
         bars += [("presidio full record", presidio["full_record"]["records_per_s_median"], "tab:orange"),
+                 ("presidio full record typical mix", presidio["full_record_typical_mix"]["records_per_s_median"],
+                  "tab:orange"),
                  ("presidio notes only", presidio["notes_only"]["records_per_s_median"], "tab:orange")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
     left.barh([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
@@ -267,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps({"shardline": {k: v["records_per_s_median"] for k, v in result["shardline"].items()}}))
     presidio = result.get("presidio", {})
     if presidio.get("available"):
-        print(json.dumps({k: presidio[k] for k in ("ratio_full_record", "ratio_vs_presidio_notes_only",
+        print(json.dumps({k: presidio[k] for k in ("ratio_full_record", "ratio_full_record_typical_mix",
+                                                    "ratio_vs_presidio_notes_only",
                                                     "shardline_same_records_per_s_median")}
                          | {"presidio_full_record": presidio["full_record"]["records_per_s_median"],
                             "presidio_notes_only": presidio["notes_only"]["records_per_s_median"]}))
