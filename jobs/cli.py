@@ -15,7 +15,7 @@ from rich.table import Table
 
 from jobs.cli_errors import err, fail, run_async
 from jobs.dlq_cli import dlq_app
-from jobs.pii_cli import pii_app
+from jobs.pii_cli import bench as bench_pii, pii_app
 from jobs.scale_cli import scale_app
 
 app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
@@ -270,6 +270,9 @@ def bench_producer(records: int = typer.Option(200_000, help="Records per conten
 
     result = run(records=records, out_dir=out_dir, repeats=repeats)
     print(json.dumps(result, indent=2))
+
+
+bench_app.command("pii")(bench_pii)
 
 
 @app.command()

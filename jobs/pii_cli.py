@@ -344,3 +344,76 @@ def _print_scan(report: dict) -> None:
         policy = f"[red]{escape(f['policy'])} (PII left unmasked)[/red]" if f["unmasked"] else escape(f["policy"])
         table.add_row(escape(f["field"]), str(f["sampled"]), found, f["label"] or "-", policy)
     Console().print(table)
+
+
+def bench(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
+          input: Path = typer.Option(..., "--input", help="JSON-lines file of envelopes or flat objects: "
+                                     "a sample of your stream"),
+          records: int = typer.Option(5_000, min=1, help="Records read from the start of the file"),
+          repeats: int = typer.Option(5, min=1, help="Timed passes; medians are reported"),
+          rate: Optional[float] = typer.Option(None, min=0.0, help="Your stream's records/s: also count the "
+                                               "cores (KPUs) masking needs"),
+          presidio: bool = typer.Option(False, "--presidio", help="Also time Presidio on the same fields"),
+          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON")):
+    """Size PII masking on your own records: records/s per core, the costliest fields, cores for your rate."""
+    from benchmarks.pii.sizing import SizingConfig, size_masking
+
+    chosen = _load_policy(policy)
+    if not input.is_file():
+        fail(f"input file {input} does not exist")
+    payloads, unreadable = [], 0
+    with open(input, "rb") as fo:
+        for _, body, _ in _lines(fo):
+            if len(payloads) >= records:
+                break
+            if not body.strip():
+                continue
+            try:
+                document = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                unreadable += 1
+                continue
+            payload = _payload_of(document) if isinstance(document, dict) else None
+            if payload is None:
+                unreadable += 1
+            else:
+                payloads.append(payload)
+    if not payloads:
+        fail(f"{input} holds no record to mask (JSON objects or envelopes with an object payload, one per line)")
+    with err.status(f"timing policy {chosen.name} on {len(payloads)} records", spinner="dots"):
+        try:
+            report = size_masking(chosen, payloads, SizingConfig(repeats=repeats, presidio=presidio), rate)
+        except ValueError as exc:
+            fail(str(exc))
+    report |= {"input": str(input), "unreadable_lines": unreadable}
+    if as_json:
+        print(json.dumps(report))
+    else:
+        _print_sizing(report)
+
+
+def _print_sizing(report: dict) -> None:
+    out = Console()
+    skipped = report["refused"] + report["unreadable_lines"]
+    out.print(f"policy [bold]{escape(report['policy'])}[/] on {escape(report['input'])}: {report['records']} records"
+              + (f" ({skipped} left out: unreadable, or the policy refuses them)" if skipped else ""))
+    out.print(f"  {report['records_per_s_per_core']:,.0f} records/s per core ({report['us_per_record']} µs a record)")
+    table = Table("field", "µs per record", "share", title="where the time goes", title_justify="left")
+    total = report["us_per_record"]
+    for name, us in report["field_us_per_record"].items():
+        table.add_row(escape(name), f"{us:.2f}", f"{us / total:.0%}")
+    if report["other_fields_us_per_record"]:
+        table.add_row("(other fields)", f"{report['other_fields_us_per_record']:.2f}",
+                      f"{report['other_fields_us_per_record'] / total:.0%}")
+    out.print(table)
+    sizing = report.get("sizing")
+    if sizing:
+        out.print(f"  at {sizing['rate']:,.0f} records/s: {sizing['cores_at_full_use']} cores of masking at full use, "
+                  f"{sizing['kpus_for_masking']} KPUs at {sizing['target_utilisation']:.0%} utilisation "
+                  "(source, sink and serialisation come on top)")
+    theirs = report.get("presidio")
+    if theirs and theirs["available"]:
+        out.print(f"  Presidio on the same {len(theirs['fields'])} fields: {theirs['records_per_s_per_core']:,.1f} "
+                  f"records/s per core; shardline is {theirs['ratio']}x faster")
+    elif theirs:
+        out.print(f"  Presidio not run: {escape(theirs['reason'])}")
