@@ -43,6 +43,13 @@ DEMO_KEYS = {name: hashlib.sha256(f"shardline demo {name} key".encode()).hexdige
 _NOT_DIGITS = re.compile(r"\D+")
 
 
+def job_module(job: str) -> str:
+    """The module of the demo's PyFlink job named ``job``; ValueError naming the choices for another name."""
+    if job not in JOBS:
+        raise ValueError(f"unknown demo job {job!r}; choose one of {', '.join(JOBS)}")
+    return JOBS[job]
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """The demo's knobs; the CLI sets rate and seconds."""
@@ -166,7 +173,7 @@ def start_job(stream: str, prefix: str, workdir: Path, config: DemoConfig) -> tu
     path.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
     log = workdir / "flink-job.log"
     with open(log, "wb") as out:
-        job = subprocess.Popen([sys.executable, "-m", JOBS[config.job], "--properties", str(path)],
+        job = subprocess.Popen([sys.executable, "-m", job_module(config.job), "--properties", str(path)],
                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
     return job, log
 
@@ -219,8 +226,7 @@ def run_demo(rate: float = 400.0, seconds: float = 30.0, job: str = "pii", confi
     from pipelines.synthetic import synthetic_records_with_pii
 
     config = config or DemoConfig(rate=rate, seconds=seconds, job=job)
-    if config.job not in JOBS:
-        raise ValueError(f"unknown demo job {config.job!r}; choose one of {', '.join(JOBS)}")
+    job_module(config.job)  # an unknown job stops the demo before it starts anything
     count = int(config.rate * config.seconds)
     run_id = uuid.uuid4().hex[:8]
     stream, prefix = f"shardline-demo-{run_id}", f"curated/{run_id}"

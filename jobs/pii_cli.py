@@ -223,6 +223,29 @@ def run(stream: str = typer.Option(..., "--stream", help="Kinesis stream of enve
 
 # --- scan ----------------------------------------------------------------------------------------
 
+def _payloads(fo: BinaryIO) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, the payload to mask, None) for each record line; (line number, None, why) for a bad one.
+
+    Blank lines are skipped.
+    """
+    for number, body, _ in _lines(fo):
+        if not body.strip():
+            continue
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not valid UTF-8 (invalid byte at offset {exc.start})"
+            continue
+        except json.JSONDecodeError as exc:
+            yield number, None, f"malformed JSON at column {exc.colno}"
+            continue
+        payload = _payload_of(document) if isinstance(document, dict) else None
+        if payload is None:
+            yield number, None, "not a JSON object, or an envelope without an object payload"
+        else:
+            yield number, payload, None
+
+
 def _payload_of(document: dict) -> dict | None:
     """The fields to scan: an envelope's payload (an object, or bytes holding one), else the object itself."""
     from pipelines.pii.jsontext import ENVELOPE_FIELDS
@@ -283,21 +306,10 @@ def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
     seen_fields: dict[str, None] = {}
     with open(input, "rb") as fo, _progress(f"scanning {input.name}") as bar:
         task = bar.add_task("scan", total=None)
-        for number, body, _ in _lines(fo):
+        for number, payload, reason in _payloads(fo):
             bar.advance(task)
-            if not body.strip():
-                continue
-            try:
-                document = json.loads(body.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                bad.append({"line": number, "reason": f"not valid UTF-8 (invalid byte at offset {exc.start})"})
-                continue
-            except json.JSONDecodeError as exc:
-                bad.append({"line": number, "reason": f"malformed JSON at column {exc.colno}"})
-                continue
-            payload = _payload_of(document) if isinstance(document, dict) else None
             if payload is None:
-                bad.append({"line": number, "reason": "not a JSON object, or an envelope without an object payload"})
+                bad.append({"line": number, "reason": reason})
                 continue
             records += 1
             seen_fields.update(dict.fromkeys(payload))
@@ -363,21 +375,13 @@ def bench(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
         fail(f"input file {input} does not exist")
     payloads, unreadable = [], 0
     with open(input, "rb") as fo:
-        for _, body, _ in _lines(fo):
-            if len(payloads) >= records:
-                break
-            if not body.strip():
-                continue
-            try:
-                document = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                unreadable += 1
-                continue
-            payload = _payload_of(document) if isinstance(document, dict) else None
+        for _, payload, _ in _payloads(fo):
             if payload is None:
                 unreadable += 1
             else:
                 payloads.append(payload)
+            if len(payloads) >= records:
+                break
     if not payloads:
         fail(f"{input} holds no record to mask (JSON objects or envelopes with an object payload, one per line)")
     with err.status(f"timing policy {chosen.name} on {len(payloads)} records", spinner="dots"):

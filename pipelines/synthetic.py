@@ -128,15 +128,12 @@ def free_text_note(rng: random.Random, first: str = "Jane", last: str = "Doe") -
 PAYMENT_PII_FIELDS = ("ssn", "address", "credit_card_number", "phone_number", "email", "ipv4")
 
 
-def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> dict:
-    """One transaction.  ``notes`` comes from ``notes_rng`` (default ``rng``): a separate stream, so the
-    other fields have the values they had before ``notes`` existed, for the same seed."""
-    return payment_with_pii(rng, event_time_ms, notes_rng)[0]
+def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> tuple[dict, list[str]]:
+    """One transaction, and the PII it holds: its ``PAYMENT_PII_FIELDS`` values, then those planted in its notes.
 
-
-def payment_with_pii(rng: random.Random, event_time_ms: int,
-                     notes_rng: random.Random | None = None) -> tuple[dict, list[str]]:
-    """One transaction, and the PII it holds: its ``PAYMENT_PII_FIELDS`` values, then those planted in its notes."""
+    ``notes`` comes from ``notes_rng`` (default ``rng``): a separate stream, so the other fields have the
+    values they had before ``notes`` existed, for the same seed.
+    """
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     city, state, postcode = rng.choice(CITIES)
     provider, card = card_number(rng)
@@ -163,7 +160,7 @@ def telemetry(rng: random.Random, event_time_ms: int, notes_rng: random.Random |
 
 GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int, random.Random], tuple[dict, list[str]]]]] = {
     # name: (record type, partition-key field, generator of (payload, the PII it holds))
-    "payments": ("payment.created", "credit_card_number", payment_with_pii),
+    "payments": ("payment.created", "credit_card_number", payment),
     "telemetry": ("telemetry.reading", "device_id", telemetry),
 }
 
@@ -175,7 +172,7 @@ def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK) -> 
 
 def synthetic_records_with_pii(kind: str, seed: int = 7,
                                clock: Clock = SYSTEM_CLOCK) -> Iterator[tuple[Record, list[str]]]:
-    """``synthetic_records``, each with the PII values it holds (see ``payment_with_pii``)."""
+    """``synthetic_records``, each with the PII values it holds (see ``payment``)."""
     if kind not in GENERATORS:
         raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {sorted(GENERATORS)}")
     record_type, key_field, generate = GENERATORS[kind]

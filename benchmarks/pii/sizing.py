@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from benchmarks.pii.presidio_baseline import PresidioBaseline, PresidioUnavailable
 from benchmarks.pii.throughput import records_per_cpu_second
 from pipelines.pii import Masker, MaskingError, MaskingPolicy
+from pipelines.pii.policy import KEEP
 from scaling.policies.target import TargetConfig
 
 
@@ -91,7 +92,7 @@ def _median_rate(fn: Callable[[Any], Any], items: Sequence[Any], repeats: int) -
 
 def _presidio(policy: MaskingPolicy, payloads: Sequence[dict[str, Any]], masker: Masker, repeats: int) -> dict:
     """Presidio on the fields the policy masks or scans (by name: Presidio has no per-field policy)."""
-    masked = {name for name, rule in policy.fields.items() if rule.kind != "keep"}
+    masked = {name for name, rule in policy.fields.items() if rule.kind != KEEP}
     fields = tuple(dict.fromkeys(n for p in payloads for n in p if n in masked or policy.mode != "fields"))
     try:
         baseline = PresidioBaseline()
