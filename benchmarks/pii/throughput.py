@@ -168,10 +168,9 @@ def _run_presidio(data: Sequence[LabelledRecord], typical: Sequence[dict], repea
             "full_record": _summary(full, len(payloads)), "notes_only": _summary(notes, len(payloads)),
             "full_record_typical_mix": _summary(typical_mix, len(typical)),
             "shardline_same_records_per_s_median": round(statistics.median(ours), 1),
-            "ratio_full_record": round(statistics.median(ours) / statistics.median(full), 1),
-            "ratio_full_record_typical_mix": round(statistics.median(ours_typical) / statistics.median(typical_mix),
-                                                   1),
-            "ratio_vs_presidio_notes_only": round(statistics.median(ours) / statistics.median(notes), 1),
+            "ratio_full_record": _ratio(ours, full),
+            "ratio_full_record_typical_mix": _ratio(ours_typical, typical_mix),
+            "ratio_vs_presidio_notes_only": _ratio(ours, notes),
             "recall": {
                 "free_text_presidio": {e: v["recall"] for e, v in presidio_free["entities"].items()},
                 "free_text_presidio_precision": {e: v["precision"] for e, v in presidio_free["entities"].items()},
@@ -185,6 +184,10 @@ def _run_presidio(data: Sequence[LabelledRecord], typical: Sequence[dict], repea
         }
     finally:
         baseline.close()
+
+
+def _ratio(ours: list[float], theirs: list[float]) -> float:
+    return round(statistics.median(ours) / statistics.median(theirs), 1)
 
 
 def _environment() -> dict:
