@@ -22,8 +22,9 @@ import base64
 import io
 import json
 import uuid
+from collections.abc import Mapping  # isinstance() against typing's alias costs several times more
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 import fastavro
 import fastavro.write
@@ -54,6 +55,8 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 }
 PARSED_SCHEMA = fastavro.parse_schema(ENVELOPE_SCHEMA)
 _REQUIRED_STRINGS = ("id", "type", "source", "partition_key")
+# Payload values of these exact types are valid as they are (ints are range-checked, the rest looked at).
+_PLAIN_SCALARS = frozenset({str, float, bool, bytes, type(None)})
 _MAX_PARTITION_KEY = 256  # Kinesis limit, in Unicode characters
 
 
@@ -95,8 +98,10 @@ def validate(data: Mapping[str, Any], line: int | None = None) -> Record:
     if not isinstance(data, Mapping):
         raise RecordValidationError("<record>", f"expected an object, got {type(data).__name__}", line)
     for name in _REQUIRED_STRINGS:
-        value = data.get(name, None if name != "id" else str(uuid.uuid4()))
+        value = data.get(name)
         if value is None:
+            if name == "id" and "id" not in data:
+                continue  # a missing id is made up below; an explicit null is not accepted
             raise RecordValidationError(name, "is required", line)
         if not isinstance(value, str) or not value:
             raise RecordValidationError(name, "must be a non-empty string", line)
@@ -125,6 +130,9 @@ def _validate_payload(payload: Any, line: int | None) -> Payload:
     for key, value in payload.items():
         if not isinstance(key, str):
             raise RecordValidationError("payload", "keys must be strings", line)
+        if type(value) in _PLAIN_SCALARS:  # most values: nothing more to check
+            out[key] = value
+            continue
         if isinstance(value, Mapping) and set(value) == {"$base64"}:
             value = _decode_base64(value["$base64"], f"payload.{key}", line)
         elif value is not None and not isinstance(value, (bool, int, float, str, bytes)):

@@ -43,6 +43,10 @@ def test_avro_container_file_round_trip():
     ({"payload": {"nested": {"a": 1}}}, "payload.nested", "nested dict"),
     ({"payload": {"big": 2**70}}, "payload.big", "64 bits"),
     ({"payload": {"b": {"$base64": "***"}}}, "payload.b", "not valid base64"),
+    ({"id": None}, "id", "required"),
+    ({"id": ""}, "id", "non-empty string"),
+    ({"payload": {7: "seven"}}, "payload", "keys must be strings"),
+    ({"payload": {"when": object()}}, "payload.when", "nested object"),
 ])
 def test_validation_error_names_field_and_reason(overrides, field, reason):
     with pytest.raises(RecordValidationError) as caught:
@@ -50,6 +54,15 @@ def test_validation_error_names_field_and_reason(overrides, field, reason):
     assert caught.value.field == field
     assert reason in str(caught.value)
     assert str(caught.value).startswith("line 7: ")
+
+
+def test_a_missing_id_is_made_up_and_scalars_pass_as_they_are():
+    data = sample()
+    del data["id"]
+    first, second = validate(data), validate(data)
+    assert first.id and second.id and first.id != second.id
+    payload = {"s": "x", "f": 1.5, "t": True, "n": None, "b": b"\x00", "i": -2**63, "big": 2**63 - 1}
+    assert validate(sample(payload=payload)).payload == payload
 
 
 def test_malformed_json_names_line_not_content():
