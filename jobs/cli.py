@@ -275,6 +275,24 @@ def bench_producer(records: int = typer.Option(200_000, help="Records per conten
 bench_app.command("pii")(bench_pii)
 
 
+@bench_app.command("pii-job")
+def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in the long run"),
+                  warmup_records: int = typer.Option(2_000, min=1, help="Records in the short run, subtracted "
+                                                     "from the long one (start-up)"),
+                  repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
+                  out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """The PyFlink PII job against the passthrough job: CPU per record of every process, on the local stack."""
+    from benchmarks.pii.flink_job import JobBenchConfig, run
+
+    try:
+        result = run(JobBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats), out_dir)
+    except (ValueError, RuntimeError, TimeoutError) as exc:
+        fail(str(exc))
+    print(json.dumps({k: v for k, v in result.items() if k != "jobs"}
+                     | {job: {k: v for k, v in data.items() if k != "runs"} for job, data in result["jobs"].items()},
+                     indent=2))
+
+
 @app.command()
 def demo(rate: float = typer.Option(400, help="Records per second"),
          seconds: float = typer.Option(30, help="How long to produce"),

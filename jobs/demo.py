@@ -155,27 +155,38 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def write_job_properties(job: str, group: dict[str, str], workdir: Path, name: str = "application") -> Path:
+    """Write the job's property file (Managed Flink's format) into ``workdir``; the PII job gets the
+    payments policy and the demo keys, as key files the way a deployed job reads them."""
+    group = dict(group)
+    if job == "pii":
+        group["pii.policy"] = "payments"
+        for key_name, key in DEMO_KEYS.items():
+            key_file = workdir / f"pii-{key_name}.hex"
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
+            group[f"pii.keys.{key_name}.file"] = str(key_file)
+    path = workdir / f"{name}_properties.json"
+    path.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
+    return path
+
+
+def launch_job(job: str, properties: Path, log: Path) -> subprocess.Popen:
+    """Start the PyFlink job in its own session (so it and its JVM and workers can be stopped, or measured, as one)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", job_module(job), "--properties", str(properties)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
+
+
 def start_job(stream: str, prefix: str, workdir: Path, config: DemoConfig) -> tuple[subprocess.Popen, Path]:
-    group = {
+    path = write_job_properties(config.job, {
         "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}",
         "source.init.position": "TRIM_HORIZON", "checkpoint.interval.ms": "5000",
         "checkpoint.dir": str(workdir / "checkpoints"),
         "s3.batch.max-age-s": str(config.s3_batch_max_age_s),
-        "python.bundle.time.ms": str(config.python_bundle_time_ms)}
-    if config.job == "pii":
-        group["pii.policy"] = "payments"
-        for name, key in DEMO_KEYS.items():  # as files, the way a deployed job gets them
-            key_file = workdir / f"pii-{name}.hex"
-            key_file.write_text(key + "\n")
-            key_file.chmod(0o600)
-            group[f"pii.keys.{name}.file"] = str(key_file)
-    path = workdir / "application_properties.json"
-    path.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
+        "python.bundle.time.ms": str(config.python_bundle_time_ms)}, workdir)
     log = workdir / "flink-job.log"
-    with open(log, "wb") as out:
-        job = subprocess.Popen([sys.executable, "-m", job_module(config.job), "--properties", str(path)],
-                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
-    return job, log
+    return launch_job(config.job, path, log), log
 
 
 def stop_job(job: subprocess.Popen) -> None:

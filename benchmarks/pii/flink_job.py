@@ -1,0 +1,241 @@
+"""The PII masking job as it is deployed, per core: the PyFlink PII job against the passthrough job, same run.
+
+    shardline bench pii-job [--records 30000] [--warmup-records 2000] [--repeats 2]
+    .venv/bin/python -m benchmarks.pii.flink_job (the same options)
+
+``benchmarks.pii.throughput`` and ``shardline bench pii`` time the masker; a
+deployed job also decodes and encodes Avro, crosses between the JVM and its
+Python workers, and batches into S3.  This runs both jobs (``jobs.flink.pii_job``
+and ``jobs.flink.passthrough_job``: the same operators, without masking) on
+the local stack, bounded, over the same synthetic payments, and counts the CPU
+time of every process of the job (the PyFlink client, its JVM, the Python
+workers) by polling ``/proc`` for the job's session.  Each job runs over a
+short stream and a long one; the difference divided by the difference in
+records is the cost of a record, with start-up (tens of CPU-seconds of JVM)
+taken out.  Medians over repetitions.  The masker alone is timed on the same
+records in this process, for the share of the job's cost that is masking.
+
+Writes ``benchmarks/results/pii_flink_job.json`` and ``pii_flink_job.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import itertools
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.pii.evaluate import RESULTS_DIR
+from benchmarks.pii.sizing import SizingConfig, size_masking
+from scaling.policies.target import TargetConfig
+
+JOBS = ("passthrough", "pii")
+BUCKET = "shardline-bench"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class JobBenchConfig:
+    """What the job benchmark runs."""
+
+    records: int = 30_000
+    """Records in the long stream."""
+    warmup_records: int = 2_000
+    """Records in the short stream, whose run is subtracted (start-up and shutdown)."""
+    repeats: int = 2
+    """Runs of each job over each stream; medians are reported."""
+    shards: int = 2
+    poll_interval_s: float = 0.1
+    """How often the job's processes are read from /proc."""
+    job_timeout_s: float = 300.0
+    seed: int = 5
+
+
+def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> None:
+    """Record, in ``seen``, the CPU seconds (user + system) so far of every live process in ``session``."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[3]) != session:  # field 6 of stat: the session id
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")[0].decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue  # gone between listing and reading
+        role = "jvm" if command.endswith("java") else "python"
+        seen[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, role)
+
+
+def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchConfig) -> dict[str, Any]:
+    """Run ``job`` bounded over ``stream`` into S3; its wall time and its processes' CPU seconds by role."""
+    from jobs.demo import launch_job, write_job_properties
+
+    properties = write_job_properties(job, {
+        "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
+        "source.bounded": "true", "checkpoint.interval.ms": "0", "s3.batch.max-age-s": "5"}, workdir, prefix)
+    log = workdir / f"{prefix}.log"
+    started = time.monotonic()
+    process = launch_job(job, properties, log)
+    seen: dict[int, tuple[float, str]] = {}
+    try:
+        while process.poll() is None:
+            session_cpu_seconds(process.pid, seen)
+            if time.monotonic() - started > config.job_timeout_s:
+                raise TimeoutError(f"the {job} job ran over {config.job_timeout_s:.0f} s; see {log}")
+            time.sleep(config.poll_interval_s)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
+                           + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+    cpu = {role: round(sum(s for s, r in seen.values() if r == role), 2) for role in ("jvm", "python")}
+    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "cpu_total_s": round(sum(cpu.values()), 2)}
+
+
+def count_written(s3, prefix: str) -> int:
+    from pipelines.records import read_avro_file
+
+    total = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            total += sum(1 for _ in read_avro_file(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"]
+                                                              .read())))
+    return total
+
+
+def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULTS_DIR, plot: bool = True) -> dict:
+    """Both jobs over both streams, ``repeats`` times; the per-record cost of each, and the ratio."""
+    from connectors.aws import AwsConfig, async_client, client
+    from connectors.kinesis.streams import create_stream_and_wait
+    from connectors.testing import running_local_stack
+    from jobs.demo import DEMO_KEYS, produce_records
+    from pipelines.pii import builtin_policy
+    from pipelines.synthetic import synthetic_records
+
+    if config.records <= config.warmup_records:
+        raise ValueError("records must be more than warmup_records: the difference is what is measured")
+    records = list(itertools.islice(synthetic_records("payments", seed=config.seed), config.records))
+    sizes = {"short": config.warmup_records, "long": config.records}
+    runs: dict[str, dict[str, list[dict]]] = {job: {size: [] for size in sizes} for job in JOBS}
+    with running_local_stack(), tempfile.TemporaryDirectory(prefix="shardline-bench-job-") as tmp:
+        workdir = Path(tmp)
+        s3 = client("s3", AwsConfig(sdk_retries=3))
+        s3.create_bucket(Bucket=BUCKET)
+
+        async def fill() -> None:
+            async with async_client("kinesis") as kinesis:
+                for size in sizes:
+                    await create_stream_and_wait(kinesis, f"bench-{size}", config.shards)
+            for size, count in sizes.items():
+                await produce_records(f"bench-{size}", records[:count], None)
+        asyncio.run(fill())
+        for repeat in range(config.repeats):
+            for job in JOBS:  # interleaved, so drift on a shared machine hits both jobs alike
+                for size, count in sizes.items():
+                    prefix = f"{job}-{size}-{repeat}"
+                    result = run_job(job, f"bench-{size}", prefix, workdir, config)
+                    result["written"] = count_written(s3, prefix)
+                    if result["written"] != count:
+                        raise RuntimeError(f"the {job} job wrote {result['written']} of {count} records")
+                    runs[job][size].append(result)
+    masker = size_masking(builtin_policy("payments", environ={"SHARDLINE_PII_HMAC_KEY": DEMO_KEYS["hmac"],
+                                                               "SHARDLINE_PII_FPE_KEY": DEMO_KEYS["fpe"]}),
+                          [r.payload for r in records[:5_000]], SizingConfig(repeats=3))
+    result = summarise(runs, sizes, masker, config)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "pii_flink_job.json").write_text(json.dumps(result, indent=2) + "\n")
+        if plot:
+            _plot(result, out_dir / "pii_flink_job.png")
+    return result
+
+
+def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], masker: dict,
+              config: JobBenchConfig) -> dict:
+    """Per job: CPU microseconds a record (long run less short run, by repetition, median), and records/s a core."""
+    extra = sizes["long"] - sizes["short"]
+    jobs: dict[str, Any] = {}
+    for job, by_size in runs.items():
+        per_record = {role: statistics.median(
+            (long["cpu_s"][role] - short["cpu_s"][role]) / extra * 1e6 for long, short in zip(by_size["long"],
+                                                                                             by_size["short"]))
+            for role in ("jvm", "python")}
+        total = per_record["jvm"] + per_record["python"]
+        jobs[job] = {"us_per_record": round(total, 1), "us_per_record_by_process": {r: round(v, 1) for r, v in
+                                                                                   per_record.items()},
+                     "records_per_s_per_core": round(1e6 / total, 1) if total > 0 else None,
+                     "short_run_cpu_s": round(statistics.median(r["cpu_total_s"] for r in by_size["short"]), 2),
+                     "runs": by_size}
+    pii, passthrough = jobs["pii"]["us_per_record"], jobs["passthrough"]["us_per_record"]
+    utilisation = TargetConfig().target_utilisation
+    return {
+        "benchmark": "pii_flink_job", "config": asdict(config), "policy": "payments",
+        "headline": "records_per_s_per_core of the pii job (CPU of all its processes, start-up taken out)",
+        "jobs": jobs,
+        "masking_us_per_record_in_job": round(pii - passthrough, 1),
+        "masker_alone_us_per_record": masker["us_per_record"],
+        "pii_to_passthrough_cost": round(pii / passthrough, 2) if passthrough > 0 else None,
+        "kpus_per_10k_records_per_s": round(10_000 * pii / 1e6 / utilisation, 2),
+        "target_utilisation": utilisation,
+    }
+
+
+def _plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    labels, jvm, python = [], [], []
+    for job in JOBS:
+        split = result["jobs"][job]["us_per_record_by_process"]
+        labels.append(f"{job} job")
+        jvm.append(split["jvm"])
+        python.append(split["python"])
+    labels.append("masker alone")
+    jvm.append(0.0)
+    python.append(result["masker_alone_us_per_record"])
+    ax.barh(labels, jvm, color="tab:gray", label="JVM (source, shuffle, sinks)")
+    ax.barh(labels, python, left=jvm, color="tab:blue", label="Python (Avro, pipeline, S3 batches)")
+    for i, (j, p) in enumerate(zip(jvm, python)):
+        ax.text(j + p, i, f" {j + p:,.0f} us", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("CPU microseconds per record (all processes of the job, start-up taken out)")
+    ax.set_title(f"PII masking in PyFlink: {result['jobs']['pii']['records_per_s_per_core']:,.0f} records/s per core; "
+                 f"masking is {result['masking_us_per_record_in_job']:,.0f} us of a record's "
+                 f"{result['jobs']['pii']['us_per_record']:,.0f}", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=JobBenchConfig.records)
+    parser.add_argument("--warmup-records", type=int, default=JobBenchConfig.warmup_records)
+    parser.add_argument("--repeats", type=int, default=JobBenchConfig.repeats)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    result = run(JobBenchConfig(records=args.records, warmup_records=args.warmup_records, repeats=args.repeats),
+                 args.out_dir)
+    print(json.dumps({job: {k: v for k, v in data.items() if k != "runs"} for job, data in result["jobs"].items()}))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("jobs", "config")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""A small run of the PyFlink job benchmark: both jobs run bounded, write every record, and are measured.
+
+Correctness of the harness, not speed: the figures of so small a run are noise.
+"""
+import json
+import os
+
+import pytest
+
+from benchmarks.pii.flink_job import JobBenchConfig, run, session_cpu_seconds, summarise
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def test_both_jobs_run_over_both_streams_and_every_process_is_counted(tmp_path):
+    result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1), out_dir=tmp_path)
+    for job in ("passthrough", "pii"):
+        runs = result["jobs"][job]["runs"]
+        assert [r["written"] for r in runs["short"] + runs["long"]] == [200, 600]  # run() checks S3 holds them
+        for r in runs["short"] + runs["long"]:
+            assert r["cpu_s"]["jvm"] > 1 and r["cpu_s"]["python"] > 0.2  # the JVM and the Python workers were seen
+    assert result["masker_alone_us_per_record"] > 0
+    assert json.loads((tmp_path / "pii_flink_job.json").read_text())["benchmark"] == "pii_flink_job"
+    assert (tmp_path / "pii_flink_job.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_cost_of_a_record_is_the_long_run_less_the_short_one():
+    def runs(short, long):
+        return {"short": [{"cpu_s": {"jvm": short[0], "python": short[1]}, "cpu_total_s": sum(short)}],
+                "long": [{"cpu_s": {"jvm": long[0], "python": long[1]}, "cpu_total_s": sum(long)}]}
+    result = summarise({"passthrough": runs((10.0, 2.0), (12.0, 6.0)), "pii": runs((10.0, 2.5), (12.0, 10.5))},
+                       {"short": 1_000, "long": 21_000}, {"us_per_record": 50.0}, JobBenchConfig())
+    assert result["jobs"]["passthrough"]["us_per_record"] == 300.0  # (2 + 4) s over 20,000 records
+    assert result["jobs"]["pii"]["us_per_record_by_process"] == {"jvm": 100.0, "python": 400.0}
+    assert result["jobs"]["pii"]["records_per_s_per_core"] == 2000.0
+    assert result["masking_us_per_record_in_job"] == 200.0 and result["pii_to_passthrough_cost"] == 1.67
+
+
+def test_the_processes_of_a_session_are_found():
+    seen = {}
+    session_cpu_seconds(os.getsid(0), seen)
+    assert os.getpid() in seen and seen[os.getpid()][1] == "python" and seen[os.getpid()][0] > 0
