@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -40,7 +41,12 @@ def identity(data: bytes) -> bytes:
 
 def hour_partition(epoch_s: float) -> str:
     """``dt=YYYY-MM-DD/hour=HH`` in UTC: the Hive-style layout Athena and Glue partition on."""
-    when = dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc)
+    return _hour_partition(int(epoch_s // 3600))  # sinks call this per record: format each hour once
+
+
+@functools.lru_cache(maxsize=256)
+def _hour_partition(hour: int) -> str:
+    when = dt.datetime.fromtimestamp(hour * 3600, tz=dt.timezone.utc)
     return f"dt={when:%Y-%m-%d}/hour={when:%H}"
 
 

@@ -222,10 +222,10 @@ class ApplyPipeline(ProcessFunction):
 
 
 def avro_object(items: list[bytes]) -> bytes:
-    from pipelines.records import from_avro, write_avro_file
+    from pipelines.records import write_encoded_avro_file
 
     buffer = io.BytesIO()
-    write_avro_file(buffer, [from_avro(item) for item in items])
+    write_encoded_avro_file(buffer, items)
     return buffer.getvalue()
 
 

@@ -3,7 +3,7 @@ import io
 import pytest
 
 from pipelines.records import (Record, RecordValidationError, from_avro, from_json_line, read_avro_file,
-                               to_avro, to_json_line, validate, write_avro_file)
+                               to_avro, to_json_line, validate, write_avro_file, write_encoded_avro_file)
 
 
 def sample(**overrides):
@@ -27,6 +27,15 @@ def test_avro_container_file_round_trip():
     records = [validate(sample(id=f"r-{i}")) for i in range(5)]
     buffer = io.BytesIO()
     write_avro_file(buffer, records)
+    buffer.seek(0)
+    assert list(read_avro_file(buffer)) == records
+
+
+@pytest.mark.parametrize("count, block_records", [(0, 1000), (1, 1000), (7, 3), (2500, 1000)])
+def test_a_container_of_encoded_envelopes_reads_back_as_the_records(count, block_records):
+    records = [validate(sample(id=f"r-{i}", payload={"n": i, "s": "x" * (i % 50)})) for i in range(count)]
+    buffer = io.BytesIO()
+    write_encoded_avro_file(buffer, [to_avro(r) for r in records], block_records=block_records)
     buffer.seek(0)
     assert list(read_avro_file(buffer)) == records
 

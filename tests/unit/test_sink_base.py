@@ -3,6 +3,7 @@
 A fake batch writer replaces only the service call; everything else is the real sink.
 """
 import asyncio
+import datetime as dt
 import random
 
 import botocore.exceptions
@@ -10,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.aws import EndpointUnreachable
-from connectors.dead_letter import DeadLetter, FileDeadLetters, read_dead_letters
+from connectors.dead_letter import DeadLetter, FileDeadLetters, hour_partition, read_dead_letters
 from connectors.sinks.base import BatchingSink, SinkBackpressureError, SinkConfig, SinkError, SinkFailure
 from pipelines.clock import FakeClock, SystemClock
 from pipelines.records import Record, from_avro
@@ -233,3 +234,15 @@ async def test_file_dead_letters_round_trip_masked(tmp_path):
     path.write_text(path.read_text() + "not json\n")
     with pytest.raises(ValueError, match="line 2"):
         list(read_dead_letters(path))
+
+
+@pytest.mark.parametrize("epoch_s", [0, 1767225600.5, 1767229199.999, 1767229200, -1.5, 1e10])
+def test_hour_partitions_are_the_utc_hour_of_the_time(epoch_s):
+    when = dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc)
+    assert hour_partition(epoch_s) == f"dt={when:%Y-%m-%d}/hour={when:%H}"
+
+
+@pytest.mark.parametrize("epoch_s", [float("inf"), float("nan"), 1e20])
+def test_a_time_outside_the_calendar_raises_what_fromtimestamp_raises(epoch_s):
+    with pytest.raises((OverflowError, OSError, ValueError)):
+        hour_partition(epoch_s)
