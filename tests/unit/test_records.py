@@ -1,8 +1,10 @@
+import enum
 import io
 
+import fastavro
 import pytest
 
-from pipelines.records import (Record, RecordValidationError, from_avro, from_json_line, read_avro_file,
+from pipelines.records import (PARSED_SCHEMA, Record, RecordValidationError, from_avro, from_json_line, read_avro_file,
                                to_avro, to_json_line, validate, write_avro_file, write_encoded_avro_file)
 
 
@@ -29,6 +31,20 @@ def test_avro_container_file_round_trip():
     write_avro_file(buffer, records)
     buffer.seek(0)
     assert list(read_avro_file(buffer)) == records
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+
+
+def test_naming_the_union_branch_writes_the_bytes_fastavro_would_choose():
+    payloads = [{"none": None, "yes": True, "low": -2**63, "high": 2**63 - 1, "half": 0.5, "nan": float("nan"),
+                 "text": "x", "raw": b"\x00", "enum": Colour.RED, "zero": 0}, {}, b"opaque bytes"]
+    for payload in payloads:
+        record = Record(type="t", source="s", partition_key="k", payload=payload, id="r")
+        plain = io.BytesIO()
+        fastavro.schemaless_writer(plain, PARSED_SCHEMA, record.as_dict())
+        assert to_avro(record) == plain.getvalue()
 
 
 @pytest.mark.parametrize("count, block_records", [(0, 1000), (1, 1000), (7, 3), (2500, 1000)])
