@@ -147,6 +147,9 @@ def simulate(trace: str = typer.Option(..., "--trace", help="step, ramp, diurnal
              policy: str = typer.Option("all", "--policy", help="ours, aws-sample, builtin, flink-operator, ds2, "
                                                                  "static-peak, oracle, or all"),
              slo_lag: str = typer.Option("60s", "--slo-lag", help="Lag SLO, e.g. 60s or 2m"),
+             rate_per_kpu: Optional[float] = typer.Option(
+                 None, "--rate-per-kpu", min=0.001, help="Records/s one KPU of your job processes when busy "
+                 "(shardline bench pii-job measures the PII job's); default 1000"),
              as_json: bool = typer.Option(False, "--json")):
     """Run policies through the fluid simulator on a trace and compare them."""
     from scaling.compare import POLICIES, compare
@@ -157,8 +160,9 @@ def simulate(trace: str = typer.Option(..., "--trace", help="step, ramp, diurnal
     names = POLICIES if policy == "all" else (policy,)
     if policy != "all" and policy not in POLICIES:
         fail(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} or all")
+    measured = {"rate_per_kpu": rate_per_kpu} if rate_per_kpu is not None else {}
     results = _guarded(lambda: compare(resolve_trace(trace), names,
-                                       SimulationConfig(slo_lag_s=parse_duration(slo_lag, "--slo-lag"))))
+                                       SimulationConfig(slo_lag_s=parse_duration(slo_lag, "--slo-lag"), **measured)))
     rows = {name: r.to_dict() for name, r in results.items()}
     first = next(iter(results.values()))
     if as_json:

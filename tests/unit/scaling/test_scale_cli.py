@@ -176,6 +176,17 @@ def test_simulate_compares_every_policy(tmp_path):
     assert table.exit_code == 0 and "flink-operator" in table.output and "x oracle" in table.output
 
 
+def test_simulate_with_a_measured_rate_per_kpu_sizes_in_proportion():
+    def kpu_hours(*extra):
+        result = invoke("simulate", "--trace", "step", "--policy", "static-peak", "--json", *extra)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["results"]["static-peak"]["kpu_hours"]
+    default, faster = kpu_hours(), kpu_hours("--rate-per-kpu", "2000")
+    assert faster < default * 0.6  # twice the records per KPU: about half the KPUs for the same trace
+    bad = invoke("simulate", "--trace", "step", "--rate-per-kpu", "0")
+    assert bad.exit_code == 2
+
+
 def test_simulate_a_csv_trace_and_bad_input(tmp_path):
     csv = tmp_path / "mine.csv"
     csv.write_text("t_seconds,records_per_second\n0,1000\n3600,5000\n7200,1000\n")
