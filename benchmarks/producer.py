@@ -35,6 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from benchmarks.report import write_results
 from connectors.aws import AwsConfig, async_client, client as sync_client
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig
 from connectors.kinesis.streams import create_stream_and_wait
@@ -255,11 +256,7 @@ def run(records: int = 200_000, out_dir: Path = RESULTS_DIR, *, repeats: int = 3
                         slow_records=slow_records)
     if hot_spots is not None:
         result["profile_shardline_aggregated"] = hot_spots
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "producer.json").write_text(json.dumps(result, indent=2) + "\n")
-    if plot:
-        _plot(result, out_dir / "producer.png")
+    write_results(result, Path(out_dir), "producer", _plot if plot else None)
     return result
 
 

@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from benchmarks.pii.generator import (
     FIELDS, GOAL_ENTITIES, PLAIN_FIELDS, TYPED_FIELDS, LabelledRecord, PaymentRecordGenerator, Span,
 )
+from benchmarks.report import write_results
 from pipelines.pii import Masker, Scanner, builtin_policy
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
@@ -251,11 +252,7 @@ def run(records: int = 10_000, seed: int = 7, out_dir: Path | None = RESULTS_DIR
         "python": platform.python_version(), "seconds": {"generate": round(generated, 2),
                                                          "total": round(time.perf_counter() - started, 2)},
     }
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "pii_eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        if plot:
-            _plot(result, out_dir / "pii_eval.png")
+    write_results(result, out_dir, "pii_eval", _plot if plot else None)
     return result
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from benchmarks.pii.evaluate import RESULTS_DIR
 from benchmarks.pii.sizing import SizingConfig, size_masking
+from benchmarks.report import write_results
 from scaling.policies.target import TargetConfig
 
 JOBS = ("passthrough", "pii")
@@ -155,11 +156,7 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
                                                                "SHARDLINE_PII_FPE_KEY": DEMO_KEYS["fpe"]}),
                           [r.payload for r in records[:5_000]], SizingConfig(repeats=3))
     result = summarise(runs, sizes, masker, config)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "pii_flink_job.json").write_text(json.dumps(result, indent=2) + "\n")
-        if plot:
-            _plot(result, out_dir / "pii_flink_job.png")
+    write_results(result, out_dir, "pii_flink_job", _plot if plot else None)
     return result
 
 

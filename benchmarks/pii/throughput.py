@@ -36,6 +36,7 @@ from benchmarks.pii.generator import (
     GOAL_ENTITIES, TYPED_FIELDS, TYPICAL_MIX, LabelledRecord, PaymentRecordGenerator,
 )
 from benchmarks.pii.presidio_baseline import PresidioBaseline, PresidioUnavailable, versions
+from benchmarks.report import write_results
 from pipelines.pii import Masker, builtin_policy
 
 RATE_GOAL = 20_000
@@ -136,11 +137,7 @@ def run(records: int = 5_000, repeats: int = 7, *, presidio_records: int = 300, 
     if profile:
         result["profile_shardline"] = profile_masker(masker, payloads[:2000])
     result["goals"] = _goals(result)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "pii_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-        if plot:
-            _plot(result, out_dir / "pii_throughput.png")
+    write_results(result, out_dir, "pii_throughput", _plot if plot else None)
     return result
 
 
