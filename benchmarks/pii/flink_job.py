@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -53,10 +54,13 @@ class JobBenchConfig:
     repeats: int = 2
     """Runs of each job over each stream; medians are reported."""
     shards: int = 2
+    """Shards of each stream (the Flink source reads them in parallel)."""
     poll_interval_s: float = 0.1
     """How often the job's processes are read from /proc."""
     job_timeout_s: float = 300.0
+    """A run taking longer stops the benchmark."""
     seed: int = 5
+    """Seed of the synthetic payments."""
 
 
 def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> None:
@@ -97,7 +101,7 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
             time.sleep(config.poll_interval_s)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, 9)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
@@ -112,8 +116,8 @@ def count_written(s3, prefix: str) -> int:
     total = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         for item in page.get("Contents", []):
-            total += sum(1 for _ in read_avro_file(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"]
-                                                              .read())))
+            body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            total += sum(1 for _ in read_avro_file(io.BytesIO(body)))
     return total
 
 
