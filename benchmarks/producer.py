@@ -35,12 +35,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from benchmarks.report import write_results
+from benchmarks.report import RESULTS_DIR, write_results
 from connectors.aws import AwsConfig, async_client, client as sync_client
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig
 from connectors.kinesis.streams import create_stream_and_wait
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("naive_put_record", "boto3_put_records", "async_kinesis", "async_kinesis_kpl",
               "shardline", "shardline_aggregated")
 HEADLINE = "cpu_rate"

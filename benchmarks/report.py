@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Callable
 
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
 
 def write_results(result: dict, out_dir: Path | None, name: str,
                   plot: Callable[[dict, Path], None] | None = None) -> None:

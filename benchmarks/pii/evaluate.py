@@ -39,10 +39,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from benchmarks.pii.generator import (
     FIELDS, GOAL_ENTITIES, PLAIN_FIELDS, TYPED_FIELDS, LabelledRecord, PaymentRecordGenerator, Span,
 )
-from benchmarks.report import write_results
+from benchmarks.report import RESULTS_DIR, write_results
 from pipelines.pii import Masker, Scanner, builtin_policy
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 #: Fixed benchmark keys (hex), so tokens and hashes are reproducible run to run.  Never use outside benchmarks.
 BENCH_KEYS = {"SHARDLINE_PII_HMAC_KEY": "ab" * 32, "SHARDLINE_PII_FPE_KEY": "cd" * 16}
 RECALL_GOAL = 0.995

@@ -33,9 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pii.evaluate import RESULTS_DIR
 from benchmarks.pii.sizing import SizingConfig, size_masking
-from benchmarks.report import write_results
+from benchmarks.report import RESULTS_DIR, write_results
 from scaling.policies.target import TargetConfig
 
 JOBS = ("passthrough", "pii")

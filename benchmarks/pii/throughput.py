@@ -31,12 +31,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from benchmarks.pii.evaluate import BENCH_KEYS, RESULTS_DIR, scanner_for, score_free_text, variant_groups
+from benchmarks.pii.evaluate import BENCH_KEYS, scanner_for, score_free_text, variant_groups
 from benchmarks.pii.generator import (
     GOAL_ENTITIES, TYPED_FIELDS, TYPICAL_MIX, LabelledRecord, PaymentRecordGenerator,
 )
 from benchmarks.pii.presidio_baseline import PresidioBaseline, PresidioUnavailable, versions
-from benchmarks.report import write_results
+from benchmarks.report import RESULTS_DIR, write_results
 from pipelines.pii import Masker, builtin_policy
 
 RATE_GOAL = 20_000
