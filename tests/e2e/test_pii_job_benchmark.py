@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from benchmarks.pii.flink_job import JobBenchConfig, run, session_cpu_seconds, summarise
+from benchmarks.pii.flink_job import JobBenchConfig, _plot, run, session_cpu_seconds, summarise
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -34,6 +34,18 @@ def test_the_cost_of_a_record_is_the_long_run_less_the_short_one():
     assert result["jobs"]["pii"]["us_per_record_by_process"] == {"jvm": 100.0, "python": 400.0}
     assert result["jobs"]["pii"]["records_per_s_per_core"] == 2000.0
     assert result["masking_us_per_record_in_job"] == 200.0 and result["pii_to_passthrough_cost"] == 1.67
+
+
+def test_a_run_too_short_to_measure_says_so_and_still_plots(tmp_path):
+    def runs(short, long):
+        return {"short": [{"cpu_s": {"jvm": short, "python": 1.0}, "cpu_total_s": short + 1}],
+                "long": [{"cpu_s": {"jvm": long, "python": 1.0}, "cpu_total_s": long + 1}]}
+    # Start-up noise larger than the records' cost: the long run took less CPU than the short one.
+    result = summarise({"passthrough": runs(12.0, 11.0), "pii": runs(12.0, 11.5)},
+                       {"short": 200, "long": 600}, {"us_per_record": 50.0}, JobBenchConfig())
+    assert result["jobs"]["pii"]["records_per_s_per_core"] is None and result["kpus_per_10k_records_per_s"] is None
+    _plot(result, tmp_path / "short.png")
+    assert (tmp_path / "short.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_processes_of_a_session_are_found():
