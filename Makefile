@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel setuptools
-	$(PY) -m pip install -q -e '.[flink,kcl,dev]'
+	$(PY) -m pip install -q -e '.[flink,kcl,dev,video]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup

@@ -115,3 +115,11 @@ async def async_client(service: str, config: AwsConfig = AwsConfig()) -> AsyncIt
 
     async with get_session().create_client(service, config=config.botocore_config()) as c:
         yield c
+
+
+def split_s3_url(url: str, what: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket/prefix``; ``what`` names the setting in the error."""
+    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
+        raise ValueError(f"{what} must look like s3://bucket/prefix, got {url!r}")
+    bucket, _, prefix = url[5:].partition("/")
+    return bucket, prefix.strip("/")

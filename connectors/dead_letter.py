@@ -217,3 +217,13 @@ class S3DeadLetters:
             await self.flush()
         finally:
             await self._client.close()
+
+
+def open_dead_letters(where: str, *, clock: Clock = SYSTEM_CLOCK, mask: Mask = identity) -> FileDeadLetters | S3DeadLetters:
+    """``s3://bucket/prefix`` (prefix default ``dead-letters``) or a JSON-lines file path."""
+    from connectors.aws import split_s3_url
+
+    if where.startswith("s3://"):
+        bucket, prefix = split_s3_url(where, "dead-letter S3 location")
+        return S3DeadLetters(bucket, prefix or "dead-letters", clock=clock, mask=mask)
+    return FileDeadLetters(Path(where), mask=mask)

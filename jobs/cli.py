@@ -17,6 +17,7 @@ from jobs.cli_errors import err, fail, run_async
 from jobs.dlq_cli import dlq_app
 from jobs.pii_cli import bench as bench_pii, pii_app
 from jobs.scale_cli import scale_app
+from jobs.video_cli import bench as bench_video, video_app
 
 app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -31,6 +32,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(pii_app, name="pii")
 app.add_typer(scale_app, name="scale")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(video_app, name="video")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -273,6 +275,7 @@ def bench_producer(records: int = typer.Option(200_000, help="Records per conten
 
 
 bench_app.command("pii")(bench_pii)
+bench_app.command("video")(bench_video)
 
 
 @bench_app.command("pii-job")

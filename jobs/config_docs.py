@@ -45,6 +45,11 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "scaling.collectors.cloudwatch:CloudWatchSignalsConfig", "scaling.collectors.flink_rest:FlinkRestSignalsConfig",
         "scaling.backends.managed_flink:ManagedFlinkConfig", "scaling.backends.flink_rest:FlinkRestBackendConfig",
         "scaling.controller:ControllerConfig", "scaling.simulate:SimulationConfig")),
+    ("Video (`shardline video`)", (
+        "connectors.video.sink:VideoSinkConfig", "pipelines.video.ladder:TranscodeConfig",
+        "pipelines.video.assembly:AssemblyConfig", "pipelines.video.governor:GovernorConfig",
+        "connectors.video.publisher:PublishConfig", "connectors.video.hls_store:S3StoreConfig",
+        "connectors.video.ffmpeg:ProbeConfig")),
     ("Local stack", ("connectors.local_stack:LocalStackConfig",)),
 )
 

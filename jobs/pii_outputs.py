@@ -19,7 +19,8 @@ from typing import Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from connectors.dead_letter import DeadLetterSink, FileDeadLetters, S3DeadLetters
+from connectors.aws import split_s3_url
+from connectors.dead_letter import DeadLetterSink, open_dead_letters
 from connectors.kinesis.producer import ProducerConfig
 from connectors.sinks import FirehoseSink, FirehoseSinkConfig, S3Sink, S3SinkConfig, SinkConfig
 from connectors.sinks.opensearch import check_index_name, opensearch_bulk
@@ -55,13 +56,6 @@ class PiiMetrics:
             self.values.labels(entity).inc(n)
 
 
-def split_s3_url(url: str, what: str) -> tuple[str, str]:
-    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
-        raise ValueError(f"{what} must look like s3://bucket/prefix, got {url!r}")
-    bucket, _, prefix = url[5:].partition("/")
-    return bucket, prefix.strip("/")
-
-
 @dataclass(frozen=True)
 class PiiOutputs:
     """The PII pattern's destinations.  At least one output and a dead-letter store are required."""
@@ -93,11 +87,7 @@ class PiiOutputs:
 
     def dead_letter_store(self, *, clock: Clock = SYSTEM_CLOCK) -> DeadLetterSink:
         """The dead-letter store, with the generic-policy mask applied to every letter's data."""
-        mask = DeadLetterMask()
-        if self.dead_letters.startswith("s3://"):  # type: ignore[union-attr]
-            bucket, prefix = split_s3_url(self.dead_letters, "dead-letter S3 location")  # type: ignore[arg-type]
-            return S3DeadLetters(bucket, prefix or "dead-letters", clock=clock, mask=mask)
-        return FileDeadLetters(Path(self.dead_letters), mask=mask)  # type: ignore[arg-type]
+        return open_dead_letters(self.dead_letters, clock=clock, mask=DeadLetterMask())  # type: ignore[arg-type]
 
     def sinks(self, *, dead_letters: DeadLetterSink, clock: Clock = SYSTEM_CLOCK,
               registry: CollectorRegistry | None = None) -> list:

@@ -38,6 +38,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
+from connectors.aws import split_s3_url
 from connectors.flink import (FlinkConfig, application_properties, keyed_bytes_type, kinesis_sink, kinesis_source,
                               stream_environment)
 from connectors.sinks.opensearch import check_index_name
@@ -149,13 +150,6 @@ def _parse(key: str, text: str, annotation: str):
         return text
     except ValueError:
         raise ValueError(f"property {key}: cannot read {text!r} as {annotation}") from None
-
-
-def split_s3_url(url: str, what: str) -> tuple[str, str]:
-    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
-        raise ValueError(f"{what} must look like s3://bucket/prefix, got {url!r}")
-    bucket, _, prefix = url[5:].partition("/")
-    return bucket, prefix.strip("/")
 
 
 class PipelineSetup(Protocol):

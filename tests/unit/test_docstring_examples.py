@@ -4,7 +4,9 @@ import importlib
 
 import pytest
 
-MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.policies")
+MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.policies",
+           "pipelines.video.ladder", "pipelines.video.plans", "pipelines.video.graph", "pipelines.video.segments",
+           "pipelines.video.assembly", "pipelines.video.hls", "pipelines.video.governor")
 
 
 @pytest.mark.parametrize("name", MODULES)
