@@ -94,8 +94,11 @@ class _Video:
 class VideoSink:
     def __init__(self, store: HlsStore, plan: str, dead_letters: DeadLetterSink, *,
                  config: VideoSinkConfig = VideoSinkConfig(), clock: Clock = SYSTEM_CLOCK,
-                 registry: CollectorRegistry | None = None, exe: str | None = None) -> None:
+                 registry: CollectorRegistry | None = None, exe: str | None = None, spool_scope: str = "runner") -> None:
+        """``spool_scope`` names whose pending parts this sink keeps and restores: one per worker that owns
+        its videos (the KCL processor uses its shard id), so two workers never pick up each other's parts."""
         self.store = store
+        self.spool_scope = spool_scope
         self.plan = plan
         self.dead_letters = dead_letters
         self.config = config
@@ -271,9 +274,9 @@ class VideoSink:
         self.metrics.active.set(len(self._videos))
 
     # -- incomplete segments survive a restart -------------------------------------------------------
-    @staticmethod
-    def _pending_key(part: SegmentPart) -> str:
-        return f"{PENDING}/{part.meta.video_id}/{part.meta.sequence:08d}/{part.part_index:05d}.part"
+    def _pending_key(self, part: SegmentPart) -> str:
+        return (f"{PENDING}/{self.spool_scope}/{part.meta.video_id}/{part.meta.sequence:08d}/"
+                f"{part.part_index:05d}.part")
 
     async def _spool(self) -> None:
         pending = {self._pending_key(part): part for part in self.assembler.pending_parts()}
@@ -289,7 +292,7 @@ class VideoSink:
         if self._opened:
             return
         self._opened = True
-        for key in await self.store.keys(PENDING):
+        for key in await self.store.keys(f"{PENDING}/{self.spool_scope}/"):
             data = await self.store.get(key)
             try:
                 part = from_record(from_avro(data or b""))

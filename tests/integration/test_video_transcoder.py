@@ -61,3 +61,16 @@ def test_a_started_ahead_process_is_used_for_the_next_segment_and_stopped_on_clo
     last = transcoder._ahead.process
     transcoder.close()
     assert last.poll() is not None and transcoder._ahead is None
+
+
+def test_hevc_is_an_option(cuts, tmp_path):
+    from pipelines.video.ladder import TranscodeConfig
+
+    with SegmentTranscoder("cpu", TranscodeConfig(codec="hevc")) as transcoder:
+        done = transcoder.transcode(cuts[0].data, SourceFormat("h264", 640, 360, 30.0), 2.0, tmp_path)
+    import av
+
+    for _, path in done.outputs:
+        with av.open(str(path)) as container:
+            assert container.streams.video[0].codec_context.name == "hevc"
+        assert decode(path.read_bytes())["first_is_key"]
