@@ -29,6 +29,7 @@ from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreach
 from connectors.backoff import full_jitter
 from connectors.clients import LazyClient
 from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.engine import Rejected
 
 log = logging.getLogger("shardline.dead_letter")
 
@@ -65,6 +66,12 @@ class DeadLetter:
     time: float
     """When it was dead-lettered, epoch seconds (from the injected clock)."""
 
+    @classmethod
+    def of(cls, rejected: "Rejected", source: str, data: bytes, time: float) -> "DeadLetter":
+        """The letter every engine writes for a record its ``RecordPath`` rejected."""
+        return cls(reason=rejected.reason, error_type=rejected.error_type, source=source, attempts=1, data=data,
+                   time=time)
+
     def to_json(self) -> str:
         return json.dumps({"reason": self.reason, "error_type": self.error_type, "source": self.source,
                            "attempts": self.attempts, "time": self.time,
@@ -76,6 +83,24 @@ class DeadLetter:
         return cls(reason=raw["reason"], error_type=raw["error_type"], source=raw["source"],
                    attempts=int(raw["attempts"]), time=float(raw["time"]),
                    data=base64.b64decode(raw["data"], validate=True))
+
+
+WITHHELD = " (data withheld: the dead-letter mask failed on it)"
+
+
+def masked_letter(letter: DeadLetter, mask: Mask) -> DeadLetter:
+    """The letter with its data masked.  Never raises: when the mask fails, the letter keeps its reason and
+    source but not its data (the reason says so), so a record no mask can read still leaves a trace."""
+    if mask is identity:
+        return letter
+    try:
+        data = mask(letter.data)
+    except Exception as exc:  # noqa: BLE001 - the mask must not stop a run over one record
+        log.error("event=dead_letter_mask_failed error_type=%s mask_error=%s; data withheld", letter.error_type,
+                  type(exc).__name__)
+        return DeadLetter(letter.reason + WITHHELD, letter.error_type, letter.source, letter.attempts, b"",
+                          letter.time)
+    return DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts, data, letter.time)
 
 
 class DeadLetterError(RuntimeError):
@@ -114,14 +139,16 @@ class FileDeadLetters:
         self._mask = mask
         self._fo = None
         self.count = 0
+        self.withheld = 0
+        """Letters stored without their data because the mask failed on it."""
 
     async def put(self, letter: DeadLetter) -> None:
         if self._fo is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fo = open(self.path, "a", encoding="utf-8")
         # A buffered append of one short line: cheaper inline than a thread hop.
-        masked = DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts,
-                            self._mask(letter.data), letter.time)
+        masked = masked_letter(letter, self._mask)
+        self.withheld += masked is not letter and not masked.data
         self._fo.write(masked.to_json() + "\n")
         self.count += 1
         log.warning("event=dead_letter store=file error_type=%s attempts=%d", letter.error_type, letter.attempts)
@@ -168,10 +195,12 @@ class S3DeadLetters:
         self.keys: list[str] = []
         """Keys written so far, for tests and the CLI's summary."""
         self._objects = 0
+        self.withheld = 0
+        """Letters stored without their data because the mask failed on it."""
 
     async def put(self, letter: DeadLetter) -> None:
-        masked = DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts,
-                            self._mask(letter.data), letter.time)
+        masked = masked_letter(letter, self._mask)
+        self.withheld += masked is not letter and not masked.data
         self._buffer.append(masked.to_json())
         if len(self._buffer) >= self.config.max_buffered_letters:
             await self.flush()

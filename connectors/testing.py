@@ -30,7 +30,8 @@ from typing import Iterator
 from connectors.local_stack import LocalStack, LocalStackConfig, free_port
 from pipelines.clock import FakeClock
 
-__all__ = ["FakeClock", "ListSink", "running_local_stack", "patched_environ", "read_stream_data"]
+__all__ = ["FakeClock", "ListSink", "ListDeadLetters", "ScriptedConsumer", "running_local_stack", "patched_environ",
+           "read_stream_data"]
 
 
 class ListSink:
@@ -50,6 +51,57 @@ class ListSink:
     async def close(self) -> None:
         await self.flush()
         self.closed = True
+
+
+class ListDeadLetters:
+    """A dead-letter store in memory (the ``DeadLetterSink`` protocol), with the stores' mask hook."""
+
+    def __init__(self, mask=None) -> None:
+        self.letters: list = []
+        self.flushes = 0
+        self.closed = False
+        self._mask = mask
+
+    async def put(self, letter) -> None:
+        from connectors.dead_letter import identity, masked_letter
+
+        self.letters.append(masked_letter(letter, self._mask or identity))
+
+    async def flush(self) -> None:
+        self.flushes += 1
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class ScriptedConsumer:
+    """A consumer of one stream that hands out the batches it was given, then ends; it records checkpoints.
+
+    Enough of ``KinesisConsumer`` for ``jobs.runner.run_stream``: ``config.stream_name``, ``batches()``,
+    ``checkpoint(batch)``.
+    """
+
+    def __init__(self, stream: str, batches: list) -> None:
+        from connectors.kinesis.batches import ConsumerConfig
+
+        self.config = ConsumerConfig(stream_name=stream)
+        self._batches = list(batches)
+        self.checkpoints: list = []
+
+    async def batches(self):
+        for batch in self._batches:
+            yield batch
+
+    async def checkpoint(self, batch, record=None) -> None:
+        self.checkpoints.append((batch.shard_id, (record or batch.records[-1]).sequence_number))
+
+    @staticmethod
+    def batch(shard_id: str, datas: list[bytes], first_sequence: int = 1):
+        """A ShardBatch of plain records with sequence numbers counting up from ``first_sequence``."""
+        from connectors.kinesis.batches import ConsumedRecord, ShardBatch
+
+        return ShardBatch(shard_id, [ConsumedRecord(data, f"key-{i}", shard_id, str(first_sequence + i), 0, 0.0)
+                                     for i, data in enumerate(datas)], 0)
 
 
 def read_stream_data(kinesis, stream: str) -> list[bytes]:

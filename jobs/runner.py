@@ -16,13 +16,15 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
+from connectors.dead_letter import DeadLetter
 from pipelines.clock import SYSTEM_CLOCK, Clock
-from pipelines.records import Record, RecordValidationError, from_avro, from_json_line, read_avro_file, to_json_line
+from pipelines.engine import PipelineFn, Rejected, RecordPath, kinesis_source, rejection
+from pipelines.records import (Record, RecordValidationError, from_json_line, read_avro_file, to_json_line,
+                               validate)
 
 log = logging.getLogger("shardline.runner")
-PipelineFn = Callable[[Record], "Record | Iterable[Record] | None"]
 ON_ERROR_CHOICES = ("dlq", "fail")
 OUTPUT_FLUSH_RECORDS = 1000
 """A file-to-file run writes its output file every this many records (an Avro block each time)."""
@@ -55,15 +57,6 @@ def load_pipeline(spec: str) -> PipelineFn:
         raise ValueError(f"cannot load pipeline {spec!r}: {exc}") from None
 
 
-def apply(pipeline: PipelineFn, record: Record) -> list[Record]:
-    result = pipeline(record)
-    if result is None:
-        return []
-    if isinstance(result, Record):
-        return [result]
-    return list(result)
-
-
 @dataclass
 class RunStats:
     read: int = 0
@@ -71,6 +64,10 @@ class RunStats:
     dead_lettered: int = 0
     filtered: int = 0
     errors_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, rejected: Rejected) -> None:
+        self.dead_lettered += 1
+        self.errors_by_reason[rejected.error_type] = self.errors_by_reason.get(rejected.error_type, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "written": self.written, "dead_lettered": self.dead_lettered,
@@ -105,7 +102,10 @@ def read_input(path: Path) -> Iterator[tuple[str, bytes | Record | Exception]]:
     if path.suffix == ".avro":
         with open(path, "rb") as fo:
             for index, record in enumerate(read_avro_file(fo), start=1):
-                yield f"file:{path.name}:record {index}", record
+                try:  # a container file is not validated by its reader: every engine validates once
+                    yield f"file:{path.name}:record {index}", validate(record.as_dict())
+                except RecordValidationError as exc:
+                    yield f"file:{path.name}:record {index}", BadLine(to_json_line(record).encode(), exc)
         return
     with open(path, "rb") as fo:
         for number, raw in enumerate(fo, start=1):
@@ -126,36 +126,31 @@ class BadLine(Exception):
 
 
 async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = SYSTEM_CLOCK) -> RunStats:
-    from connectors.dead_letter import DeadLetter
     from connectors.sinks.file import FileSink
 
+    path = RecordPath(pipeline)
     stats = RunStats()
     dead_letters = None
     output = FileSink(config.output, truncate=True) if config.output is not None else None
     try:
         for position, item in read_input(config.input):
             stats.read += 1
-            raw: bytes
-            try:
-                if isinstance(item, BadLine):
-                    raw = item.raw
-                    raise item.error
-                raw = to_json_line(item).encode()
-                outputs = apply(pipeline, item)
-            except Exception as exc:  # noqa: BLE001 - a bad record, whatever the pipeline raised
-                reason = str(exc) if isinstance(exc, RecordValidationError) else f"{type(exc).__name__}: {exc}"
-                stats.errors_by_reason[type(exc).__name__] = stats.errors_by_reason.get(type(exc).__name__, 0) + 1
+            if isinstance(item, BadLine):
+                raw, outcome = item.raw, rejection(item.error, "decode")
+            else:
+                raw, outcome = None, path.from_record(item)
+            if isinstance(outcome, Rejected):
                 if config.on_error == "fail":
-                    raise BadRecordError(f"{position}: {reason}") from None
+                    raise BadRecordError(f"{position}: {outcome.reason}")
                 if dead_letters is None:
                     dead_letters = masked_dead_letters(config.dead_letter_path())
-                await dead_letters.put(DeadLetter(reason=reason, error_type=type(exc).__name__, source=position,
-                                                  attempts=1, data=raw, time=clock.time()))
-                stats.dead_lettered += 1
+                data = raw if raw is not None else to_json_line(item).encode()
+                await dead_letters.put(DeadLetter.of(outcome, position, data, clock.time()))
+                stats.reject(outcome)
                 continue
-            if not outputs:
+            if not outcome:
                 stats.filtered += 1
-            for record in outputs:
+            for record in outcome:
                 stats.written += 1
                 if output is None:
                     print(to_json_line(record))
@@ -172,15 +167,10 @@ async def run_file(pipeline: PipelineFn, config: FileRunConfig, clock: Clock = S
 
 
 async def add_with_backpressure(sink, record: Record, clock: Clock) -> None:
-    """The runner, not the sink, decides to wait when a sink pushes back."""
-    from connectors.sinks.base import SinkBackpressureError
+    """The runner, not the sink, decides to wait when a sink pushes back (bounded, with jitter, as on KCL)."""
+    from connectors.backoff import add_with_backpressure as add
 
-    while True:
-        try:
-            await sink.add(record)
-            return
-        except SinkBackpressureError as exc:
-            await clock.sleep(exc.retry_after)
+    await add(sink, record, clock)
 
 
 async def batches_until_idle(consumer, idle_timeout_s: float | None, clock: Clock = SYSTEM_CLOCK):
@@ -207,26 +197,24 @@ async def run_stream(pipeline: PipelineFn, consumer, sinks: list, *, on_error: s
 
     Checkpoints a shard batch only after every sink has flushed it: at-least-once.
     """
-    from connectors.dead_letter import DeadLetter
-
+    path = RecordPath(pipeline)
+    stream = consumer.config.stream_name
     stats = stats or RunStats()
     async for batch in batches_until_idle(consumer, idle_timeout_s, clock):
         for consumed in batch.records:
             stats.read += 1
-            position = f"kinesis:{batch.shard_id}/{consumed.sequence_number}/{consumed.sub_sequence_number}"
-            try:
-                outputs = apply(pipeline, from_avro(consumed.data))
-            except Exception as exc:  # noqa: BLE001
-                reason = str(exc) if isinstance(exc, RecordValidationError) else f"{type(exc).__name__}: {exc}"
+            outcome = path.from_bytes(consumed.data)
+            if isinstance(outcome, Rejected):
+                position = kinesis_source(stream, batch.shard_id, consumed.sequence_number,
+                                          consumed.sub_sequence_number)
                 if on_error == "fail" or dead_letters is None:
-                    raise BadRecordError(f"{position}: {reason}") from None
-                await dead_letters.put(DeadLetter(reason=reason, error_type=type(exc).__name__, source=position,
-                                                  attempts=1, data=consumed.data, time=clock.time()))
-                stats.dead_lettered += 1
+                    raise BadRecordError(f"{position}: {outcome.reason}")
+                await dead_letters.put(DeadLetter.of(outcome, position, consumed.data, clock.time()))
+                stats.reject(outcome)
                 continue
-            if not outputs:
+            if not outcome:
                 stats.filtered += 1
-            for record in outputs:
+            for record in outcome:
                 for sink in sinks:
                     await add_with_backpressure(sink, record, clock)
                 stats.written += 1
@@ -235,4 +223,3 @@ async def run_stream(pipeline: PipelineFn, consumer, sinks: list, *, on_error: s
         if stop_after is not None and stats.read >= stop_after:
             break
     return stats
-

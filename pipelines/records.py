@@ -30,6 +30,7 @@ import fastavro
 import fastavro.write
 
 from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.errors import FieldError
 
 Scalar = Union[None, bool, int, float, str, bytes]
 Payload = Union[bytes, dict[str, Scalar]]
@@ -60,7 +61,7 @@ _PLAIN_SCALARS = frozenset({str, float, bool, bytes, type(None)})
 _MAX_PARTITION_KEY = 256  # Kinesis limit, in Unicode characters
 
 
-class RecordValidationError(ValueError):
+class RecordValidationError(FieldError):
     """A record does not fit the envelope.  Names the field and the reason, never the value."""
 
     def __init__(self, field_name: str, reason: str, line: int | None = None) -> None:

@@ -41,12 +41,12 @@ from amazon_kclpy import kcl
 from amazon_kclpy.v3 import processor as kclpy_v3
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from connectors.backoff import full_jitter
+from connectors.backoff import BackpressureConfig, BackpressureTimeout, add_with_backpressure, full_jitter
 from connectors.dead_letter import DeadLetter, DeadLetterSink
 from connectors.kcl.daemon import STREAM_VARIABLE
 from connectors.kinesis.batches import ConsumedRecord
-from connectors.sinks.types import SinkBackpressureError
 from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.engine import PipelineFn, RecordPath, Rejected, kinesis_source, rejection
 
 log = logging.getLogger("shardline.kcl")
 
@@ -63,7 +63,28 @@ class OutputSink(Protocol[T_contra]):
 
 
 Pipeline = Callable[[ConsumedRecord], Iterable[T]]
-"""One record in, zero or more outputs for the sink."""
+"""One record in, zero or more outputs for the sink.  A pattern's ``Record`` pipeline goes through
+``record_pipeline``, which runs the same ``RecordPath`` as every other engine."""
+
+
+class RecordRejected(Exception):
+    """Raised by ``record_pipeline`` for a record its ``RecordPath`` refused; carries the ``Rejected``."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(rejected.reason)
+        self.rejected = rejected
+
+
+def record_pipeline(pipeline: PipelineFn) -> Pipeline:
+    """A ``Record -> records`` pipeline as a KCL one: decode, validate and run it as every engine does."""
+    path = RecordPath(pipeline)
+
+    def run(consumed: ConsumedRecord) -> list:
+        outcome = path.from_bytes(consumed.data)
+        if isinstance(outcome, Rejected):
+            raise RecordRejected(outcome)
+        return outcome
+    return run
 
 
 @dataclass(frozen=True)
@@ -190,34 +211,23 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
         await self.sink.flush()
 
     async def _add(self, output: Any) -> None:
-        waited, attempt = 0.0, 0
-        while True:
-            try:
-                await self.sink.add(output)
-                return
-            except SinkBackpressureError as exc:
-                attempt += 1
-                if waited >= self.config.max_backpressure_wait_s:
-                    raise FatalProcessorError(
-                        f"the sink pushed back for {waited:.0f}s on shard {self.shard_id}; is its destination "
-                        f"reachable and provisioned?") from exc
-                delay = max(exc.retry_after, full_jitter(attempt, self.config.backoff_base_s,
-                                                         self.config.backoff_cap_s, self.rng))
-                await self.clock.sleep(delay)
-                waited += delay
+        backpressure = BackpressureConfig(self.config.backoff_base_s, self.config.backoff_cap_s,
+                                          self.config.max_backpressure_wait_s)
+        try:
+            await add_with_backpressure(self.sink, output, self.clock, backpressure, self.rng,
+                                        where=f" on shard {self.shard_id}")
+        except BackpressureTimeout as exc:
+            raise FatalProcessorError(str(exc)) from exc
 
     async def _dead_letter(self, record: ConsumedRecord, exc: Exception) -> None:
-        error_type = type(exc).__name__
+        rejected = exc.rejected if isinstance(exc, RecordRejected) else rejection(exc, "pipeline")
         if self.dead_letters is None:
             raise FatalProcessorError(
-                f"the pipeline raised {error_type} on shard {self.shard_id} at sequence {record.sequence_number} "
-                f"and no dead-letter destination is configured; fix the pipeline or give one") from exc
-        source = f"kinesis:{self.stream_name}/{self.shard_id}/{record.sequence_number}"
-        if record.sub_sequence_number:
-            source += f":{record.sub_sequence_number}"
-        # The reason names the exception type only: its message may quote the record.
-        letter = DeadLetter(reason=f"the pipeline raised {error_type}", error_type=error_type, source=source,
-                            attempts=1, data=record.data, time=self.clock.time())
+                f"a record was rejected ({rejected.error_type}) on shard {self.shard_id} at sequence "
+                f"{record.sequence_number} and no dead-letter destination is configured; fix the pipeline or give "
+                "one") from exc
+        source = kinesis_source(self.stream_name, self.shard_id, record.sequence_number, record.sub_sequence_number)
+        letter = DeadLetter.of(rejected, source, record.data, self.clock.time())
         await self.dead_letters.put(letter)
         await self.dead_letters.flush()   # durable before the checkpoint moves past the record
         self.metrics.records.labels("dead_lettered").inc()

@@ -170,9 +170,10 @@ class ApplyPipeline(ProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from jobs.runner import load_pipeline
+        from pipelines.engine import RecordPath
 
         metrics = runtime_context.get_metrics_group()
-        self.pipeline = self.setup.open(metrics) if self.setup else load_pipeline(self.pipeline_spec)
+        self.path = RecordPath(self.setup.open(metrics) if self.setup else load_pipeline(self.pipeline_spec))
         self.mask = load_pipeline(self.mask_spec) if self.mask_spec else None
         self.dead_letters = metrics.counter("shardline_flink_dead_letters")
 
@@ -182,36 +183,29 @@ class ApplyPipeline(ProcessFunction):
 
     def process_element(self, data: bytes, ctx: ProcessFunction.Context):
         from connectors.dead_letter import hour_partition
-        from jobs.runner import apply
-        from pipelines.records import RecordValidationError, from_avro, to_avro, validate
+        from pipelines.engine import Rejected
+        from pipelines.records import to_avro
 
-        try:
-            outputs = apply(self.pipeline, validate(from_avro(data).as_dict()))
-        except RecordValidationError as exc:
-            yield DEAD_LETTERS, self._letter(str(exc), "RecordValidationError", data)
-            return
-        except Exception as exc:  # noqa: BLE001 - one record's failure must not stop the stream
-            # The message could quote the record: only the type is kept.
-            yield DEAD_LETTERS, self._letter(f"pipeline {self.pipeline_spec} raised {type(exc).__name__}",
-                                             type(exc).__name__, data)
+        outcome = self.path.from_bytes(data)
+        if isinstance(outcome, Rejected):
+            yield DEAD_LETTERS, self._letter(outcome, data)
             return
         try:
-            processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outputs]
+            processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outcome]
         except (OverflowError, OSError, ValueError) as exc:
-            yield DEAD_LETTERS, self._letter("event_time is outside the calendar", type(exc).__name__, data)
+            rejected = Rejected(type(exc).__name__, "field 'event_time': is outside the calendar", "output")
+            yield DEAD_LETTERS, self._letter(rejected, data)
             return
         yield from processed
 
-    def _letter(self, reason: str, error_type: str, data: bytes) -> tuple[str, bytes]:
-        from connectors.dead_letter import DeadLetter, hour_partition
+    def _letter(self, rejected, data: bytes) -> tuple[str, bytes]:
+        from connectors.dead_letter import DeadLetter, hour_partition, identity, masked_letter
         from pipelines.clock import SYSTEM_CLOCK
 
         now = SYSTEM_CLOCK.time()
         self.dead_letters.inc()
-        log.warning("event=dead_letter error_type=%s source=%s", error_type, self.source)
-        if self.mask is not None:
-            data = self.mask(data)
-        letter = DeadLetter(reason=reason, error_type=error_type, source=self.source, attempts=1, data=data, time=now)
+        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, self.source)
+        letter = masked_letter(DeadLetter.of(rejected, self.source, data, now), self.mask or identity)
         return hour_partition(now), letter.to_json().encode("utf-8")
 
 

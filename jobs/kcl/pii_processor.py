@@ -20,26 +20,17 @@ import argparse
 import logging
 import os
 import sys
-from typing import Iterator
 
 from connectors.kcl.daemon import WORKER_ID_VARIABLE
-from connectors.kcl.processor import PipelineRecordProcessor, configure_stderr_logging, run_processor
-from connectors.kinesis.batches import ConsumedRecord
+from connectors.kcl.processor import (PipelineRecordProcessor, configure_stderr_logging, record_pipeline,
+                                      run_processor)
 from connectors.sinks.fanout import FanOut
 from jobs.pii_outputs import PiiMetrics, PiiOutputs, log_totals
 from pipelines.pii import PolicyError
 from pipelines.pii.pipeline import POLICY_VARIABLE, MaskingPipeline, PiiPipelineConfig, policy_from_spec
-from pipelines.records import Record, from_avro
 
 log = logging.getLogger("shardline.kcl.pii")
 EXIT_BAD_CONFIG = 2
-
-
-def kcl_pipeline(masking: MaskingPipeline):
-    """The masking pipeline over what the KCL hands a processor (one de-aggregated user record)."""
-    def pipeline(consumed: ConsumedRecord) -> Iterator[Record]:
-        yield masking(from_avro(consumed.data))
-    return pipeline
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_CONFIG)
     masking = MaskingPipeline(policy, observe=PiiMetrics.for_registry().observe)
     dead_letters = outputs.dead_letter_store()
-    processor = PipelineRecordProcessor(kcl_pipeline(masking), FanOut(outputs.sinks(dead_letters=dead_letters)),
+    processor = PipelineRecordProcessor(record_pipeline(masking), FanOut(outputs.sinks(dead_letters=dead_letters)),
                                         dead_letters=dead_letters)
     try:
         run_processor(processor)

@@ -19,20 +19,15 @@ import logging
 import sys
 from typing import Any
 
-from connectors.kcl.processor import PipelineRecordProcessor, configure_stderr_logging, run_processor
-from connectors.kinesis.batches import ConsumedRecord
+from connectors.kcl.processor import (PipelineRecordProcessor, configure_stderr_logging, record_pipeline,
+                                      run_processor)
 from connectors.video.sink import VideoSinkConfig
-from pipelines.records import from_avro
 from pipelines.video.errors import PlanUnavailableError
 from pipelines.video.ladder import TranscodeConfig
-from pipelines.video.segments import SegmentPart, StreamEnd, video_items
+from pipelines.video.segments import video_items
 
 log = logging.getLogger("shardline.kcl.video")
 EXIT_BAD_CONFIG = 2
-
-
-def kcl_pipeline(consumed: ConsumedRecord) -> list[SegmentPart | StreamEnd]:
-    return video_items(from_avro(consumed.data))
 
 
 class VideoRecordProcessor(PipelineRecordProcessor):
@@ -70,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_CONFIG)
     log.info("event=video_processor_started plan=%s", plan)
     sink = video_sink(args.out, plan, args.dead_letters, config)
-    run_processor(VideoRecordProcessor(kcl_pipeline, sink, dead_letters=sink.dead_letters))
+    run_processor(VideoRecordProcessor(record_pipeline(video_items), sink, dead_letters=sink.dead_letters))
 
 
 if __name__ == "__main__":

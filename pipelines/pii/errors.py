@@ -6,6 +6,8 @@ and dead-letter records.
 """
 from __future__ import annotations
 
+from pipelines.errors import FieldError
+
 
 class PolicyError(ValueError):
     """A masking policy is invalid.  ``path`` is the dotted key path, e.g. ``fields.ssn.action``."""
@@ -20,7 +22,7 @@ class MissingKeyError(PolicyError):
     """A key that a ``hash``/``tokenize``/``encrypt`` action needs cannot be loaded."""
 
 
-class MaskingError(ValueError):
+class MaskingError(FieldError):
     """A payload cannot be masked (e.g. a value is not valid UTF-8).  Names the field, never the value."""
 
     def __init__(self, field: str | None, reason: str) -> None:

@@ -1,6 +1,8 @@
 """Errors of the video pattern, in one module so no two modules import each other for them."""
 from __future__ import annotations
 
+from pipelines.records import RecordValidationError
+
 
 class VideoError(RuntimeError):
     """Base class: every message says what to do, and never quotes media bytes."""
@@ -22,10 +24,8 @@ class SegmentError(VideoError):
         self.reason = reason
 
 
-class PartError(VideoError):
-    """A record that should be a segment part does not hold one (missing or ill-typed fields)."""
+class PartError(RecordValidationError):
+    """A record that should be a segment part does not hold one: names the payload field, never its value."""
 
     def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"segment part field '{field_name}': {reason}")
-        self.field = field_name
-        self.reason = reason
+        super().__init__(field_name if field_name in ("type", "payload") else f"payload.{field_name}", reason)

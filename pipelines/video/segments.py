@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from pipelines.engine import SinkItem
 from pipelines.records import Record, to_avro
 from pipelines.video.errors import PartError
 
@@ -51,7 +52,7 @@ class SegmentMeta:
 
 
 @dataclass(frozen=True)
-class SegmentPart:
+class SegmentPart(SinkItem):
     meta: SegmentMeta
     part_index: int
     part_count: int
@@ -134,7 +135,7 @@ def from_record(record: Record) -> SegmentPart:
 
 
 @dataclass(frozen=True)
-class StreamEnd:
+class StreamEnd(SinkItem):
     """Published after a video's last segment: the sink closes its playlists."""
 
     video_id: str

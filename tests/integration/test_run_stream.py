@@ -44,7 +44,7 @@ def test_stream_to_s3_and_file_with_dead_letters_and_resume(local_stack, tmp_pat
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     assert (stats["read"], stats["written"], stats["filtered"], stats["dead_lettered"]) == (101, 90, 10, 1)
     [letter] = read_dead_letters(dlq)
-    assert letter.source.startswith("kinesis:shardId-") and letter.data == b"not an envelope"
+    assert letter.source.startswith(f"kinesis:{stream}/shardId-") and letter.data == b"not an envelope"
 
     s3 = boto3.client("s3")
     in_s3 = []

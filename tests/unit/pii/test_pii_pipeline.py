@@ -10,7 +10,7 @@ from pipelines.clock import FakeClock
 from pipelines.pii import MaskingError, PolicyError, builtin_policy
 from pipelines.pii.pipeline import (MaskingPipeline, PiiPipelineConfig, mask_record, masking_pipeline,
                                     reset_default_pipeline)
-from pipelines.records import Record, RecordValidationError, to_json_line
+from pipelines.records import Record, to_avro, to_json_line
 from pipelines.synthetic import free_text_note, synthetic_records
 
 ENV = {"SHARDLINE_PII_HMAC_KEY": "ab" * 32, "SHARDLINE_PII_FPE_KEY": "cd" * 16}
@@ -46,8 +46,15 @@ def test_records_that_cannot_be_masked_raise_for_the_dead_letters():
         pipeline(record({"ssn": b"\xff123-45-6789"}))
     with pytest.raises(MaskingError, match="not valid UTF-8"):
         pipeline(record(b"\xff opaque"))
-    with pytest.raises(RecordValidationError, match="partition_key"):
-        pipeline(record({"country": "US"}, partition_key=""))
+    assert pipeline.records == 0
+
+
+def test_an_invalid_envelope_is_refused_before_the_masking_runs():
+    from pipelines.engine import RecordPath
+
+    pipeline = masking_pipeline(builtin_policy("payments", environ=ENV))
+    outcome = RecordPath(pipeline).from_bytes(to_avro(record({"country": "US"}, partition_key="")))
+    assert (outcome.step, outcome.reason) == ("validate", "field 'partition_key': must be a non-empty string")
     assert pipeline.records == 0
 
 

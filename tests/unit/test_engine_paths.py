@@ -1,0 +1,172 @@
+"""One record path: the same bad records give the same dead letters on the local runner, KCL and Flink.
+
+Each engine's host runs in-process with its I/O replaced: the runner over a
+scripted consumer, the KCL processor driven with amazon-kclpy's own messages,
+the PyFlink operator called as Flink calls it.  The records are rejected by
+the shared ``RecordPath``, so error type, reason and step agree; the runner
+and KCL name the source in one form (``kinesis:<stream>/<shard>/<sequence>``).
+"""
+import base64
+import random
+
+import pytest
+from amazon_kclpy import messages
+from prometheus_client import CollectorRegistry
+
+from connectors.kcl.processor import PipelineRecordProcessor, record_pipeline
+from connectors.testing import FakeClock, ListDeadLetters, ListSink, ScriptedConsumer
+from jobs.runner import run_stream
+from pipelines.pii.dead_letters import DeadLetterMask
+from pipelines.records import Record, to_avro, validate
+
+STREAM, SHARD = "orders", "shardId-000000000003"
+CANARY = "jane.canary@example.com"
+
+
+def envelope(kind: str, **changes) -> bytes:
+    record = validate({"id": f"r-{kind}", "type": "order", "source": "shop", "event_time": 1_700_000_000_000,
+                       "partition_key": CANARY, "payload": {"kind": kind, "email": CANARY}})
+    return to_avro(Record(**{**record.as_dict(), **changes}))
+
+
+def pipeline(record: Record):
+    kind = record.payload["kind"]
+    if kind == "raise":
+        raise ValueError(f"cannot ship to {record.payload['email']}")   # PII in the message
+    if kind == "big":
+        return Record(**{**record.as_dict(), "payload": {"blob": b"x" * (1024 * 1024)}})
+    return record
+
+
+BAD = {
+    "not an envelope": b"not an envelope",
+    "a missing field": envelope("missing", source=""),
+    "a raising pipeline": envelope("raise"),
+    "an oversized output": envelope("big"),
+}
+EXPECTED = {
+    "not an envelope": ("RecordValidationError", "field '<record>': not a shardline Avro envelope (EOFError)"),
+    "a missing field": ("RecordValidationError", "field 'source': must be a non-empty string"),
+    "a raising pipeline": ("ValueError", "the pipeline raised ValueError"),
+    "an oversized output": ("RecordTooLarge", "an output record is 1048660 bytes (envelope and partition key); "
+                                              "a Kinesis record holds at most 1048576"),
+}
+DATAS = [envelope("good"), *BAD.values()]
+
+
+async def local_letters():
+    letters, sink = ListDeadLetters(mask=DeadLetterMask()), ListSink()
+    consumer = ScriptedConsumer(STREAM, [ScriptedConsumer.batch(SHARD, DATAS)])
+    stats = await run_stream(pipeline, consumer, [sink], dead_letters=letters, clock=FakeClock())
+    assert (stats.written, stats.dead_lettered) == (1, 4) and len(sink.records) == 1
+    return letters.letters
+
+
+def kcl_letters():
+    letters, sink = ListDeadLetters(mask=DeadLetterMask()), ListSink()
+    processor = PipelineRecordProcessor(record_pipeline(pipeline), sink, dead_letters=letters, clock=FakeClock(),
+                                        registry=CollectorRegistry(), rng=random.Random(1), stream_name=STREAM)
+    processor.initialize(messages.InitializeInput({"action": "initialize", "shardId": SHARD,
+                                                   "sequenceNumber": None, "subSequenceNumber": 0}))
+
+    class Checkpointer:
+        def checkpoint(self, sequence_number=None, sub_sequence_number=None):
+            pass
+
+    records = [messages.Record({"action": "record", "data": base64.b64encode(data).decode(), "partitionKey": "k",
+                                "sequenceNumber": str(1 + i), "subSequenceNumber": 0,
+                                "approximateArrivalTimestamp": 1_700_000_000_000}) for i, data in enumerate(DATAS)]
+    batch = messages.ProcessRecordsInput({"action": "processRecords", "millisBehindLatest": 0, "records": records})
+    batch.dispatch(Checkpointer(), processor)
+    assert len(sink.records) == 1
+    return letters.letters
+
+
+def flink_letters():
+    from connectors.dead_letter import DeadLetter
+    from jobs.flink.passthrough_job import DEAD_LETTERS, ApplyPipeline
+
+    class Setup:
+        def open(self, metrics):
+            return pipeline
+
+        def close(self):
+            pass
+
+    class Counter:
+        def inc(self, n=1):
+            pass
+
+    class Context:
+        def get_metrics_group(self):
+            return type("Metrics", (), {"counter": lambda self, name: Counter()})()
+
+    operator = ApplyPipeline("tests:pipeline", f"kinesis:{STREAM}", "pipelines.pii.dead_letters:mask_dead_letter",
+                             Setup())
+    operator.open(Context())
+    letters, outputs = [], []
+    for data in DATAS:
+        for item in operator.process_element(data, None):
+            if item[0] == DEAD_LETTERS:
+                letters.append(DeadLetter.from_json(item[1][1]))
+            else:
+                outputs.append(item)
+    assert len(outputs) == 1
+    return letters
+
+
+@pytest.fixture(scope="module")
+def letters_by_engine():
+    import asyncio
+
+    return {"local": asyncio.run(local_letters()), "kcl": kcl_letters(), "flink": flink_letters()}
+
+
+@pytest.mark.parametrize("engine", ["local", "kcl", "flink"])
+def test_every_engine_rejects_the_same_records_for_the_same_reasons(letters_by_engine, engine):
+    letters = letters_by_engine[engine]
+    assert [(letter.error_type, letter.reason) for letter in letters] == list(EXPECTED.values())
+
+
+def test_the_runner_and_kcl_name_the_source_in_one_form(letters_by_engine):
+    expected = [f"kinesis:{STREAM}/{SHARD}/{2 + i}" for i in range(len(BAD))]
+    assert [letter.source for letter in letters_by_engine["local"]] == expected
+    assert [letter.source for letter in letters_by_engine["kcl"]] == expected
+    # Flink's Kinesis source hands the operator bytes only: no shard or sequence number yet.
+    assert {letter.source for letter in letters_by_engine["flink"]} == {f"kinesis:{STREAM}"}
+
+
+@pytest.mark.parametrize("engine", ["local", "kcl", "flink"])
+def test_no_dead_letter_leaks_the_pii_a_pipeline_put_in_its_exception(letters_by_engine, engine):
+    for letter in letters_by_engine[engine]:
+        assert CANARY not in letter.reason and CANARY not in letter.source
+        assert CANARY.encode() not in letter.data, "letters are stored masked"
+
+
+async def test_an_offline_replay_does_not_leak_the_raising_pipelines_message_either(tmp_path):
+    from connectors.dead_letter import read_dead_letters
+    from jobs.runner import FileRunConfig, run_file
+    from pipelines.records import from_avro, to_json_line
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(to_json_line(from_avro(envelope("raise"))) + "\n")
+    stats = await run_file(pipeline, FileRunConfig(input=source, output=tmp_path / "out.jsonl"))
+    [letter] = read_dead_letters(tmp_path / "out.jsonl.dlq.jsonl")
+    assert stats.dead_lettered == 1 and (letter.error_type, letter.reason) == EXPECTED["a raising pipeline"]
+    assert CANARY not in letter.reason
+
+
+async def test_a_mask_that_fails_withholds_the_data_but_keeps_the_letter(tmp_path):
+    from connectors.dead_letter import DeadLetter, FileDeadLetters, read_dead_letters
+
+    def broken(data: bytes) -> bytes:
+        raise RecursionError("too deep")
+
+    store = FileDeadLetters(tmp_path / "dlq.jsonl", mask=broken)
+    await store.put(DeadLetter("field 'ssn': not valid UTF-8", "MaskingError", "kinesis:s/shard/1", 1,
+                               CANARY.encode(), 0.0))
+    await store.close()
+    [letter] = read_dead_letters(tmp_path / "dlq.jsonl")
+    assert letter.data == b"" and store.withheld == 1
+    assert letter.reason.startswith("field 'ssn': not valid UTF-8") and "withheld" in letter.reason
+    assert (letter.error_type, letter.source) == ("MaskingError", "kinesis:s/shard/1")
