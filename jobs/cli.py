@@ -10,10 +10,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.cli_errors import err, fail, run_async
+from jobs.cli_errors import err, fail, progress_bar, run_async
 from jobs.dlq_cli import dlq_app
 from jobs.pii_cli import bench as bench_pii, pii_app
 from jobs.scale_cli import scale_app
@@ -54,11 +53,6 @@ def configure_logging(level: str = "WARNING") -> None:
     root.setLevel(level)
 
 
-
-
-def progress_bar(total: Optional[int], description: str) -> Progress:
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=False, disable=not err.is_terminal)
 
 
 # --- local stack ------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""How every `shardline` command reports bad input: one red line on stderr and exit code 2."""
+"""How every `shardline` command reports to people: bad input as one red line and exit code 2, progress on stderr."""
 from __future__ import annotations
 
 import asyncio
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
 EXIT_BAD_INPUT = 2
@@ -28,3 +30,9 @@ def run_async(coroutine):
         fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130)
+
+
+def progress_bar(total: Optional[int], description: str) -> Progress:
+    """A progress bar on stderr, shown only on a terminal (results go to stdout)."""
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False, disable=not err.is_terminal)

@@ -32,7 +32,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                 "connectors.sinks.dynamodb:DynamoDBSinkConfig",
                                 "connectors.sinks.firehose:FirehoseSinkConfig",
                                 "connectors.dead_letter:S3DeadLetterConfig")),
-    ("Engines", ("connectors.flink:FlinkConfig", "jobs.flink.passthrough_job:PassthroughJobConfig",
+    ("Engines", ("connectors.flink:FlinkConfig", "jobs.flink.job_config:PassthroughJobConfig",
                  "jobs.flink.firehose_writer:FirehoseWriterConfig", "connectors.kcl.daemon:KclConfig",
                  "connectors.kcl.processor:ProcessorConfig", "pipelines.pii.pipeline:PiiPipelineConfig")),
     ("PII policy files (the `scan:` and `classify:` sections of `shardline pii --policy`)", (

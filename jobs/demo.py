@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import io
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,24 +27,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from connectors.aws import AwsConfig, client
+from connectors.flink_launch import job_module, launch_job, produce_records, write_job_properties
 from connectors.local_stack import LocalStack, LocalStackConfig, free_port
 from connectors.testing import patched_environ
 from pipelines.records import Record, read_avro_file
 
 BUCKET = "shardline-demo"
-JOBS = {"pii": "jobs.flink.pii_job", "passthrough": "jobs.flink.passthrough_job"}
-# The PII job's keys for the demo: fixed, so that a run's tokens (and the check below) are the same every
-# time.  Derived from public labels, so they protect nothing: never use them for real data.
-DEMO_KEYS = {name: hashlib.sha256(f"shardline demo {name} key".encode()).hexdigest()[:chars]
-             for name, chars in (("hmac", 64), ("fpe", 32))}
 _NOT_DIGITS = re.compile(r"\D+")
-
-
-def job_module(job: str) -> str:
-    """The module of the demo's PyFlink job named ``job``; ValueError naming the choices for another name."""
-    if job not in JOBS:
-        raise ValueError(f"unknown demo job {job!r}; choose one of {', '.join(JOBS)}")
-    return JOBS[job]
 
 
 @dataclass(frozen=True)
@@ -155,29 +141,6 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def write_job_properties(job: str, group: dict[str, str], workdir: Path, name: str = "application") -> Path:
-    """Write the job's property file (Managed Flink's format) into ``workdir``; the PII job gets the
-    payments policy and the demo keys, as key files the way a deployed job reads them."""
-    group = dict(group)
-    if job == "pii":
-        group["pii.policy"] = "payments"
-        for key_name, key in DEMO_KEYS.items():
-            key_file = workdir / f"pii-{key_name}.hex"
-            key_file.write_text(key + "\n")
-            key_file.chmod(0o600)
-            group[f"pii.keys.{key_name}.file"] = str(key_file)
-    path = workdir / f"{name}_properties.json"
-    path.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
-    return path
-
-
-def launch_job(job: str, properties: Path, log: Path) -> subprocess.Popen:
-    """Start the PyFlink job in its own session (so it and its JVM and workers can be stopped, or measured, as one)."""
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", job_module(job), "--properties", str(properties)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
-
-
 def start_job(stream: str, prefix: str, workdir: Path, config: DemoConfig) -> tuple[subprocess.Popen, Path]:
     path = write_job_properties(config.job, {
         "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}",
@@ -208,25 +171,6 @@ def wait_for(condition, timeout_s: float, job: subprocess.Popen, log: Path, what
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f}s {what}; see {log}")
         time.sleep(0.5)
-
-
-async def produce_records(stream: str, records: list[Record], rate: float | None) -> float:
-    from connectors.kinesis.producer import KinesisProducer, ProducerConfig
-    from pipelines.records import to_avro
-
-    started = time.monotonic()
-    async with KinesisProducer(ProducerConfig(stream_name=stream)) as producer:
-        for index, record in enumerate(records):
-            if rate:
-                delay = started + index / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            # event_time is stamped when the record leaves, so latency is end to end.
-            stamped = Record(id=record.id, type=record.type, source=record.source,
-                             partition_key=record.partition_key, payload=record.payload,
-                             event_time=int(time.time() * 1000), schema=record.schema)
-            await producer.put(to_avro(stamped), stamped.partition_key)
-    return time.monotonic() - started
 
 
 def run_demo(rate: float = 400.0, seconds: float = 30.0, job: str = "pii", config: DemoConfig | None = None) -> dict:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from jobs.cli_errors import err, fail, run_async
+from jobs.cli_errors import err, fail, progress_bar, run_async
 
 video_app = typer.Typer(help="Video: publish a stream, transcode it into an HLS ladder.", no_args_is_help=True)
 
@@ -139,7 +139,6 @@ def transcode(input: Path = typer.Option(..., "--input", help="A video file"),
                                                          help="Where failed segments go (default: OUT.dlq.jsonl)"),
               as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON")):
     """Offline: the same HLS ladder from a file (master.m3u8, <height>p/index.m3u8 and segments)."""
-    from jobs.cli import progress_bar
     from jobs.video_runner import transcode_file
 
     if not input.is_file():

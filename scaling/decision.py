@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
+from scaling.errors import ScalingConfigError
+
 if TYPE_CHECKING:
     from scaling.signals import MetricHistory
 
@@ -18,10 +20,6 @@ DEFAULT_KPU_QUOTA = 64
 
 RUNNING = "RUNNING"
 UPDATING = "UPDATING"
-
-
-class ScalingConfigError(ValueError):
-    """A policy or simulator was configured with values it cannot act on."""
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
+from scaling.errors import FlinkRestError
+
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED", "SUSPENDED"})
-
-
-class FlinkRestError(RuntimeError):
-    """A call failed: ``status`` is the HTTP status (0 when the cluster could not be reached)."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class FlinkRestClient:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
-from scaling.decision import ScalingConfigError
+from scaling.errors import ScalingConfigError
 
 # Canonical metric names. The collectors (CloudWatch GetMetricData, Flink REST)
 # map their sources onto these, in these units.

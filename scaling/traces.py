@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from scaling.errors import TraceError
+
 BUILTIN_TRACES = ("step", "ramp", "diurnal", "spike", "noisy")
 CSV_HEADER = ("t_seconds", "records_per_second")
-
-
-class TraceError(ValueError):
-    """A trace file or definition that cannot be simulated; the message names the line."""
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> Non
 
 def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchConfig) -> dict[str, Any]:
     """Run ``job`` bounded over ``stream`` into S3; its wall time and its processes' CPU seconds by role."""
-    from jobs.demo import launch_job, write_job_properties
+    from connectors.flink_launch import launch_job, write_job_properties
 
     properties = write_job_properties(job, {
         "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
@@ -125,7 +125,7 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
     from connectors.aws import AwsConfig, async_client, client
     from connectors.kinesis.streams import create_stream_and_wait
     from connectors.testing import running_local_stack
-    from jobs.demo import DEMO_KEYS, produce_records
+    from connectors.flink_launch import DEMO_KEYS, produce_records
     from pipelines.pii import builtin_policy
     from pipelines.synthetic import synthetic_records
 

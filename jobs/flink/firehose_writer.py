@@ -34,7 +34,7 @@ from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreachable
 from connectors.backoff import full_jitter
 from connectors.sinks.types import NON_RETRYABLE_CODES
-from jobs.flink.passthrough_job import BYTES, END_OF_INPUT, PARTITIONED, PassthroughJobConfig
+from jobs.flink.job_config import BYTES, END_OF_INPUT, PARTITIONED, PassthroughJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.firehose")
 

@@ -1,7 +1,8 @@
 """The demo's check that what reached S3 is masked, and its verdict."""
 import itertools
 
-from jobs.demo import DEMO_KEYS, S3Tally, pii_left, summarise
+from connectors.flink_launch import DEMO_KEYS
+from jobs.demo import S3Tally, pii_left, summarise
 from pipelines.pii import Masker, builtin_policy
 from pipelines.records import Record
 from pipelines.synthetic import PAYMENT_PII_FIELDS, synthetic_records_with_pii
