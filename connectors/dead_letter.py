@@ -134,9 +134,10 @@ def read_dead_letters(path: str | Path) -> Iterator[DeadLetter]:
 class FileDeadLetters:
     """Dead letters appended to a local JSON-lines file (data as base64)."""
 
-    def __init__(self, path: str | Path, *, mask: Mask = identity) -> None:
+    def __init__(self, path: str | Path, *, mask: Mask = identity, quiet: bool = False) -> None:
         self.path = Path(path)
         self._mask = mask
+        self._quiet = quiet
         self._fo = None
         self.count = 0
         self.withheld = 0
@@ -151,7 +152,9 @@ class FileDeadLetters:
         self.withheld += masked is not letter and not masked.data
         self._fo.write(masked.to_json() + "\n")
         self.count += 1
-        log.warning("event=dead_letter store=file error_type=%s attempts=%d", letter.error_type, letter.attempts)
+        if not self._quiet:
+            log.warning("event=dead_letter store=file error_type=%s attempts=%d", letter.error_type,
+                        letter.attempts)
 
     async def flush(self) -> None:
         if self._fo is not None:
@@ -248,7 +251,8 @@ class S3DeadLetters:
             await self._client.close()
 
 
-def open_dead_letters(where: str, *, clock: Clock = SYSTEM_CLOCK, mask: Mask = identity) -> FileDeadLetters | S3DeadLetters:
+def open_dead_letters(where: str, *, clock: Clock = SYSTEM_CLOCK,
+                      mask: Mask = identity) -> FileDeadLetters | S3DeadLetters:
     """``s3://bucket/prefix`` (prefix default ``dead-letters``) or a JSON-lines file path."""
     from connectors.aws import split_s3_url
 

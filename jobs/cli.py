@@ -128,27 +128,53 @@ def stream_create(name: str, shards: int = typer.Option(1, min=1)):
     err.print(f"stream {name} is ACTIVE with {shards} shard(s)")
 
 
+EXIT_DEAD_LETTERS = 1
+"""``produce`` exits with this when it published what it could but dead-lettered some records."""
+
+
 @app.command()
 def produce(stream: str = typer.Option(..., help="Stream name"),
-            input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines or Avro file of envelope records"),
+            input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines file (envelopes or bare JSON "
+                                                 "objects) or an Avro file of envelopes"),
             synthetic: Optional[str] = typer.Option(None, help="payments or telemetry"),
             rate: Optional[float] = typer.Option(None, help="Records per second (default: as fast as possible)"),
             count: Optional[int] = typer.Option(None, help="Stop after this many records"),
             aggregate: bool = typer.Option(False, help="KPL-aggregate records"),
+            type_: Optional[str] = typer.Option(None, "--type", help="Envelope type of bare JSON objects (default: "
+                                                "the file's name)"),
+            key_field: Optional[str] = typer.Option(None, help="Field of a bare object (or --raw line) whose value "
+                                                    "is the partition key (default: random)"),
+            time_field: Optional[str] = typer.Option(None, help="Field of a bare object holding its event time "
+                                                     "(epoch ms or ISO 8601; default: now)"),
+            raw: bool = typer.Option(False, "--raw", help="Send each line's bytes as they are, no envelope"),
             on_error: str = typer.Option("dlq", help="dlq: bad records go to the dead-letter file; fail: stop"),
             dlq: Optional[Path] = typer.Option(None, help="Dead-letter file (default <stream>.dlq.jsonl)"),
             as_json: bool = typer.Option(False, "--json")):
-    """Publish records to a stream."""
-    from jobs.stream_commands import produce as run
+    """Publish records to a stream.
 
+    Lines that are envelopes go as they are; bare JSON objects are wrapped in one (--type, --key-field,
+    --time-field).  Exits 1 when any record went to the dead-letter file, 2 on bad arguments.
+    """
+    from jobs.stream_commands import produce as run
+    from pipelines.wrapping import WrapConfig
+
+    wrapping = None
+    if input is not None:
+        wrapping = WrapConfig(type=type_ or input.stem, source=f"file:{input.name}", key_field=key_field,
+                              time_field=time_field)
     with progress_bar(count, f"producing to {stream}") as bar:
         task = bar.add_task("produce", total=count)
         result = run_async(run(stream, input_path=input, synthetic=synthetic, rate=rate, count=count,
-                               aggregate=aggregate, on_error=on_error, dead_letters=dlq,
-                               progress=lambda n: bar.advance(task, n)))
+                               aggregate=aggregate, on_error=on_error, dead_letters=dlq, wrapping=wrapping,
+                               raw=raw, progress=lambda n: bar.advance(task, n)))
     summary = result.as_dict()
     print(json.dumps(summary) if as_json else
           f"produced {result.produced} records in {result.seconds:.1f}s; dead-lettered {result.dead_lettered}")
+    if result.dead_lettered:
+        kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(result.errors.items()))
+        err.print(f"{result.dead_lettered} records went to {result.dead_letters} ({kinds}); "
+                  f"see them with: shardline dlq summary {result.dead_letters}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_DEAD_LETTERS)
 
 
 @app.command()

@@ -33,12 +33,15 @@ from jobs.cli_errors import err, fail
 
 pii_app = typer.Typer(help="PII masking: mask JSON lines with a policy, scan files for PII.", no_args_is_help=True)
 POLICY_HELP = "Built-in policy (payments, generic) or a policy file (YAML or JSON)"
+ENGINE_POLICY_HELP = POLICY_HELP + " (default: $SHARDLINE_PII_POLICY, else payments, as every engine)"
 
 
-def _load_policy(spec: str):
+def _load_policy(spec: str | None):
+    """The policy named by ``spec``; None: SHARDLINE_PII_POLICY, else payments, as every engine does."""
     from pipelines.pii import PolicyError
-    from pipelines.pii.pipeline import policy_from_spec
+    from pipelines.pii.pipeline import PiiPipelineConfig, policy_from_spec
 
+    spec = spec or PiiPipelineConfig().policy
     try:
         return policy_from_spec(spec)
     except PolicyError as exc:
@@ -127,7 +130,7 @@ def _default_dlq(input: Optional[Path], output: Optional[Path]) -> Path:
 
 
 @pii_app.command("mask")
-def mask(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
+def mask(policy: Optional[str] = typer.Option(None, "--policy", help=ENGINE_POLICY_HELP),
          input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines file (default: stdin)"),
          output: Optional[Path] = typer.Option(None, "--output", help="File to write (default: stdout)"),
          dlq: Optional[Path] = typer.Option(None, "--dlq", help="Dead-letter file for lines that cannot be masked "
@@ -278,7 +281,7 @@ def _treatment(policy, name: str) -> tuple[str, bool]:
 
 
 @pii_app.command("scan")
-def scan(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
+def scan(policy: Optional[str] = typer.Option(None, "--policy", help=ENGINE_POLICY_HELP),
          input: Path = typer.Option(..., "--input", help="JSON-lines file of envelopes or flat objects"),
          sample: float = typer.Option(0.1, min=0.0, max=1.0, help="Fraction of records scanned"),
          threshold: float = typer.Option(0.1, min=0.0, max=1.0,

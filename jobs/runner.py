@@ -21,8 +21,9 @@ from typing import Any, Iterator
 from connectors.dead_letter import DeadLetter
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.engine import PipelineFn, Rejected, RecordPath, kinesis_source, rejection
-from pipelines.records import (Record, RecordValidationError, from_json_line, read_avro_file, to_json_line,
-                               validate)
+from pipelines.records import (Record, RecordValidationError, envelope_from_json, parse_json_line, read_avro_file,
+                               to_json_line, validate)
+from pipelines.wrapping import WrapConfig, is_envelope, wrap
 
 log = logging.getLogger("shardline.runner")
 ON_ERROR_CHOICES = ("dlq", "fail")
@@ -34,12 +35,14 @@ class BadRecordError(RuntimeError):
     """Raised with on_error='fail': names the position and the reason, never the content."""
 
 
-def masked_dead_letters(path: Path):
-    """A dead-letter file whose letters are masked with the generic PII policy before they are stored."""
+def masked_dead_letters(path: Path, quiet: bool = False):
+    """A dead-letter file whose letters are masked with the generic PII policy before they are stored.
+
+    ``quiet``: no log line per letter (a command that sums them up at the end)."""
     from connectors.dead_letter import FileDeadLetters
     from pipelines.pii.dead_letters import DeadLetterMask
 
-    return FileDeadLetters(path, mask=DeadLetterMask())
+    return FileDeadLetters(path, mask=DeadLetterMask(), quiet=quiet)
 
 
 def identity(record: Record) -> Record:
@@ -97,8 +100,12 @@ class FileRunConfig:
         return base.with_name(base.name + ".dlq.jsonl")
 
 
-def read_input(path: Path) -> Iterator[tuple[str, bytes | Record | Exception]]:
-    """(position, record or raw bytes or the error) for every record of a JSON-lines or Avro file."""
+def read_input(path: Path, wrapping: WrapConfig | None = None,
+               clock: Clock = SYSTEM_CLOCK) -> Iterator[tuple[str, "Record | BadLine"]]:
+    """(position, record or the bad line) for every record of a JSON-lines or Avro file.
+
+    With ``wrapping``, a line holding a bare JSON object (not an envelope) becomes an envelope around it.
+    """
     if path.suffix == ".avro":
         with open(path, "rb") as fo:
             for index, record in enumerate(read_avro_file(fo), start=1):
@@ -111,10 +118,15 @@ def read_input(path: Path) -> Iterator[tuple[str, bytes | Record | Exception]]:
         for number, raw in enumerate(fo, start=1):
             if not raw.strip():
                 continue
+            position = f"file:{path.name}:line {number}"
             try:
-                yield f"file:{path.name}:line {number}", from_json_line(raw, number)
+                data = parse_json_line(raw, number)
+                if wrapping is not None and isinstance(data, dict) and not is_envelope(data):
+                    yield position, wrap(data, wrapping, int(clock.time() * 1000), number)
+                else:
+                    yield position, envelope_from_json(data, number)
             except RecordValidationError as exc:
-                yield f"file:{path.name}:line {number}", BadLine(raw.rstrip(b"\n"), exc)
+                yield position, BadLine(raw.rstrip(b"\n"), exc)
 
 
 @dataclass(frozen=True)

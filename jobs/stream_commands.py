@@ -9,19 +9,23 @@ import itertools
 import json
 import logging
 import sys
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from connectors.dead_letter import DeadLetter
 from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
+from connectors.kinesis.aggregation import MAX_RECORD_BYTES
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
 from jobs.runner import (ON_ERROR_CHOICES, BadRecordError, BadLine, batches_until_idle, masked_dead_letters,
                          read_input)
 from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.engine import Rejected, rejection
 from pipelines.records import Record, RecordValidationError, from_avro, to_avro, to_json_line
 from pipelines.recording import RecordedRecord, RecordingAppender, read_recording, replay_schedule
 from pipelines.synthetic import synthetic_records
+from pipelines.wrapping import WrapConfig
 
 log = logging.getLogger("shardline.streams")
 Progress = Callable[[int], None]
@@ -32,10 +36,15 @@ class ProduceResult:
     produced: int = 0
     dead_lettered: int = 0
     seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Dead letters by error type."""
+    dead_letters: str | None = None
+    """Where they went, when there were any."""
 
     def as_dict(self) -> dict:
         return {"produced": self.produced, "dead_lettered": self.dead_lettered, "seconds": round(self.seconds, 3),
-                "records_per_second": round(self.produced / self.seconds, 1) if self.seconds else None}
+                "records_per_second": round(self.produced / self.seconds, 1) if self.seconds else None,
+                "dead_letters_by_error": dict(self.errors), "dead_letters": self.dead_letters}
 
 
 def parse_start_position(text: str) -> tuple[str, float | None]:
@@ -58,62 +67,97 @@ def parse_start_position(text: str) -> tuple[str, float | None]:
     raise ValueError(f"--from must be trim_horizon, latest or at_timestamp:T, got {text!r}")
 
 
-def input_records(path: Path | None, synthetic: str | None, seed: int, clock: Clock
-                  ) -> Iterator[tuple[str, Record | "BadLine"]]:
+def input_records(path: Path | None, synthetic: str | None, seed: int, clock: Clock,
+                  wrapping: WrapConfig | None = None) -> Iterator[tuple[str, Record | "BadLine"]]:
     if (path is None) == (synthetic is None):
         raise ValueError("give exactly one of --input FILE or --synthetic KIND")
     if path is not None:
-        yield from read_input(path)
+        yield from read_input(path, wrapping, clock)
     else:
         for index, record in enumerate(synthetic_records(synthetic, seed=seed, clock=clock), start=1):
             yield f"synthetic:{synthetic}:{index}", record
+
+
+def raw_lines(path: Path, key_field: str | None) -> Iterator[tuple[str, tuple[bytes, str]]]:
+    """(position, (bytes, partition key)) for every non-empty line, sent as it is (``--raw``)."""
+    with open(path, "rb") as fo:
+        for number, line in enumerate(fo, start=1):
+            data = line.rstrip(b"\n")
+            if not data.strip():
+                continue
+            key = None
+            if key_field is not None:
+                try:
+                    value = json.loads(data).get(key_field)
+                    key = None if value is None or isinstance(value, (dict, list)) else str(value)
+                except (ValueError, AttributeError):
+                    pass
+            yield f"file:{path.name}:line {number}", (data, key or str(uuid.uuid4()))
 
 
 async def produce(stream: str, *, input_path: Path | None = None, synthetic: str | None = None,
                   rate: float | None = None, count: int | None = None, aggregate: bool = False,
                   on_error: str = "dlq", dead_letters: Path | None = None, seed: int = 7,
                   clock: Clock = SYSTEM_CLOCK, progress: Progress | None = None,
-                  producer: KinesisProducer | None = None) -> ProduceResult:
-    """Publish envelope records; bad ones go to the dead-letter file or stop the run."""
+                  producer: KinesisProducer | None = None, wrapping: WrapConfig | None = None,
+                  raw: bool = False) -> ProduceResult:
+    """Publish envelope records (bare JSON objects wrapped with ``wrapping``, or lines as they are with ``raw``);
+    bad ones go to the dead-letter file or stop the run."""
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"--on-error must be one of {ON_ERROR_CHOICES}")
     if synthetic is not None and count is None and rate is None:
         raise ValueError("--synthetic needs --count or --rate (or both); it never ends by itself")
+    if raw and input_path is None:
+        raise ValueError("--raw sends the lines of an --input file")
     result = ProduceResult()
     letters = None
     dlq_path = dead_letters or Path(f"{stream}.dlq.jsonl")
     start = clock.monotonic()
     producer = producer or KinesisProducer(ProducerConfig(stream_name=stream, aggregate=aggregate), clock=clock)
-    records = input_records(input_path, synthetic, seed, clock)
+    items = (raw_lines(input_path, wrapping.key_field if wrapping else None) if raw
+             else input_records(input_path, synthetic, seed, clock, wrapping))
     if count is not None:
-        records = itertools.islice(records, count)
+        items = itertools.islice(items, count)
     try:
         async with producer:
-            for index, (position, item) in enumerate(records):
+            for index, (position, item) in enumerate(items):
                 if rate:  # steady rate: record i leaves at start + i / rate
                     delay = start + index / rate - clock.monotonic()
                     if delay > 0:
                         await clock.sleep(delay)
-                try:
-                    if isinstance(item, BadLine):
-                        raise item.error
-                    await producer.put(to_avro(item), item.partition_key)
-                    result.produced += 1
-                except (RecordValidationError, RecordTooLargeError) as exc:
+                if isinstance(item, BadLine):
+                    data, rejected = item.raw, rejection(item.error, "decode")
+                else:
+                    data, key = item if raw else (to_avro(item), item.partition_key)
+                    try:
+                        await producer.put(data, key)
+                        result.produced += 1
+                        rejected = None
+                    except RecordTooLargeError:
+                        if not raw:
+                            data = to_json_line(item).encode()
+                        rejected = Rejected("RecordTooLargeError", too_large_reason(len(data), key), "output")
+                if rejected is not None:
                     if on_error == "fail":
-                        raise BadRecordError(f"{position}: {exc}") from None
-                    letters = letters or masked_dead_letters(dlq_path)
-                    raw = item.raw if isinstance(item, BadLine) else to_json_line(item).encode()
-                    await letters.put(DeadLetter(reason=str(exc), error_type=type(exc).__name__,
-                                                 source=position, attempts=1, data=raw, time=clock.time()))
+                        raise BadRecordError(f"{position}: {rejected.reason}")
+                    letters = letters or masked_dead_letters(dlq_path, quiet=True)
+                    await letters.put(DeadLetter.of(rejected, position, data, clock.time()))
                     result.dead_lettered += 1
+                    result.errors[rejected.error_type] = result.errors.get(rejected.error_type, 0) + 1
                 if progress:
                     progress(1)
     finally:
         if letters is not None:
             await letters.close()
     result.seconds = clock.monotonic() - start
+    result.dead_letters = str(dlq_path) if result.dead_lettered else None
     return result
+
+
+def too_large_reason(data_bytes: int, key: str) -> str:
+    """Why Kinesis cannot take a record, in numbers: the key itself may be personal, so it is not quoted."""
+    size = data_bytes + len(key.encode("utf-8"))
+    return f"the record is {size} bytes (data and partition key); a Kinesis record holds at most {MAX_RECORD_BYTES}"
 
 
 def describe_record(consumed, as_json: bool) -> str:

@@ -242,14 +242,23 @@ def to_json_line(record: Record) -> str:
     return json.dumps(record.as_dict(), default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
-def from_json_line(line: str | bytes, line_number: int | None = None) -> Record:
-    """Parse one JSON line.  Errors carry the line number but never the line's content."""
+def parse_json_line(line: str | bytes, line_number: int | None = None) -> Any:
+    """The JSON value of one line; errors carry the line number but never the line's content."""
     try:
-        data = json.loads(line)
+        return json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         reason = f"malformed JSON at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) \
             else "not valid UTF-8"
         raise RecordValidationError("<record>", reason, line_number) from None
+
+
+def from_json_line(line: str | bytes, line_number: int | None = None) -> Record:
+    """Parse one JSON line holding an envelope."""
+    return envelope_from_json(parse_json_line(line, line_number), line_number)
+
+
+def envelope_from_json(data: Any, line_number: int | None = None) -> Record:
+    """A record from an envelope's JSON object (bytes as ``{"$base64": ...}``)."""
     if isinstance(data, dict) and isinstance(data.get("payload"), dict) and set(data["payload"]) == {"$base64"}:
         data["payload"] = _decode_base64(data["payload"]["$base64"], "payload", line_number)
     return validate(data, line_number)

@@ -324,8 +324,9 @@ def summarize(result: dict) -> dict:
         summary["nvdec_over_cpu_streams"] = round(nvdec["streams_sustained"] / cpu["streams_sustained"], 2)
         summary["nvdec_over_cpu_realtime_ladders"] = round(nvdec["realtime_ladders"] / cpu["realtime_ladders"], 2)
         if "quality" in cpu and "quality" in nvdec:
-            summary["vmaf_nvdec_minus_cpu"] = {rung: round(nvdec["quality"][rung]["vmaf"] - cpu["quality"][rung]["vmaf"], 2)
-                                               for rung in cpu["quality"] if rung in nvdec["quality"]}
+            summary["vmaf_nvdec_minus_cpu"] = {
+                rung: round(nvdec["quality"][rung]["vmaf"] - cpu["quality"][rung]["vmaf"], 2)
+                for rung in cpu["quality"] if rung in nvdec["quality"]}
     for plan in ("cpu", "nvdec"):
         script = runs.get(f"{plan}-script", {})
         if runs.get(plan, {}).get("realtime_ladders") and script.get("realtime_ladders"):

@@ -154,7 +154,8 @@ async def publish(source: str | Path | BinaryIO, producer, config: PublishConfig
     return stats
 
 
-def synthetic_or_file(input_path: str | None, synthetic: str | None, seconds: float) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+def synthetic_or_file(input_path: str | None, synthetic: str | None,
+                      seconds: float) -> tuple[Path, tempfile.TemporaryDirectory | None]:
     """The file to publish: the given one, or a synthetic clip made in a temporary folder (returned to clean up)."""
     if (input_path is None) == (synthetic is None):
         raise ValueError("give a FILE or --synthetic, not both")

@@ -94,7 +94,8 @@ class _Video:
 class VideoSink:
     def __init__(self, store: HlsStore, plan: str, dead_letters: DeadLetterSink, *,
                  config: VideoSinkConfig = VideoSinkConfig(), clock: Clock = SYSTEM_CLOCK,
-                 registry: CollectorRegistry | None = None, exe: str | None = None, spool_scope: str = "runner") -> None:
+                 registry: CollectorRegistry | None = None, exe: str | None = None,
+                 spool_scope: str = "runner") -> None:
         """``spool_scope`` names whose pending parts this sink keeps and restores: one per worker that owns
         its videos (the KCL processor uses its shard id), so two workers never pick up each other's parts."""
         self.store = store

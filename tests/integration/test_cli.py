@@ -1,4 +1,5 @@
 """The CLI against the local stack: produce, consume, record, replay, bad input."""
+import base64
 import json
 import uuid
 
@@ -43,10 +44,13 @@ def test_produce_file_with_bad_lines_then_consume(local_stack, tmp_path):
     dlq = tmp_path / "dlq.jsonl"
     result = runner.invoke(app, ["produce", "--stream", stream, "--input", str(source), "--dlq", str(dlq),
                                  "--aggregate", "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["produced"] == 30
+    assert result.exit_code == 1, "published what it could, and says that something went to the dead letters"
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["produced"], summary["dead_lettered"]) == (30, 1)
+    assert summary["dead_letters_by_error"] == {"RecordValidationError": 1}
+    assert f"1 records went to {dlq}" in " ".join(result.stderr.split())
     [letter] = read_dead_letters(dlq)
-    assert letter.source == "file:in.jsonl:line 11" and "line 11" in letter.reason
+    assert letter.source == "file:in.jsonl:line 11" and "malformed JSON" in letter.reason
 
     consumed = consume_json(stream, 30)
     assert sorted(c["record"]["id"] for c in consumed) == sorted(f"r{i}" for i in range(30))
@@ -72,9 +76,36 @@ def test_oversized_record_is_dead_lettered_naming_its_key(local_stack, tmp_path)
     source.write_text(big + "\n" + line(1, "a") + "\n")
     dlq = tmp_path / "dlq.jsonl"
     result = runner.invoke(app, ["produce", "--stream", stream, "--input", str(source), "--dlq", str(dlq)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     [letter] = read_dead_letters(dlq)
-    assert "the-big-one" in letter.reason and letter.error_type == "RecordTooLargeError"
+    assert letter.error_type == "RecordTooLargeError" and "a Kinesis record holds at most 1048576" in letter.reason
+    assert "the-big-one" not in letter.reason, "a partition key may be personal: the reason gives sizes only"
+
+
+def test_bare_json_objects_are_wrapped_and_raw_lines_sent_as_they_are(local_stack, tmp_path):
+    stream = new_stream(1)
+    source = tmp_path / "clicks.jsonl"
+    events = [{"user": f"u{i % 3}", "at": "2026-01-01T00:00:00Z", "page": f"/p{i}",
+               **({"tags": ["a"]} if i % 2 else {})} for i in range(6)]
+    source.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    result = runner.invoke(app, ["produce", "--stream", stream, "--input", str(source), "--key-field", "user",
+                                 "--time-field", "at", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["produced"] == 6
+    consumed = consume_json(stream, 6)
+    records = [c["record"] for c in consumed]
+    assert {r["type"] for r in records} == {"clicks"} and {r["event_time"] for r in records} == {1767225600000}
+    assert sorted(c["partition_key"] for c in consumed) == sorted(e["user"] for e in events)
+    flat = [r for r in records if isinstance(r["payload"], dict) and "page" in r["payload"]]
+    assert len(flat) == 3, "flat objects become map payloads, nested ones their JSON as bytes"
+
+    raw_stream = new_stream(1)
+    result = runner.invoke(app, ["produce", "--stream", raw_stream, "--input", str(source), "--raw",
+                                 "--key-field", "user"])
+    assert result.exit_code == 0, result.output
+    raw = consume_json(raw_stream, 6)
+    assert sorted(base64.b64decode(r["data_base64"]) for r in raw) == sorted(json.dumps(e).encode() for e in events)
+    assert sorted(r["partition_key"] for r in raw) == sorted(e["user"] for e in events)
 
 
 def test_record_then_replay_keeps_every_record_and_key_order(local_stack, tmp_path):

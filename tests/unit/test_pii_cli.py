@@ -126,3 +126,19 @@ def test_scan_prints_a_table_and_flags_unreadable_lines(tmp_path):
     result = runner.invoke(app, ["pii", "scan", "--policy", "generic", "--input", str(source), "--sample", "0.5"])
     assert result.exit_code == 2
     assert "credit_card_nu" in result.stdout and "line 21: not valid UTF-8" in " ".join(result.output.split())
+
+
+def test_mask_and_scan_take_the_policy_from_the_environment_like_every_engine(tmp_path, monkeypatch):
+    line = ('{"id":"r","type":"t","source":"s","event_time":1,"partition_key":"k",'
+            '"payload":{"note":"mail jo@example.com"}}')
+    monkeypatch.setenv("SHARDLINE_PII_POLICY", "generic")
+    result = runner.invoke(app, ["pii", "mask"], input=line + "\n")
+    assert result.exit_code == 0, result.output
+    assert "jo@example.com" not in result.stdout
+    monkeypatch.setenv("SHARDLINE_PII_POLICY", "no-such-policy")
+    result = runner.invoke(app, ["pii", "mask"], input=line + "\n")
+    assert result.exit_code == 2 and "no-such-policy" in result.output
+    source = tmp_path / "in.jsonl"
+    source.write_text(line + "\n")
+    result = runner.invoke(app, ["pii", "scan", "--input", str(source)])
+    assert result.exit_code == 2 and "no-such-policy" in result.output, "scan reads the same variable"
