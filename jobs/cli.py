@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.cli_errors import err, fail, progress_bar, run_async
+from jobs.cli_errors import CommandGroup, err, fail, progress_bar, run_async
 from jobs.dlq_cli import dlq_app
 from jobs.pii_cli import bench as bench_pii, pii_app
 from jobs.scale_cli import scale_app
 from jobs.video_cli import bench as bench_video, video_app
 
-app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True,
+app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True, cls=CommandGroup,
                   pretty_exceptions_enable=False)
 local_app = typer.Typer(help="The local AWS stack: a Kinesis emulator plus moto server.", no_args_is_help=True)
 stream_app = typer.Typer(help="Create and inspect streams.", no_args_is_help=True)

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.cli_errors import fail
+from jobs.cli_errors import fail, fail_on_aws
 
 scale_app = typer.Typer(help="Size Flink applications in KPUs: plan, run, replay, simulate.", no_args_is_help=True)
 
@@ -30,8 +30,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
     from connectors.aws import EndpointUnreachable
     from scaling.backends.base import BackendError
-    from scaling.decision import ScalingConfigError
-    from scaling.traces import TraceError
+    from scaling.errors import ScalingConfigError, TraceError
 
     return (ScalingConfigError, BackendError, TraceError, EndpointUnreachable, BotoCoreError, ClientError)
 
@@ -42,6 +41,7 @@ def _guarded(work):
         result = work()
         return asyncio.run(result) if asyncio.iscoroutine(result) else result
     except _expected_errors() as exc:
+        fail_on_aws(exc)  # credentials, endpoints and permissions: the line that says what to do
         fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130)
