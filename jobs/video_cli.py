@@ -14,13 +14,15 @@ video_app = typer.Typer(help="Video: publish a stream, transcode it into an HLS 
 PLAN_HELP = "auto (the best the probe finds), nvenc, nvdec or cpu"
 
 
-def _transcode_config(codec: str, preset: str, max_streams: int = 0, start_ahead: bool = False):
+def _transcode_config(codec: str, preset: str, max_streams: int = 0, start_ahead: bool = False,
+                      degrade: bool = True):
     from connectors.video.sink import VideoSinkConfig
+    from pipelines.video.governor import GovernorConfig
     from pipelines.video.ladder import TranscodeConfig
 
     try:
         return VideoSinkConfig(transcode=TranscodeConfig(codec=codec, preset=preset), max_streams=max_streams,
-                               start_ahead=start_ahead)
+                               start_ahead=start_ahead, governor=GovernorConfig(enabled=degrade))
     except ValueError as exc:
         fail(str(exc))
 
@@ -104,6 +106,8 @@ def sink(stream: str = typer.Option(..., help="Kinesis stream of segment parts")
          preset: str = typer.Option("veryfast", help="x264/x265 preset"),
          max_streams: int = typer.Option(0, help="Videos transcoded at once; more are dead-lettered (0: no limit)"),
          start_ahead: bool = typer.Option(False, help="Start each segment's ffmpeg early (lower latency)"),
+         degrade: bool = typer.Option(True, help="Drop to a faster preset, then lose the top rung, when a segment "
+                                      "takes over 0.9x its duration (--no-degrade: always the full ladder)"),
          start: str = typer.Option("trim_horizon", "--from", help="trim_horizon, latest or at_timestamp:T"),
          checkpoints: Optional[Path] = typer.Option(None, help="Checkpoint file, to resume where the last run ended"),
          idle_timeout: Optional[float] = typer.Option(None, help="Stop after this many seconds without records"),
@@ -112,7 +116,7 @@ def sink(stream: str = typer.Option(..., help="Kinesis stream of segment parts")
     from jobs.stream_commands import parse_start_position
     from jobs.video_runner import run_video_stream
 
-    config = _transcode_config(codec, preset, max_streams, start_ahead)
+    config = _transcode_config(codec, preset, max_streams, start_ahead, degrade)
     chosen = _plan(plan, codec)
     try:
         position, timestamp = parse_start_position(start)

@@ -11,7 +11,7 @@ from jobs.cli import app
 
 runner = CliRunner()
 STEP_POLICY = "policy: step\nmax_kpu: 8\nstep: {metric: containerCPUUtilization}\ncontroller: {lock: {type: none}}\n"
-SERVICES = ("KINESIS", "S3", "DYNAMODB", "CLOUDWATCH", "FIREHOSE", "KINESISANALYTICSV2", "STS")
+SERVICES = ("KINESIS", "S3", "DYNAMODB", "CLOUDWATCH", "FIREHOSE", "KINESIS_ANALYTICS_V2", "STS")
 
 
 def commands(tmp_path) -> dict[str, list[str]]:
@@ -37,8 +37,13 @@ def commands(tmp_path) -> dict[str, list[str]]:
 
 
 def environment(tmp_path, credentials: bool) -> dict:
+    import os
+
     dead = f"http://127.0.0.1:{free_port()}"
-    env = {f"AWS_ENDPOINT_URL_{service}": dead for service in SERVICES}
+    # Every endpoint variable, also those a local stack of the same test session set (and the global one).
+    names = {f"AWS_ENDPOINT_URL_{service}" for service in SERVICES} | {"AWS_ENDPOINT_URL"} | {
+        name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")}
+    env = {name: dead for name in names}
     env.update({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
                 "AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": None, "AWS_SESSION_TOKEN": None,
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None, "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,

@@ -6,20 +6,10 @@ the PyFlink operator called as Flink calls it.  The records are rejected by
 the shared ``RecordPath``, so error type, reason and step agree; the runner
 and KCL name the source in one form (``kinesis:<stream>/<shard>/<sequence>``).
 """
-import base64
-import random
-
 import pytest
-from amazon_kclpy import messages
-from prometheus_client import CollectorRegistry
 
-from connectors.kcl.processor import PipelineRecordProcessor, record_pipeline
-from connectors.testing import FakeClock, ListDeadLetters, ListSink, ScriptedConsumer
-from jobs.runner import run_stream
-from pipelines.pii.dead_letters import DeadLetterMask
 from pipelines.records import Record, to_avro, validate
-
-STREAM, SHARD = "orders", "shardId-000000000003"
+from tests.engine_hosts import ENGINES, SHARD, STREAM
 CANARY = "jane.canary@example.com"
 
 
@@ -54,72 +44,14 @@ EXPECTED = {
 DATAS = [envelope("good"), *BAD.values()]
 
 
-async def local_letters():
-    letters, sink = ListDeadLetters(mask=DeadLetterMask()), ListSink()
-    consumer = ScriptedConsumer(STREAM, [ScriptedConsumer.batch(SHARD, DATAS)])
-    stats = await run_stream(pipeline, consumer, [sink], dead_letters=letters, clock=FakeClock())
-    assert (stats.written, stats.dead_lettered) == (1, 4) and len(sink.records) == 1
-    return letters.letters
-
-
-def kcl_letters():
-    letters, sink = ListDeadLetters(mask=DeadLetterMask()), ListSink()
-    processor = PipelineRecordProcessor(record_pipeline(pipeline), sink, dead_letters=letters, clock=FakeClock(),
-                                        registry=CollectorRegistry(), rng=random.Random(1), stream_name=STREAM)
-    processor.initialize(messages.InitializeInput({"action": "initialize", "shardId": SHARD,
-                                                   "sequenceNumber": None, "subSequenceNumber": 0}))
-
-    class Checkpointer:
-        def checkpoint(self, sequence_number=None, sub_sequence_number=None):
-            pass
-
-    records = [messages.Record({"action": "record", "data": base64.b64encode(data).decode(), "partitionKey": "k",
-                                "sequenceNumber": str(1 + i), "subSequenceNumber": 0,
-                                "approximateArrivalTimestamp": 1_700_000_000_000}) for i, data in enumerate(DATAS)]
-    batch = messages.ProcessRecordsInput({"action": "processRecords", "millisBehindLatest": 0, "records": records})
-    batch.dispatch(Checkpointer(), processor)
-    assert len(sink.records) == 1
-    return letters.letters
-
-
-def flink_letters():
-    from connectors.dead_letter import DeadLetter
-    from jobs.flink.passthrough_job import DEAD_LETTERS, ApplyPipeline
-
-    class Setup:
-        def open(self, metrics):
-            return pipeline
-
-        def close(self):
-            pass
-
-    class Counter:
-        def inc(self, n=1):
-            pass
-
-    class Context:
-        def get_metrics_group(self):
-            return type("Metrics", (), {"counter": lambda self, name: Counter()})()
-
-    operator = ApplyPipeline("tests:pipeline", f"kinesis:{STREAM}", "pipelines.pii.dead_letters:mask_dead_letter",
-                             Setup())
-    operator.open(Context())
-    letters, outputs = [], []
-    for data in DATAS:
-        for item in operator.process_element(data, None):
-            if item[0] == DEAD_LETTERS:
-                letters.append(DeadLetter.from_json(item[1][1]))
-            else:
-                outputs.append(item)
-    assert len(outputs) == 1
-    return letters
-
-
 @pytest.fixture(scope="module")
 def letters_by_engine():
-    import asyncio
-
-    return {"local": asyncio.run(local_letters()), "kcl": kcl_letters(), "flink": flink_letters()}
+    by_engine = {}
+    for engine, run in ENGINES.items():
+        outputs, letters = run(pipeline, DATAS)
+        assert len(outputs) == 1, f"{engine} wrote the good record"
+        by_engine[engine] = letters
+    return by_engine
 
 
 @pytest.mark.parametrize("engine", ["local", "kcl", "flink"])
