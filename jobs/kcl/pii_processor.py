@@ -19,28 +19,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from connectors.kcl.daemon import WORKER_ID_VARIABLE
-from connectors.kcl.processor import (PipelineRecordProcessor, configure_stderr_logging, record_pipeline,
-                                      run_processor)
-from connectors.sinks.fanout import FanOut
-from jobs.pii_outputs import PiiMetrics, PiiOutputs, log_totals
+from connectors.kcl.processor import configure_stderr_logging
+from jobs.kcl.pipeline_processor import add_output_args, exit_bad_config, outputs_of, run_pipeline
+from jobs.pii_outputs import PiiMetrics, log_totals
 from pipelines.pii import PolicyError
 from pipelines.pii.pipeline import POLICY_VARIABLE, MaskingPipeline, PiiPipelineConfig, policy_from_spec
 
 log = logging.getLogger("shardline.kcl.pii")
-EXIT_BAD_CONFIG = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", help=f"built-in policy or policy file (default: ${POLICY_VARIABLE} or payments)")
-    parser.add_argument("--output-stream", help="Kinesis stream for masked records")
-    parser.add_argument("--output-s3", help="s3://bucket/prefix for masked records (Avro, dt=/hour=)")
-    parser.add_argument("--firehose", help="Firehose delivery stream (OpenSearch bulk lines)")
-    parser.add_argument("--index", default=PiiOutputs.opensearch_index, help="OpenSearch index in the bulk lines")
-    parser.add_argument("--dead-letters", required=True, help="s3://bucket/prefix or a JSON-lines file")
+    add_output_args(parser)
     return parser.parse_args(argv)
 
 
@@ -49,18 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     configure_stderr_logging()
     try:
         policy = policy_from_spec(args.policy or PiiPipelineConfig().policy)
-        outputs = PiiOutputs(output_stream=args.output_stream, output_s3=args.output_s3, firehose=args.firehose,
-                             opensearch_index=args.index, dead_letters=args.dead_letters)
+        outputs = outputs_of(args)
     except (PolicyError, ValueError) as exc:
-        # stdout is the KCL protocol: the message goes to stderr, which the daemon logs.
-        log.error("event=pii_processor_config_error message=%s", exc)
-        sys.exit(EXIT_BAD_CONFIG)
+        exit_bad_config("pii_processor", exc)
     masking = MaskingPipeline(policy, observe=PiiMetrics.for_registry().observe)
-    dead_letters = outputs.dead_letter_store()
-    processor = PipelineRecordProcessor(record_pipeline(masking), FanOut(outputs.sinks(dead_letters=dead_letters)),
-                                        dead_letters=dead_letters)
     try:
-        run_processor(processor)
+        run_pipeline(masking, outputs)
     finally:
         log_totals(masking.records, masking.totals, engine=f"kcl:{os.environ.get(WORKER_ID_VARIABLE, '')}")
 
