@@ -9,14 +9,23 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench docs clean local-up local-down
 
+# One line per step; pip's and Maven's chatter goes to the log, whose end is shown if a step fails.
+SETUP_LOG := .shardline/setup.log
+EXTRAS := flink,kcl,dev,video
+step = ( $(2) ) >> $(SETUP_LOG) 2>&1 || { echo "setup failed: $(1); the end of $(SETUP_LOG):"; tail -40 $(SETUP_LOG); exit 1; }
+
 setup: $(STAMP)
-	$(PY) -m connectors.toolchain install
+	@echo "setup: npm emulators and the Flink connector jar"
+	@$(call step,toolchain,$(PY) -m connectors.toolchain install)
+	@echo "setup: ready (log: $(SETUP_LOG))"
 
 $(STAMP): setup.cfg pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -U pip wheel setuptools
-	$(PY) -m pip install -q -e '.[flink,kcl,dev,video]'
-	rm -f $(VENV)/.installed-* && touch $@
+	@mkdir -p .shardline && : > $(SETUP_LOG)
+	@echo "setup: virtualenv $(VENV) ($$($(PYTHON) --version 2>&1))"
+	@$(call step,virtualenv,test -x $(PY) || $(PYTHON) -m venv $(VENV))
+	@echo "setup: shardline and its extras ($(EXTRAS)) with pip"
+	@$(call step,pip,$(PY) -m pip install -q -U pip wheel setuptools && $(PY) -m pip install -q -e '.[$(EXTRAS)]')
+	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
 	$(VENV)/bin/shardline demo

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from connectors.aws import DEFAULT_REGION
+from connectors.paths import is_checkout, state_dir
 
 log = logging.getLogger("shardline.flink")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 JAVA_PROJECT = Path(__file__).resolve().parent / "flink_java"
 MANAGED_FLINK_PROPERTIES = Path("/etc/flink/application_properties.json")
 OFFICIAL_JAR_PREFIX = "flink-sql-connector-aws-kinesis-streams-"
@@ -60,10 +60,10 @@ class FlinkConfig:
     """Default operator parallelism (1 KPU runs 1 parallel slot on Managed Flink)."""
     checkpoint_interval_ms: int = 10_000
     """Checkpoint every this many ms; 0 turns checkpointing off."""
-    checkpoint_dir: Path = REPO_ROOT / ".shardline" / "flink" / "checkpoints"
-    """Local checkpoint storage (ignored on Managed Flink, which manages its own)."""
-    jar_dir: Path = REPO_ROOT / ".shardline" / "jars"
-    """Where the connector jar is looked for and built to (``make setup`` fills it)."""
+    checkpoint_dir: Path = field(default_factory=lambda: state_dir() / "flink" / "checkpoints")
+    """Local checkpoint storage, ``<state>/flink/checkpoints`` (connectors.paths; ignored on Managed Flink)."""
+    jar_dir: Path = field(default_factory=lambda: state_dir() / "jars")
+    """Where the connector jar is looked for and built to, ``<state>/jars`` (``make setup`` fills it)."""
     python_executable: str = field(default_factory=lambda: sys.executable)
     """Interpreter of the Python workers: the one running the job, so the venv's packages are there."""
     region: str | None = field(default_factory=lambda: _env("AWS_REGION") or _env("AWS_DEFAULT_REGION"))
@@ -120,6 +120,15 @@ def _sources_mtime() -> float:
     return max(f.stat().st_mtime for f in files if f.is_file())
 
 
+def _build_project() -> Path:
+    """Where Maven builds: the sources themselves in a checkout; a copy under the state folder when installed."""
+    if is_checkout():
+        return JAVA_PROJECT
+    copy = state_dir() / "build" / "flink_java"
+    shutil.copytree(JAVA_PROJECT, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("target"))
+    return copy
+
+
 def build_connector_jar(jar_dir: Path | None = None, force: bool = False) -> Path:
     """Build shardline's connector with Maven if the jar is missing or older than its sources.
 
@@ -137,14 +146,15 @@ def build_connector_jar(jar_dir: Path | None = None, force: bool = False) -> Pat
             raise FlinkSetupError("building the Flink Kinesis connector needs Maven 3.8+ and JDK 17 "
                                   "(apt-get install maven openjdk-17-jdk-headless), then `make setup`")
         command = [mvn, "-q", "-B", "--strict-checksums", "package"]
-        log.info("event=connector_build_start project=%s", JAVA_PROJECT)
-        result = subprocess.run([*command[:-1], "-o", "package"], cwd=JAVA_PROJECT, capture_output=True, text=True)
+        project = _build_project()
+        log.info("event=connector_build_start project=%s", project)
+        result = subprocess.run([*command[:-1], "-o", "package"], cwd=project, capture_output=True, text=True)
         if result.returncode != 0:
-            result = subprocess.run(command, cwd=JAVA_PROJECT, capture_output=True, text=True)
+            result = subprocess.run(command, cwd=project, capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-            raise FlinkSetupError(f"`{' '.join(command)}` failed in {JAVA_PROJECT}:\n{tail}")
-        built = JAVA_PROJECT / "target" / target.name
+            raise FlinkSetupError(f"`{' '.join(command)}` failed in {project}:\n{tail}")
+        built = project / "target" / target.name
         partial = target.with_suffix(".part")
         shutil.copy2(built, partial)
         partial.replace(target)

@@ -23,7 +23,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from connectors.paths import state_dir
+
 KINESIS_EMULATORS = ("kinesalite", "kinesis-mock")
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "shardline-local",
@@ -40,7 +41,7 @@ class LocalStackError(RuntimeError):
 
 def npm_root() -> Path:
     """Where ``make setup`` installs the npm emulators (project-local)."""
-    return Path(os.environ.get("SHARDLINE_NPM_DIR", REPO_ROOT / ".shardline" / "npm")) / "node_modules"
+    return Path(os.environ.get("SHARDLINE_NPM_DIR") or state_dir() / "npm") / "node_modules"
 
 
 def free_port() -> int:
@@ -61,8 +62,8 @@ class LocalStackConfig:
     """Port of moto server (DynamoDB, S3, CloudWatch, Firehose, Managed Flink)."""
     host: str = "127.0.0.1"
     """Address both servers listen on; the AWS_ENDPOINT_URL_* variables point here."""
-    state_dir: Path = REPO_ROOT / ".shardline" / "local"
-    """Where the PID/state file and server logs go."""
+    state_dir: Path = field(default_factory=lambda: state_dir() / "local")
+    """Where the PID/state file and server logs go: ``<state>/local`` (see connectors.paths)."""
     start_timeout_s: float = 60.0
     """Seconds a server may take to answer its health check before ``up`` fails with its log's tail."""
     stream_op_ms: int = 50

@@ -20,7 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.local_stack import REPO_ROOT, npm_root
+from connectors.local_stack import npm_root
+from connectors.paths import state_dir
 
 log = logging.getLogger("shardline.toolchain")
 
@@ -61,8 +62,8 @@ def cache_dir() -> Path:
 
 
 def jar_dir() -> Path:
-    """Project-local folder the Flink environment loads jars from."""
-    return REPO_ROOT / ".shardline" / "jars"
+    """The folder the Flink environment loads jars from (see connectors.paths)."""
+    return state_dir() / "jars"
 
 
 def _get(url: str) -> bytes | None:
