@@ -30,8 +30,8 @@ from typing import Iterator
 from connectors.local_stack import LocalStack, LocalStackConfig, free_port
 from pipelines.clock import FakeClock
 
-__all__ = ["FakeClock", "ListSink", "ListDeadLetters", "ScriptedConsumer", "running_local_stack", "patched_environ",
-           "read_stream_data"]
+__all__ = ["FakeClock", "ListSink", "ListDeadLetters", "ScriptedConsumer", "ScriptedFirehose", "AsyncScriptedFirehose",
+           "make_record", "running_local_stack", "patched_environ", "read_stream_data"]
 
 
 class ListSink:
@@ -72,6 +72,64 @@ class ListDeadLetters:
 
     async def close(self) -> None:
         self.closed = True
+
+    def ids(self) -> list[str]:
+        """The ids of the envelopes the letters hold, sorted."""
+        from pipelines.records import from_avro
+
+        return sorted(from_avro(letter.data).id for letter in self.letters)
+
+
+def make_record(n: int = 1, *, valid: bool = True, **fields):
+    """An envelope for tests: ``r<n>``, key ``k<n>``, payload ``{"n": n}``; any field can be given.
+
+    ``valid=False`` builds it without validation, for tests of what engines do with invalid records.
+    """
+    from pipelines.records import Record, validate
+
+    data = {"id": f"r{n}", "type": "t", "source": "test", "event_time": 1_700_000_000_000 + n,
+            "partition_key": f"k{n}", "payload": {"n": n}, **fields}
+    return validate(data) if valid else Record(**data)
+
+
+class ScriptedFirehose:
+    """A Firehose client (boto3's shape) that answers each PutRecordBatch from a script, then accepts all.
+
+    A step is a set of positions (in that call) to refuse with ServiceUnavailableException, a
+    ``{code: positions}`` dict to refuse with another code, or an exception to raise.
+    """
+
+    def __init__(self, *script, stream: str | None = None) -> None:
+        self.script = list(script)
+        self.stream = stream
+        self.calls: list[list[bytes]] = []
+        self.delivered: list[bytes] = []
+
+    def put_record_batch(self, DeliveryStreamName, Records):  # noqa: N803 - boto3's argument names
+        if self.stream is not None:
+            assert DeliveryStreamName == self.stream
+        self.calls.append([entry["Data"] for entry in Records])
+        step = self.script.pop(0) if self.script else set()
+        if isinstance(step, Exception):
+            raise step
+        code = "ServiceUnavailableException"
+        if isinstance(step, dict):
+            (code, step), = step.items()
+        responses = []
+        for i, entry in enumerate(Records):
+            if i in step:
+                responses.append({"ErrorCode": code, "ErrorMessage": "Slow down."})
+            else:
+                self.delivered.append(entry["Data"])
+                responses.append({"RecordId": str(i)})
+        return {"FailedPutCount": len(step), "RequestResponses": responses}
+
+
+class AsyncScriptedFirehose(ScriptedFirehose):
+    """The same, as aiobotocore's client (the sinks use it)."""
+
+    async def put_record_batch(self, DeliveryStreamName, Records):  # noqa: N803
+        return ScriptedFirehose.put_record_batch(self, DeliveryStreamName, Records)
 
 
 class ScriptedConsumer:

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.dead_letter import read_dead_letters
+from connectors.testing import make_record
 from jobs.cli import app
 from pipelines.recording import read_recording
 from pipelines.records import from_avro, to_json_line, validate
@@ -24,8 +25,7 @@ def new_stream(shards: int = 2) -> str:
 
 
 def line(i: int, key: str) -> str:
-    return to_json_line(validate({"id": f"r{i}", "type": "t", "source": "cli-test", "event_time": 1000 + i,
-                                  "partition_key": key, "payload": {"n": i}}))
+    return to_json_line(make_record(i, source="cli-test", event_time=1000 + i, partition_key=key))
 
 
 def consume_json(stream: str, count: int) -> list[dict]:

@@ -4,16 +4,16 @@ import json
 from typer.testing import CliRunner
 
 from connectors.dead_letter import DeadLetter, read_dead_letters
+from connectors.testing import make_record
 from jobs.cli import app
 from jobs.dlq import iter_letters, letter_record, redrive
-from pipelines.records import from_json_line, to_avro, to_json_line, validate
+from pipelines.records import from_json_line, to_avro, to_json_line
 
 runner = CliRunner()
 
 
 def record(i: int, key: str):
-    return validate({"id": f"r{i}", "type": "payment", "source": "test", "event_time": i, "partition_key": key,
-                     "payload": {"n": i, "email": "***"}})
+    return make_record(i, type="payment", event_time=i, partition_key=key, payload={"n": i, "email": "***"})
 
 
 def letter(data: bytes, error_type: str = "ThrottlingException", i: int = 0) -> DeadLetter:

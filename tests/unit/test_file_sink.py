@@ -4,13 +4,13 @@ import json
 import fastavro
 
 from connectors.sinks.file import FileSink
+from connectors.testing import make_record
 from jobs.runner import OUTPUT_FLUSH_RECORDS, FileRunConfig, run_file
-from pipelines.records import from_json_line, read_avro_file, to_json_line, validate
+from pipelines.records import from_json_line, read_avro_file, to_json_line
 
 
 def record(i: int):
-    return validate({"id": f"r{i}", "type": "t", "source": "s", "event_time": i, "partition_key": f"k{i}",
-                     "payload": {"n": i}})
+    return make_record(i, source="s", event_time=i)
 
 
 def on_disk_avro(path):

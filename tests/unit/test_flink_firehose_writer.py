@@ -12,6 +12,7 @@ import pytest
 
 from connectors.aws import EndpointUnreachable
 from connectors.sinks.opensearch import opensearch_bulk
+from connectors.testing import ScriptedFirehose
 from jobs.flink.firehose_writer import (FirehoseWriteError, FirehoseWriterConfig, envelope_of, keyed_by_batch,
                                         put_batch)
 from jobs.flink.passthrough_job import PassthroughJobConfig
@@ -20,25 +21,8 @@ from pipelines.records import Record, from_avro, to_avro
 CONFIG = FirehoseWriterConfig("search", "payments", max_attempts=3, backoff_base_s=0.1, backoff_cap_s=1.0)
 
 
-class FakeFirehose:
-    """Answers each call from a script: a set of positions (in that call) to refuse, or an exception."""
-
-    def __init__(self, *script) -> None:
-        self.script = list(script)
-        self.calls: list[list[bytes]] = []
-
-    def put_record_batch(self, DeliveryStreamName, Records):
-        assert DeliveryStreamName == "search"
-        self.calls.append([r["Data"] for r in Records])
-        step = self.script.pop(0) if self.script else set()
-        if isinstance(step, Exception):
-            raise step
-        code = "ServiceUnavailableException"
-        if isinstance(step, dict):
-            (code, step), = step.items()
-        responses = [{"ErrorCode": code, "ErrorMessage": "Slow down."} if i in step else {"RecordId": str(i)}
-                     for i in range(len(Records))]
-        return {"FailedPutCount": len(step), "RequestResponses": responses}
+def FakeFirehose(*script):  # noqa: N802 - reads as the client it stands for
+    return ScriptedFirehose(*script, stream="search")
 
 
 def client_error(code: str) -> botocore.exceptions.ClientError:

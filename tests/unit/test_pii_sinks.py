@@ -8,13 +8,13 @@ from connectors.dead_letter import DeadLetter, S3DeadLetters
 from connectors.sinks.fanout import FanOut
 from connectors.sinks.opensearch import check_index_name, opensearch_bulk
 from connectors.sinks.types import SinkBackpressureError
-from connectors.testing import ListSink
+from connectors.testing import ListSink, make_record
 from pipelines.records import Record, from_json_line
 
 
 def record(i: int = 1, **fields) -> Record:
-    return Record(**{"id": f"r{i}", "type": "t", "source": "s", "partition_key": "k", "event_time": 5,
-                     "payload": {"n": i, "b": b"\x00"}, **fields})
+    return make_record(i, **{"source": "s", "partition_key": "k", "event_time": 5, "payload": {"n": i, "b": b"\x00"},
+                             **fields})
 
 
 def test_bulk_lines_are_an_action_and_the_document_each_newline_terminated():

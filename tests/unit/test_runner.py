@@ -3,13 +3,14 @@ import json
 import pytest
 
 from connectors.dead_letter import read_dead_letters
+from connectors.testing import make_record
 from jobs.runner import BadRecordError, FileRunConfig, load_pipeline, run_file
-from pipelines.records import Record, from_json_line, read_avro_file, to_json_line, validate
+from pipelines.records import Record, from_json_line, read_avro_file, to_json_line
 
 
 def good(i: int) -> str:
-    return to_json_line(validate({"id": f"r{i}", "type": "t", "source": "s", "event_time": i,
-                                  "partition_key": f"k{i % 3}", "payload": {"n": i, "ssn": "123-45-6789"}}))
+    return to_json_line(make_record(i, source="s", event_time=i, partition_key=f"k{i % 3}",
+                                    payload={"n": i, "ssn": "123-45-6789"}))
 
 
 def write_input(tmp_path, lines):

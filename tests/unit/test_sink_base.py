@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from connectors.aws import EndpointUnreachable
 from connectors.dead_letter import DeadLetter, FileDeadLetters, hour_partition, read_dead_letters
 from connectors.sinks.base import BatchingSink, SinkBackpressureError, SinkConfig, SinkError, SinkFailure
+from connectors.testing import ListDeadLetters, make_record
 from pipelines.clock import FakeClock, SystemClock
 from pipelines.records import Record, from_avro
 
@@ -20,26 +21,11 @@ SECRET = "4111-1111-1111-1111"
 
 
 def record(rid: str, **payload) -> Record:
-    return Record(id=rid, type="t", source="test", partition_key=rid, event_time=1, payload={"card": SECRET, **payload})
+    return make_record(id=rid, partition_key=rid, event_time=1, payload={"card": SECRET, **payload})
 
 
 def client_error(code: str) -> botocore.exceptions.ClientError:
     return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "m"}}, "PutThings")
-
-
-class ListDeadLetters:
-    def __init__(self) -> None:
-        self.letters: list[DeadLetter] = []
-        self.flushes = 0
-
-    async def put(self, letter: DeadLetter) -> None:
-        self.letters.append(letter)
-
-    async def flush(self) -> None:
-        self.flushes += 1
-
-    async def close(self) -> None:
-        pass
 
 
 class ScriptedSink(BatchingSink[bytes]):

@@ -9,35 +9,19 @@ import botocore.exceptions
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.dead_letter import DeadLetter
 from connectors.kinesis.producer import FailedRecord, ProducerConfig, ProducerError, RecordTooLargeError
 from connectors.sinks import (
     DynamoDBSink, DynamoDBSinkConfig, FirehoseSink, FirehoseSinkConfig, KinesisStreamSink, S3Sink, S3SinkConfig,
     SinkConfig, SinkError, record_to_item,
 )
+from connectors.testing import AsyncScriptedFirehose, ListDeadLetters, make_record
 from pipelines.clock import FakeClock
 from pipelines.records import Record, from_avro, to_avro
 
 
-class Letters:
-    def __init__(self) -> None:
-        self.letters: list[DeadLetter] = []
-
-    async def put(self, letter):
-        self.letters.append(letter)
-
-    async def flush(self):
-        pass
-
-    async def close(self):
-        pass
-
-    def ids(self):
-        return sorted(from_avro(letter.data).id for letter in self.letters)
-
-
 def rec(rid: str, **payload) -> Record:
-    return Record(id=rid, type="t", source="s", partition_key="k", event_time=1_700_000_000_000, payload=payload)
+    return make_record(valid=False, id=rid, source="s", partition_key="k", event_time=1_700_000_000_000,
+                       payload=payload)
 
 
 def error(code: str, message: str = "m") -> botocore.exceptions.ClientError:
@@ -72,7 +56,7 @@ class FakeDynamoDB:
 
 
 async def test_dynamodb_retries_unprocessed_items_and_isolates_the_invalid_one():
-    fake, dlq, clock = FakeDynamoDB(), Letters(), FakeClock()
+    fake, dlq, clock = FakeDynamoDB(), ListDeadLetters(), FakeClock()
     sink = DynamoDBSink(DynamoDBSinkConfig("t", batching=SinkConfig(max_batch_records=60)), client=fake,
                         dead_letters=dlq, clock=clock, registry=CollectorRegistry())
     records = [rec(f"r{i}", n=i) for i in range(30)] + [rec("r29", n=-1)]  # a replayed key: another call
@@ -97,37 +81,20 @@ def test_record_to_item_flattens_payload_and_keeps_envelope_fields():
 
 
 async def test_dynamodb_values_it_cannot_store_are_dead_lettered_at_add():
-    dlq = Letters()
+    dlq = ListDeadLetters()
     sink = DynamoDBSink(DynamoDBSinkConfig("t"), client=FakeDynamoDB(), dead_letters=dlq, clock=FakeClock(),
                         registry=CollectorRegistry())
     await sink.add(rec("nan", v=math.nan))
     assert [(letter.error_type, letter.attempts) for letter in dlq.letters] == [("SerializationException", 0)]
 
 
-class FakeFirehose:
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-        self.delivered: list[bytes] = []
-
-    async def put_record_batch(self, DeliveryStreamName, Records):
-        self.calls.append(len(Records))
-        responses = []
-        for i, entry in enumerate(Records):
-            if len(self.calls) == 1 and i % 2:
-                responses.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "slow down"})
-            else:
-                self.delivered.append(entry["Data"])
-                responses.append({"RecordId": str(i)})
-        return {"FailedPutCount": sum("ErrorCode" in r for r in responses), "RequestResponses": responses}
-
-
 async def test_firehose_retries_only_entries_with_an_error_code():
-    fake = FakeFirehose()
+    fake = AsyncScriptedFirehose({1, 3, 5})  # the first call refuses every other entry, the second takes them
     sink = FirehoseSink(FirehoseSinkConfig("d"), client=fake, clock=FakeClock(), registry=CollectorRegistry())
     for i in range(6):
         await sink.add(rec(f"r{i}"))
     await sink.flush()
-    assert fake.calls == [6, 3]
+    assert [len(call) for call in fake.calls] == [6, 3]
     assert len(fake.delivered) == 6 and all(d.endswith(b"\n") for d in fake.delivered)
 
 
@@ -145,7 +112,7 @@ class FakeS3:
 
 
 async def test_s3_retries_only_the_throttled_partition_and_dead_letters_impossible_times():
-    fake, dlq = FakeS3("hour=00"), Letters()
+    fake, dlq = FakeS3("hour=00"), ListDeadLetters()
     sink = S3Sink(S3SinkConfig("b", prefix="p/", format="jsonl.gz"), client=fake, dead_letters=dlq,
                   clock=FakeClock(), registry=CollectorRegistry())
     await sink.add(rec("a"))  # 2023-11-14 22:13 UTC
@@ -188,7 +155,7 @@ class FakeProducer:
 
 
 async def test_kinesis_sink_dead_letters_oversized_and_given_up_records():
-    producer, dlq = FakeProducer(), Letters()
+    producer, dlq = FakeProducer(), ListDeadLetters()
     sink = KinesisStreamSink(ProducerConfig("out"), producer=producer, dead_letters=dlq, clock=FakeClock(),
                              registry=CollectorRegistry())
     await sink.add(rec("big", blob="x" * 2000, owner="alice"))
@@ -210,7 +177,7 @@ async def test_kinesis_sink_stops_when_the_producer_stops_after_dead_lettering_w
             held = [FailedRecord("k", to_avro(rec("held")), None, "ResourceNotFoundException", "deleted", 1)]
             raise ProducerError("producer for stream 'out' stopped", held) from RuntimeError("stream deleted")
 
-    dlq = Letters()
+    dlq = ListDeadLetters()
     sink = KinesisStreamSink(ProducerConfig("out"), producer=StoppedProducer(), dead_letters=dlq, clock=FakeClock(),
                              registry=CollectorRegistry())
     await sink.add(rec("held"))

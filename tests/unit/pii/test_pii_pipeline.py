@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from connectors.testing import make_record
 from pipelines.clock import FakeClock
 from pipelines.pii import MaskingError, PolicyError, builtin_policy
 from pipelines.pii.pipeline import (MaskingPipeline, PiiPipelineConfig, mask_record, masking_pipeline,
@@ -17,8 +18,8 @@ ENV = {"SHARDLINE_PII_HMAC_KEY": "ab" * 32, "SHARDLINE_PII_FPE_KEY": "cd" * 16}
 
 
 def record(payload, **fields) -> Record:
-    return Record(**{"id": "r1", "type": "payment.created", "source": "test", "partition_key": "acct-1",
-                     "event_time": 1_700_000_000_000, "payload": payload, **fields})
+    return make_record(valid=False, **{"type": "payment.created", "partition_key": "acct-1",
+                                       "event_time": 1_700_000_000_000, "payload": payload, **fields})
 
 
 def test_only_the_payload_changes_and_counts_hold_no_values():
