@@ -1,10 +1,14 @@
 # The README's commands.  `make demo` and `make test` install what they need first.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Managed Flink's FLINK-2_2 runtime runs Python 3.12: the venv and the packaged wheels use 3.12 too.
+PYTHON ?= $(shell for c in python3.12 "env PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.12')" \
+                    ; do py="$$c"; [ "$$c" = python3.12 ] || py="$$c python3.12"; \
+                    $$py -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo "$$py"; break; }; \
+                  done)
 VENV := .venv
 PY := $(VENV)/bin/python
 # Re-install Python packages only when the package metadata changes.
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)-py3.12
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench docs clean local-up local-down
@@ -21,8 +25,10 @@ setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	@mkdir -p .shardline && : > $(SETUP_LOG)
+	@test -n "$(PYTHON)" || { echo "setup needs Python 3.12 (the Managed Flink 2.2 runtime's): install python3.12"; exit 1; }
 	@echo "setup: virtualenv $(VENV) ($$($(PYTHON) --version 2>&1))"
-	@$(call step,virtualenv,test -x $(PY) || $(PYTHON) -m venv $(VENV))
+	@# A venv of another Python (an older checkout's 3.11) is rebuilt: the packaged wheels must match 3.12.
+	@$(call step,virtualenv,$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); })
 	@echo "setup: shardline and its extras ($(EXTRAS)) with pip"
 	@$(call step,pip,$(PY) -m pip install -q -U pip wheel setuptools && $(PY) -m pip install -q -e '.[$(EXTRAS)]')
 	@rm -f $(VENV)/.installed-* && touch $@

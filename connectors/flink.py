@@ -179,30 +179,45 @@ def connector_jars(config: FlinkConfig | None = None) -> list[Path]:
 
 # --- the environment ---------------------------------------------------------
 
+MANAGED_ALLOWED_KEYS = frozenset({"python.execution-mode"})
+"""Keys application code may set on Managed Flink 2.2+ that we use: the service throws on any key off its
+allowed list (``parallelism.default``, ``execution.checkpointing.*``, ``python.fn-execution.*`` among them);
+parallelism and checkpointing come from the application's own configuration there."""
+
+
+def environment_settings(config: FlinkConfig) -> dict[str, str]:
+    """The configuration keys ``stream_environment`` sets: everything locally, only allowed keys when managed."""
+    if config.managed:
+        left = sorted(set(config.extra) - MANAGED_ALLOWED_KEYS)
+        if left:
+            log.info("event=flink_settings_left_to_the_service keys=%s", ",".join(left))
+        return {key: str(value) for key, value in config.extra.items() if key in MANAGED_ALLOWED_KEYS}
+    settings = {"parallelism.default": str(config.parallelism), "python.executable": config.python_executable,
+                "python.client.executable": config.python_executable}
+    if config.checkpoint_interval_ms > 0:
+        settings["execution.checkpointing.interval"] = f"{config.checkpoint_interval_ms} ms"
+        settings["execution.checkpointing.storage"] = "filesystem"
+        settings["execution.checkpointing.dir"] = config.checkpoint_dir.resolve().as_uri()
+    return {**settings, **{key: str(value) for key, value in config.extra.items()}}
+
+
 def stream_environment(config: FlinkConfig | None = None):
-    """A StreamExecutionEnvironment with the connector jar loaded and checkpointing set up."""
+    """A StreamExecutionEnvironment with the connector jar loaded and checkpointing set up (locally)."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.util.java_utils import add_jars_to_context_class_loader
 
     config = config or FlinkConfig()
     conf = Configuration()
-    conf.set_string("parallelism.default", str(config.parallelism))
-    if config.checkpoint_interval_ms > 0:
-        conf.set_string("execution.checkpointing.interval", f"{config.checkpoint_interval_ms} ms")
     jar_urls: list[str] = []
     if not config.managed:
         # On Managed Flink the service adds lib/<jar> (jarfile property) and runs its own interpreter.
         jar_urls = [jar.resolve().as_uri() for jar in connector_jars(config)]
         conf.set_string("pipeline.jars", ";".join(jar_urls))
-        conf.set_string("python.executable", config.python_executable)
-        conf.set_string("python.client.executable", config.python_executable)
         if config.checkpoint_interval_ms > 0:
             config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            conf.set_string("execution.checkpointing.storage", "filesystem")
-            conf.set_string("execution.checkpointing.dir", config.checkpoint_dir.resolve().as_uri())
-    for key, value in config.extra.items():
-        conf.set_string(key, str(value))
+    for key, value in environment_settings(config).items():
+        conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     if jar_urls:
         # The gateway JVM must see the classes too, to build the source and sink objects.

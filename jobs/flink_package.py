@@ -66,8 +66,8 @@ class FlinkPackageError(RuntimeError):
 class PackageConfig:
     """Target runtime of the zip.  Every default is here."""
 
-    python_version: str = "3.11"
-    """CPython version of the Managed Flink runtime's Python workers."""
+    python_version: str = "3.12"
+    """CPython version of the Managed Flink runtime's Python workers (FLINK-2_2 runs 3.12)."""
     provided_by_runtime: str = "apache-flink"
     """Distribution whose dependency tree the runtime already has installed (not copied)."""
 

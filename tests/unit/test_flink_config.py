@@ -113,3 +113,28 @@ def test_connector_jars_use_a_fresh_built_jar_and_add_the_official_one(tmp_path)
     official = tmp_path / "flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar"
     official.write_bytes(b"jar")
     assert connector_jars(config) == [ours, official]
+
+
+MANAGED_DISALLOWED = ("parallelism.default", "execution.checkpointing", "python.fn-execution", "state.",
+                      "pipeline.jars", "python.executable", "python.client.executable")
+
+
+def test_on_managed_flink_the_job_sets_no_key_off_the_services_allowed_list():
+    from connectors.flink import MANAGED_ALLOWED_KEYS, environment_settings
+
+    config = FlinkConfig(managed=True, parallelism=4, checkpoint_interval_ms=5000,
+                         extra={"python.fn-execution.bundle.time": "100", "python.execution-mode": "thread"})
+    settings = environment_settings(config)
+    assert set(settings) <= MANAGED_ALLOWED_KEYS
+    assert not [key for key in settings for bad in MANAGED_DISALLOWED if key.startswith(bad)]
+    assert settings == {"python.execution-mode": "thread"}
+
+
+def test_locally_the_job_sets_parallelism_checkpointing_and_the_interpreter(tmp_path):
+    from connectors.flink import environment_settings
+
+    settings = environment_settings(FlinkConfig(managed=False, parallelism=2, checkpoint_interval_ms=5000,
+                                                checkpoint_dir=tmp_path, extra={"python.fn-execution.bundle.time": "9"}))
+    assert settings["parallelism.default"] == "2" and settings["execution.checkpointing.interval"] == "5000 ms"
+    assert settings["execution.checkpointing.dir"] == tmp_path.resolve().as_uri()
+    assert settings["python.fn-execution.bundle.time"] == "9" and settings["python.executable"]
