@@ -264,6 +264,34 @@ def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
                            type_info=Types.PRIMITIVE_ARRAY(Types.BYTE()))
 
 
+TABLE_CONNECTOR = "shardline-kinesis"
+"""Our table connector's identifier; the official jar's is ``kinesis``, with the same options."""
+_TABLE_KEY_NAMES = {"aws.credentials.provider.basic.accesskeyid": "aws.credentials.basic.accesskeyid",
+                    "aws.credentials.provider.basic.secretkey": "aws.credentials.basic.secretkey"}
+
+
+def kinesis_table_options(stream: str, *, config: FlinkConfig | None = None, **options: str) -> dict[str, str]:
+    """The WITH options of a Kinesis table on ``stream``: connector, stream and the ``aws.*`` keys for where
+    this process points (the table connector's names), then ``options`` (format, source.*, sink.*)."""
+    aws = (config or FlinkConfig()).aws_properties()
+    return {"connector": TABLE_CONNECTOR, "stream.arn": stream,
+            **{_TABLE_KEY_NAMES.get(key, key): value for key, value in aws.items()}, **options}
+
+
+def with_clause(options: Mapping[str, str]) -> str:
+    """``options`` as the body of a SQL ``WITH (...)``."""
+    def quote(text: str) -> str:
+        return "'" + str(text).replace("'", "''") + "'"
+    return ", ".join(f"{quote(key)} = {quote(value)}" for key, value in options.items())
+
+
+def table_environment(config: FlinkConfig | None = None):
+    """A StreamTableEnvironment over ``stream_environment`` (the connector jar loaded, checkpointing set)."""
+    from pyflink.table import StreamTableEnvironment
+
+    return StreamTableEnvironment.create(stream_environment(config))
+
+
 def keyed_bytes_type():
     """The sink's input type: ``(partition_key, data)`` tuples."""
     from pyflink.common import Types

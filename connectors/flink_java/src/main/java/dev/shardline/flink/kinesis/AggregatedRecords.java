@@ -1,5 +1,6 @@
 package dev.shardline.flink.kinesis;
 
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -8,8 +9,9 @@ import java.util.List;
 
 /**
  * De-aggregation of KPL records: magic F3 89 9A C2, a protobuf AggregatedRecord, then the MD5 of
- * the protobuf bytes.  Only the user records' data is needed here, so the few lines of protobuf
- * wire-format reading are written by hand instead of shading protobuf-java (2 MB) and generated code.
+ * the protobuf bytes.  Only the user records' data and partition keys are needed here, so the few lines
+ * of protobuf wire-format reading are written by hand instead of shading protobuf-java (2 MB) and
+ * generated code.
  *
  * <pre>
  * message AggregatedRecord { repeated string partition_key_table = 1;
@@ -24,43 +26,64 @@ final class AggregatedRecords {
 
     private AggregatedRecords() {}
 
-    /**
-     * The user records' data.  Like the KCL, anything that is not a well-formed aggregate (no magic,
-     * MD5 mismatch, broken protobuf) is returned as one plain record, so nothing is dropped.
-     */
+    /** One user record of a Kinesis record: its data and its own partition key. */
+    record UserRecordData(byte[] data, String partitionKey) {}
+
+    /** The user records' data (tests and callers that need no keys). */
     static List<byte[]> deaggregate(byte[] data) {
+        return deaggregate(data, "").stream().map(UserRecordData::data).toList();
+    }
+
+    /**
+     * The user records, each with its partition key from the aggregate's key table.  Like the KCL,
+     * anything that is not a well-formed aggregate (no magic, MD5 mismatch, broken protobuf) is
+     * returned as one plain record with the Kinesis record's key, so nothing is dropped.
+     */
+    static List<UserRecordData> deaggregate(byte[] data, String partitionKey) {
+        List<UserRecordData> plain = List.of(new UserRecordData(data, partitionKey));
         if (data.length < MAGIC.length + MD5_LENGTH || !Arrays.equals(data, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
-            return List.of(data);
+            return plain;
         }
         int end = data.length - MD5_LENGTH;
         byte[] digest = md5(data, MAGIC.length, end - MAGIC.length);
         if (!Arrays.equals(digest, 0, MD5_LENGTH, data, end, data.length)) {
-            return List.of(data);
+            return plain;
         }
         try {
-            List<byte[]> records = new ArrayList<>();
+            List<String> keys = new ArrayList<>();
+            List<Reader> records = new ArrayList<>();
             Reader message = new Reader(data, MAGIC.length, end);
             while (message.more()) {
                 int tag = (int) message.varint();
-                if (tag == ((3 << 3) | 2)) {
-                    records.add(recordData(message.lengthDelimited()));
+                if (tag == ((1 << 3) | 2)) {
+                    Reader key = message.lengthDelimited();
+                    keys.add(new String(key.buffer, key.position, key.end - key.position, StandardCharsets.UTF_8));
+                } else if (tag == ((3 << 3) | 2)) {
+                    records.add(message.lengthDelimited());
                 } else {
                     message.skip(tag & 7);
                 }
             }
-            return records;
+            List<UserRecordData> out = new ArrayList<>(records.size());
+            for (Reader record : records) {
+                out.add(userRecord(record, keys, partitionKey));
+            }
+            return out;
         } catch (IndexOutOfBoundsException | IllegalStateException e) {
-            return List.of(data);
+            return plain;
         }
     }
 
-    private static byte[] recordData(Reader record) {
+    private static UserRecordData userRecord(Reader record, List<String> keys, String fallbackKey) {
         byte[] found = null;
+        long keyIndex = -1;
         while (record.more()) {
             int tag = (int) record.varint();
             if (tag == ((3 << 3) | 2)) {
                 Reader field = record.lengthDelimited();
                 found = Arrays.copyOfRange(field.buffer, field.position, field.end);
+            } else if (tag == (1 << 3)) {
+                keyIndex = record.varint();
             } else {
                 record.skip(tag & 7);
             }
@@ -68,7 +91,8 @@ final class AggregatedRecords {
         if (found == null) {
             throw new IllegalStateException("aggregated record without data");
         }
-        return found;
+        String key = keyIndex >= 0 && keyIndex < keys.size() ? keys.get((int) keyIndex) : fallbackKey;
+        return new UserRecordData(found, key);
     }
 
     private static byte[] md5(byte[] data, int offset, int length) {

@@ -34,7 +34,8 @@ final class KinesisShardSplitReader implements SplitReader<KinesisShardSplitRead
     private static final Logger LOG = LoggerFactory.getLogger(KinesisShardSplitReader.class);
 
     /** One de-aggregated user record and where it sits, for the split state. */
-    record UserRecord(byte[] data, String sequenceNumber, long subSequence, boolean lastInRecord, long arrivalMillis) {}
+    record UserRecord(byte[] data, String partitionKey, String sequenceNumber, long subSequence, boolean lastInRecord,
+                      long arrivalMillis) {}
 
     /** Reading position of one assigned shard. */
     private static final class ShardCursor {
@@ -116,13 +117,15 @@ final class KinesisShardSplitReader implements SplitReader<KinesisShardSplitRead
         String sequence = record.sequenceNumber();
         long arrival = record.approximateArrivalTimestamp() == null ? Long.MIN_VALUE
                 : record.approximateArrivalTimestamp().toEpochMilli();
-        List<byte[]> userRecords = AggregatedRecords.deaggregate(record.data().asByteArrayUnsafe());
+        List<AggregatedRecords.UserRecordData> userRecords =
+                AggregatedRecords.deaggregate(record.data().asByteArrayUnsafe(), record.partitionKey());
         // After a restore inside an aggregate, skip the sub-records emitted before the checkpoint.
         long skipThrough = cursor.lastSequenceNumber == null && "AT_SEQUENCE_NUMBER".equals(cursor.split.position)
                 && sequence.equals(cursor.split.positionValue) ? cursor.split.skipThroughSubSequence : -1;
         for (int i = 0; i < userRecords.size(); i++) {
             if (i > skipThrough) {
-                out.add(cursor.split.shardId, new UserRecord(userRecords.get(i), sequence, i,
+                AggregatedRecords.UserRecordData user = userRecords.get(i);
+                out.add(cursor.split.shardId, new UserRecord(user.data(), user.partitionKey(), sequence, i,
                         i == userRecords.size() - 1, arrival));
             }
         }

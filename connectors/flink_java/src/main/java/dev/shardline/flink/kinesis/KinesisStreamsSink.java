@@ -252,6 +252,12 @@ public final class KinesisStreamsSink<InputT> extends AsyncSinkBase<InputT, PutR
             return this;
         }
 
+        /** The same keys as a Configuration (the table connector's options). */
+        public Builder<InputT> setKinesisClientProperties(Configuration properties) {
+            config.addAll(properties);
+            return this;
+        }
+
         public KinesisStreamsSink<InputT> build() {
             if (stream == null || stream.isEmpty()) {
                 throw new IllegalArgumentException("set the stream with setStreamArn or setStreamName");

@@ -1,6 +1,5 @@
 package dev.shardline.flink.kinesis;
 
-import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.source.Boundedness;
 import org.apache.flink.api.connector.source.Source;
@@ -22,20 +21,23 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
  *     .build();
  * }</pre>
  */
-public final class KinesisStreamsSource
-        implements Source<byte[], KinesisShardSplit, KinesisShardEnumerator.State>, ResultTypeQueryable<byte[]> {
+public final class KinesisStreamsSource<T>
+        implements Source<T, KinesisShardSplit, KinesisShardEnumerator.State>, ResultTypeQueryable<T> {
     private static final long serialVersionUID = 1L;
 
     private final String stream;
     private final Configuration config;
+    private final KinesisRecordDeserializer<T> deserializer;
 
-    private KinesisStreamsSource(String stream, Configuration config) {
+    private KinesisStreamsSource(String stream, Configuration config, KinesisRecordDeserializer<T> deserializer) {
         this.stream = stream;
         this.config = config;
+        this.deserializer = deserializer;
     }
 
-    public static Builder builder() {
-        return new Builder();
+    /** A builder of a source of the records' bytes; {@code setDeserializer} makes it emit something else. */
+    public static Builder<byte[]> builder() {
+        return new Builder<>(KinesisRecordDeserializer.bytes());
     }
 
     @Override
@@ -44,8 +46,8 @@ public final class KinesisStreamsSource
     }
 
     @Override
-    public SourceReader<byte[], KinesisShardSplit> createReader(SourceReaderContext context) {
-        return new KinesisStreamsSourceReader(stream, config, context);
+    public SourceReader<T, KinesisShardSplit> createReader(SourceReaderContext context) {
+        return new KinesisStreamsSourceReader<>(stream, config, context, deserializer);
     }
 
     @Override
@@ -71,36 +73,49 @@ public final class KinesisStreamsSource
     }
 
     @Override
-    public TypeInformation<byte[]> getProducedType() {
-        return PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO;
+    public TypeInformation<T> getProducedType() {
+        return deserializer.getProducedType();
     }
 
     /** Names follow the official KinesisStreamsSourceBuilder. */
-    public static final class Builder {
+    public static final class Builder<T> {
         private String stream;
         private final Configuration config = new Configuration();
+        private final KinesisRecordDeserializer<T> deserializer;
 
-        public Builder setStreamArn(String streamArn) {
+        private Builder(KinesisRecordDeserializer<T> deserializer) {
+            this.deserializer = deserializer;
+        }
+
+        /** What each user record becomes (default: its bytes). */
+        public <U> Builder<U> setDeserializer(KinesisRecordDeserializer<U> deserializer) {
+            Builder<U> other = new Builder<>(deserializer);
+            other.stream = stream;
+            other.config.addAll(config);
+            return other;
+        }
+
+        public Builder<T> setStreamArn(String streamArn) {
             this.stream = streamArn;
             return this;
         }
 
         /** Emulators such as kinesalite only accept names, not ARNs. */
-        public Builder setStreamName(String streamName) {
+        public Builder<T> setStreamName(String streamName) {
             this.stream = streamName;
             return this;
         }
 
-        public Builder setSourceConfig(Configuration sourceConfig) {
+        public Builder<T> setSourceConfig(Configuration sourceConfig) {
             this.config.addAll(sourceConfig);
             return this;
         }
 
-        public KinesisStreamsSource build() {
+        public KinesisStreamsSource<T> build() {
             if (stream == null || stream.isEmpty()) {
                 throw new IllegalArgumentException("set the stream with setStreamArn or setStreamName");
             }
-            return new KinesisStreamsSource(stream, config);
+            return new KinesisStreamsSource<>(stream, config, deserializer);
         }
     }
 }

@@ -68,4 +68,36 @@ class KinesisStateTest {
         List<byte[]> records = AggregatedRecords.deaggregate(out.toByteArray());
         assertTrue(records.size() == 1 && Arrays.equals(out.toByteArray(), records.get(0)));
     }
+
+    @Test
+    void eachUserRecordKeepsItsOwnPartitionKeyFromTheKeyTable() throws Exception {
+        var message = new java.io.ByteArrayOutputStream();
+        for (String key : List.of("user-1", "user-2")) {
+            message.write((1 << 3) | 2);
+            message.write(key.length());
+            message.writeBytes(key.getBytes(StandardCharsets.UTF_8));
+        }
+        for (int i = 0; i < 3; i++) {
+            var record = new java.io.ByteArrayOutputStream();
+            record.write(1 << 3);
+            record.write(i % 2);  // partition_key_index
+            record.write((3 << 3) | 2);
+            record.write(1);
+            record.write('a' + i);
+            message.write((3 << 3) | 2);
+            message.write(record.size());
+            message.writeBytes(record.toByteArray());
+        }
+        var out = new java.io.ByteArrayOutputStream();
+        out.write(AggregatedRecords.MAGIC);
+        out.write(message.toByteArray());
+        out.write(java.security.MessageDigest.getInstance("MD5").digest(message.toByteArray()));
+        var records = AggregatedRecords.deaggregate(out.toByteArray(), "outer");
+        assertEquals(List.of("user-1", "user-2", "user-1"),
+                records.stream().map(AggregatedRecords.UserRecordData::partitionKey).toList());
+        assertEquals(List.of("a", "b", "c"), records.stream()
+                .map(r -> new String(r.data(), StandardCharsets.UTF_8)).toList());
+        assertEquals("outer", AggregatedRecords.deaggregate("plain".getBytes(StandardCharsets.UTF_8), "outer")
+                .get(0).partitionKey(), "a plain record keeps the Kinesis record's key");
+    }
 }

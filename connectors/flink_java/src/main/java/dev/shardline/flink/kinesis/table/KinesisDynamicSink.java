@@ -1,0 +1,125 @@
+package dev.shardline.flink.kinesis.table;
+
+import dev.shardline.flink.kinesis.KinesisStreamsSink;
+
+import org.apache.flink.api.common.serialization.SerializationSchema;
+import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.connector.base.sink.writer.ElementConverter;
+import org.apache.flink.table.connector.ChangelogMode;
+import org.apache.flink.table.connector.format.EncodingFormat;
+import org.apache.flink.table.connector.sink.DynamicTableSink;
+import org.apache.flink.table.connector.sink.SinkV2Provider;
+import org.apache.flink.table.connector.sink.abilities.SupportsPartitioning;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.types.DataType;
+
+import java.util.Map;
+
+import software.amazon.awssdk.core.SdkBytes;
+import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
+
+/** A table written to a Kinesis stream: each row through the table's format, keyed by its partitioner. */
+final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning {
+    private final String stream;
+    private final Configuration config;
+    private final EncodingFormat<SerializationSchema<RowData>> format;
+    private final DataType physicalType;
+    private final KinesisPartitioner partitioner;
+    private final int batchSize;
+    private final int maxInFlight;
+    private final int maxBuffered;
+    private final long flushBytes;
+    private final long flushMillis;
+    private final boolean failOnError;
+
+    KinesisDynamicSink(String stream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
+                       DataType physicalType, KinesisPartitioner partitioner, ReadableConfig options) {
+        this(stream, config, format, physicalType, partitioner,
+                options.get(KinesisDynamicTableFactory.SINK_BATCH_MAX_SIZE),
+                options.get(KinesisDynamicTableFactory.SINK_REQUESTS_MAX_INFLIGHT),
+                options.get(KinesisDynamicTableFactory.SINK_REQUESTS_MAX_BUFFERED),
+                options.get(KinesisDynamicTableFactory.SINK_FLUSH_BUFFER_SIZE),
+                options.get(KinesisDynamicTableFactory.SINK_FLUSH_BUFFER_TIMEOUT),
+                options.get(KinesisDynamicTableFactory.SINK_FAIL_ON_ERROR));
+    }
+
+    private KinesisDynamicSink(String stream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
+                               DataType physicalType, KinesisPartitioner partitioner, int batchSize, int maxInFlight,
+                               int maxBuffered, long flushBytes, long flushMillis, boolean failOnError) {
+        this.stream = stream;
+        this.config = config;
+        this.format = format;
+        this.physicalType = physicalType;
+        this.partitioner = partitioner;
+        this.batchSize = batchSize;
+        this.maxInFlight = maxInFlight;
+        this.maxBuffered = maxBuffered;
+        this.flushBytes = flushBytes;
+        this.flushMillis = flushMillis;
+        this.failOnError = failOnError;
+    }
+
+    @Override
+    public ChangelogMode getChangelogMode(ChangelogMode requested) {
+        return format.getChangelogMode();
+    }
+
+    @Override
+    public SinkRuntimeProvider getSinkRuntimeProvider(Context context) {
+        SerializationSchema<RowData> encoder = format.createRuntimeEncoder(context, physicalType);
+        KinesisStreamsSink.Builder<RowData> builder = KinesisStreamsSink.<RowData>builder()
+                .setElementConverter(new RowConverter(encoder, partitioner))
+                .setKinesisClientProperties(config)
+                .setMaxBatchSize(batchSize).setMaxInFlightRequests(maxInFlight).setMaxBufferedRequests(maxBuffered)
+                .setMaxBatchSizeInBytes(flushBytes).setMaxTimeInBufferMS(flushMillis).setFailOnError(failOnError);
+        builder = stream.startsWith("arn:") ? builder.setStreamArn(stream) : builder.setStreamName(stream);
+        return SinkV2Provider.of(builder.build());
+    }
+
+    /** Static partition values are in the rows already (the planner adds them): the partitioner reads them there. */
+    @Override
+    public void applyStaticPartition(Map<String, String> partition) {}
+
+    @Override
+    public DynamicTableSink copy() {
+        return new KinesisDynamicSink(stream, config, format, physicalType, partitioner, batchSize, maxInFlight,
+                maxBuffered, flushBytes, flushMillis, failOnError);
+    }
+
+    @Override
+    public String asSummaryString() {
+        return "shardline-kinesis(" + stream + ")";
+    }
+
+    /** Row to PutRecords entry: the format's bytes, the partitioner's key. */
+    static final class RowConverter implements ElementConverter<RowData, PutRecordsRequestEntry> {
+        private static final long serialVersionUID = 1L;
+        private final SerializationSchema<RowData> encoder;
+        private final KinesisPartitioner partitioner;
+        private transient int subtask;
+
+        RowConverter(SerializationSchema<RowData> encoder, KinesisPartitioner partitioner) {
+            this.encoder = encoder;
+            this.partitioner = partitioner;
+        }
+
+        @Override
+        public void open(WriterInitContext context) {
+            subtask = context.getTaskInfo().getIndexOfThisSubtask();
+            try {
+                encoder.open(context.asSerializationSchemaInitializationContext());
+            } catch (Exception e) {
+                throw new IllegalStateException("the table's format could not open its encoder: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public PutRecordsRequestEntry apply(RowData row, SinkWriter.Context context) {
+            return PutRecordsRequestEntry.builder().data(SdkBytes.fromByteArrayUnsafe(encoder.serialize(row)))
+                    .partitionKey(partitioner.key(row, subtask)).build();
+        }
+    }
+}

@@ -1,0 +1,93 @@
+"""The shardline-kinesis table connector in PyFlink SQL, on the local stack.
+
+A bounded INSERT INTO ... SELECT reads JSON rows with the metadata columns (arrival
+time, shard, sequence number, partition key; a KPL aggregate's user records keep
+their own keys) and writes them to another stream keyed by a PARTITIONED BY column.
+Bad option sets fail at planning, naming the option.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from connectors.aws import AwsConfig, client
+from connectors.flink import build_connector_jar, kinesis_table_options, table_environment, with_clause
+from connectors.kinesis.aggregation import UserRecord, aggregate
+from connectors.testing import read_stream_data
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
+ROWS = [{"user_id": f"u{i % 4}", "amount": float(i)} for i in range(20)]
+PACKED = [{"user_id": f"p{i}", "amount": 100.0 + i} for i in range(3)]
+
+
+def _create_stream(kinesis, name: str, shards: int) -> None:
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+
+
+@pytest.fixture(scope="module")
+def tables(local_stack):
+    build_connector_jar()
+    kinesis = client("kinesis", AwsConfig(sdk_retries=3))
+    source, sink = f"table-in-{uuid.uuid4().hex[:8]}", f"table-out-{uuid.uuid4().hex[:8]}"
+    _create_stream(kinesis, source, 2)
+    _create_stream(kinesis, sink, 1)
+    kinesis.put_records(StreamName=source, Records=[
+        {"Data": json.dumps(row).encode(), "PartitionKey": f"key-{row['user_id']}"} for row in ROWS])
+    kinesis.put_record(StreamName=source, PartitionKey="kpl-outer", Data=aggregate(
+        [UserRecord(f"key-{row['user_id']}", json.dumps(row).encode()) for row in PACKED]))
+    t_env = table_environment()
+    return t_env, kinesis, source, sink
+
+
+def test_sql_reads_metadata_columns_and_writes_keyed_rows(tables):
+    t_env, kinesis, source, sink = tables
+    t_env.execute_sql(f"""
+        CREATE TABLE clicks (
+          user_id STRING, amount DOUBLE,
+          arrival TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+          shard STRING METADATA FROM 'shard-id' VIRTUAL,
+          seq STRING METADATA FROM 'sequence-number' VIRTUAL,
+          pk STRING METADATA FROM 'partition-key' VIRTUAL
+        ) WITH ({with_clause(kinesis_table_options(source, **{
+            'format': 'json', 'source.init.position': 'TRIM_HORIZON', 'source.bounded': 'true'}))})""")
+    t_env.execute_sql(f"""
+        CREATE TABLE doubled (user_id STRING, amount DOUBLE, shard STRING, seq STRING, pk STRING, arrived BIGINT)
+        PARTITIONED BY (user_id)
+        WITH ({with_clause(kinesis_table_options(sink, format='json', **{'sink.flush-buffer.timeout': '200'}))})""")
+    t_env.execute_sql("""
+        INSERT INTO doubled
+        SELECT user_id, amount * 2, shard, seq, pk, UNIX_TIMESTAMP(CAST(arrival AS STRING)) FROM clicks""").wait()
+
+    written = [json.loads(data) for data in read_stream_data(kinesis, sink)]
+    assert sorted((r["user_id"], r["amount"]) for r in written) == sorted(
+        (row["user_id"], row["amount"] * 2) for row in ROWS + PACKED)
+    shards = {s["ShardId"] for s in kinesis.list_shards(StreamName=source)["Shards"]}
+    for row in written:
+        assert row["shard"] in shards and row["seq"].isdigit() and row["arrived"] > 0
+        assert row["pk"] == f"key-{row['user_id']}", "each user record keeps its own key, aggregated ones too"
+    packed = [r for r in written if r["user_id"].startswith("p")]
+    assert len({r["seq"] for r in packed}) == 1, "the aggregate's user records share its sequence number"
+
+    iterator = kinesis.get_shard_iterator(StreamName=sink, ShardId="shardId-000000000000",
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    keys = {r["PartitionKey"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]}
+    assert keys == {row["user_id"] for row in ROWS + PACKED}, "PARTITIONED BY makes the partition key"
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"sink.bogus": "1"}, "sink.bogus"),
+    ({"stream.arn": None}, "stream.arn"),
+    ({"source.reader.type": "EFO"}, "source.reader.type"),
+])
+def test_a_bad_option_fails_at_planning_naming_it(tables, change, named):
+    t_env, _, source, _ = tables
+    options = {**kinesis_table_options(source, format="json"), **change}
+    options = {key: value for key, value in options.items() if value is not None}
+    name = f"bad_{uuid.uuid4().hex[:6]}"
+    t_env.execute_sql(f"CREATE TABLE {name} (user_id STRING) WITH ({with_clause(options)})")
+    with pytest.raises(Exception) as caught:
+        t_env.execute_sql(f"SELECT * FROM {name}").get_job_client().cancel()
+    assert named in str(caught.value)
