@@ -43,7 +43,7 @@ bench: setup
 	$(VENV)/bin/shardline bench producer
 
 docs: setup
-	$(PY) -m jobs.config_docs
+	$(PY) -m jobs.packaging.config_docs
 
 local-up: setup
 	$(VENV)/bin/shardline local up

@@ -25,10 +25,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from scaling.compare import BASELINES, POLICIES, compare  # noqa: E402
+from scaling.evaluation.compare import BASELINES, POLICIES, compare  # noqa: E402
 from scaling.policies import TargetConfig  # noqa: E402
-from scaling.simulate import SimulationConfig, SimulationResult  # noqa: E402
-from scaling.traces import BUILTIN_TRACES, builtin_trace  # noqa: E402
+from scaling.evaluation.simulate import SimulationConfig, SimulationResult  # noqa: E402
+from scaling.evaluation.traces import BUILTIN_TRACES, builtin_trace  # noqa: E402
 
 PROFILES = {
     "managed-flink": SimulationConfig(),
@@ -38,7 +38,7 @@ PROFILES = {
 KPU_RATIO_GOAL = 1.15
 RESCALE_FRACTION_GOAL = 1 / 3
 STEP_AT_S = 3600.0
-"""When the built-in step trace steps up (see scaling.traces)."""
+"""When the built-in step trace steps up (see scaling.evaluation.traces)."""
 
 
 def goals(trace: str, results: dict[str, SimulationResult], sim: SimulationConfig) -> dict:
@@ -76,7 +76,7 @@ def constrained_plan(trace, sim: SimulationConfig, max_rescales: int | None, slo
     whether the issue's goals can hold together, not as a policy."""
     import numpy as np
 
-    from scaling.oracle import OraclePlan, _epoch_costs, oracle_epoch  # the oracle's own cost model, reused
+    from scaling.evaluation.oracle import OraclePlan, _epoch_costs, oracle_epoch  # the oracle's own cost model, reused
 
     sim = replace(sim, slo_penalty_kpu_hours_per_minute=slo_penalty)
     epoch_s = oracle_epoch(sim)
@@ -116,8 +116,8 @@ def feasibility(trace_name: str, sim: SimulationConfig, results: dict[str, Simul
     """Clairvoyant plans under the goals' constraints, replayed in the simulator: can *anything*
     meet 'KPU-hours <= 1.15x oracle' together with 'minutes over SLO <= best baseline's' and
     'rescales <= aws-sample's / 3' on this trace?"""
-    from scaling.oracle import OraclePolicy
-    from scaling.simulate import simulate
+    from scaling.evaluation.oracle import OraclePolicy
+    from scaling.evaluation.simulate import simulate
 
     trace = builtin_trace(trace_name)
     oracle = results["oracle"].kpu_hours
@@ -200,8 +200,8 @@ def tune(out: Path, sim: SimulationConfig = PROFILES["managed-flink"]) -> dict:
     KPU-hours on every trace, and pick the one with the fewest minutes over the SLO in total."""
     from itertools import product
 
-    from scaling.compare import make_policy
-    from scaling.simulate import simulate
+    from scaling.evaluation.compare import make_policy
+    from scaling.evaluation.simulate import simulate
 
     traces = {name: builtin_trace(name) for name in BUILTIN_TRACES}
     oracle = {name: compare(t, ("oracle",), sim)["oracle"] for name, t in traces.items()}

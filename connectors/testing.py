@@ -135,7 +135,7 @@ class AsyncScriptedFirehose(ScriptedFirehose):
 class ScriptedConsumer:
     """A consumer of one stream that hands out the batches it was given, then ends; it records checkpoints.
 
-    Enough of ``KinesisConsumer`` for ``jobs.runner.run_stream``: ``config.stream_name``, ``batches()``,
+    Enough of ``KinesisConsumer`` for ``jobs.local.runner.run_stream``: ``config.stream_name``, ``batches()``,
     ``checkpoint(batch)``.
     """
 

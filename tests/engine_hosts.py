@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from connectors.dead_letter import DeadLetter
 from connectors.kcl.processor import PipelineRecordProcessor, record_pipeline
 from connectors.testing import FakeClock, ListDeadLetters, ListSink, ScriptedConsumer
-from jobs.runner import run_stream
+from jobs.local.runner import run_stream
 from pipelines.pii.dead_letters import DeadLetterMask
 from pipelines.records import from_avro
 
@@ -52,7 +52,7 @@ def run_kcl(pipeline, datas: list[bytes]) -> tuple[list, list[DeadLetter]]:
 
 
 def run_flink(pipeline, datas: list[bytes]) -> tuple[list, list[DeadLetter]]:
-    from jobs.flink.passthrough_job import DEAD_LETTERS, ApplyPipeline
+    from jobs.flink.pipeline_job import DEAD_LETTERS, ApplyPipeline
 
     class Setup:
         def open(self, metrics):

@@ -6,7 +6,7 @@
 ``benchmarks.pii.throughput`` and ``shardline bench pii`` time the masker; a
 deployed job also decodes and encodes Avro, crosses between the JVM and its
 Python workers, and batches into S3.  This runs both jobs (``jobs.flink.pii_job``
-and ``jobs.flink.passthrough_job``: the same operators, without masking) on
+and ``jobs.flink.pipeline_job``: the same operators, without masking) on
 the local stack, bounded, over the same synthetic payments, and counts the CPU
 time of every process of the job (the PyFlink client, its JVM, the Python
 workers) by polling ``/proc`` for the job's session.  Each job runs over a

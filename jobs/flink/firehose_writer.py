@@ -34,7 +34,7 @@ from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from connectors.aws import CONNECTION_ERRORS, error_code, is_throttling, unreachable
 from connectors.backoff import full_jitter
 from connectors.sinks.types import NON_RETRYABLE_CODES
-from jobs.flink.job_config import BYTES, END_OF_INPUT, PARTITIONED, PassthroughJobConfig
+from jobs.flink.job_config import BYTES, END_OF_INPUT, PARTITIONED, PipelineJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.firehose")
 
@@ -158,7 +158,7 @@ class FirehoseBatchWriter(KeyedProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         from connectors.aws import AwsConfig, client
         from connectors.sinks.opensearch import opensearch_bulk
-        from jobs.runner import load_pipeline
+        from jobs.local.runner import load_pipeline
 
         self.encode = opensearch_bulk(self.config.index)
         self.mask = load_pipeline(self.mask_spec) if self.mask_spec else None
@@ -242,7 +242,7 @@ def keyed_by_batch(keys: int, item) -> tuple[str, bytes]:
     return str(zlib.crc32(item[0].encode("utf-8")) % keys), item[2]
 
 
-def to_firehose(processed, job: PassthroughJobConfig):
+def to_firehose(processed, job: PipelineJobConfig):
     """Add the writer after ``processed`` (ApplyPipeline's output); returns its dead-letter stream."""
     config = FirehoseWriterConfig(job.output_firehose or "", job.output_firehose_index,
                                   max_age_s=job.firehose_batch_max_age_s)

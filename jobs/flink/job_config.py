@@ -1,6 +1,6 @@
 """The pipeline job's settings and the stream types its operators pass, apart from the operators.
 
-``passthrough_job`` (the operators and the job) and ``firehose_writer`` both
+``pipeline_job`` (the operators and the job) and ``firehose_writer`` both
 read these; keeping them here is what lets neither import the other.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ DEAD_LETTERS = OutputTag("dead-letters", PARTITIONED)
 
 
 @dataclass(frozen=True)
-class PassthroughJobConfig:
+class PipelineJobConfig:
     """The job's settings; keys in the property group are the field names with '_' -> '.'."""
 
     input_stream: str
@@ -42,7 +42,7 @@ class PassthroughJobConfig:
     """s3://bucket/prefix for dead letters; defaults to <output.s3 bucket>/dead-letters."""
     dead_letter_stream: str | None = None
     """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
-    pipeline: str = "jobs.runner:identity"
+    pipeline: str = "jobs.local.runner:identity"
     """The pipeline function, module:function, Record -> Record | list[Record] | None."""
     dead_letter_mask: str | None = None
     """module:function, bytes -> bytes, applied to a dead letter's data before it is stored (e.g. PII masking)."""
@@ -87,7 +87,7 @@ class PassthroughJobConfig:
         return f"s3://{bucket}/dead-letters"
 
     @classmethod
-    def from_properties(cls, properties: Mapping[str, str]) -> "PassthroughJobConfig":
+    def from_properties(cls, properties: Mapping[str, str]) -> "PipelineJobConfig":
         known = {f.name.replace("_", "."): f for f in fields(cls)}
         known.update({"s3.batch.max-age-s": known.pop("s3.batch.max.age.s"),
                       "firehose.batch.max-age-s": known.pop("firehose.batch.max.age.s"),

@@ -1,6 +1,6 @@
 """PyFlink job for the PII masking pattern: Kinesis in, masked records to Kinesis, S3 and Firehose.
 
-It is the passthrough job (``jobs.flink.passthrough_job``: same operators, same
+It is the pipeline job (``jobs.flink.pipeline_job``: same operators, same
 properties in group ``shardline``) with the pipeline fixed to the masking
 pipeline and every dead letter masked with the generic policy
 (``pipelines.pii.dead_letters:mask_dead_letter``) before it is stored.  With
@@ -26,7 +26,7 @@ import argparse
 import sys
 
 from connectors.flink import application_properties
-from jobs.flink import passthrough_job
+from jobs.flink import pipeline_job
 from jobs.flink.pii_masking import PREFIX, PiiJobSettings, PiiMaskingSetup, PiiPropertyError
 
 MASK_PIPELINE = "pipelines.pii.pipeline:mask_record"  # the operator's name; the workers use PiiMaskingSetup
@@ -47,7 +47,7 @@ def prepare(properties: dict[str, str]) -> tuple[dict[str, str], PiiMaskingSetup
         settings = PiiJobSettings.from_properties(properties, default_policy=PiiPipelineConfig().policy)
         settings.load_policy()
     except PiiPropertyError as exc:
-        sys.exit(f"property group '{passthrough_job.PROPERTY_GROUP}': {exc}")
+        sys.exit(f"property group '{pipeline_job.PROPERTY_GROUP}': {exc}")
     except PolicyError as exc:
         sys.exit(f"PII policy {settings.policy!r}: {exc}")
     rest = {key: value for key, value in properties.items() if not key.startswith(PREFIX)}
@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     args, _ = parser.parse_known_args(argv)
     if OLD_GROUP in application_properties(args.properties):
         sys.exit(f"property group '{OLD_GROUP}' is no longer read: set pii.policy (and pii.keys.<name>.file) "
-                 f"in group '{passthrough_job.PROPERTY_GROUP}'")
-    passthrough_job.main(argv, overrides={"pipeline": MASK_PIPELINE, "dead_letter.mask": DEAD_LETTER_MASK},
+                 f"in group '{pipeline_job.PROPERTY_GROUP}'")
+    pipeline_job.main(argv, overrides={"pipeline": MASK_PIPELINE, "dead_letter.mask": DEAD_LETTER_MASK},
                          job_name="shardline-pii", prepare=prepare)
 
 
 if __name__ == "__main__":
-    # Imported by name so its functions are pickled by reference (see passthrough_job).
+    # Imported by name so its functions are pickled by reference (see pipeline_job).
     from jobs.flink.pii_job import main as job_main
 
     job_main()

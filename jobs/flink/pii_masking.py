@@ -247,7 +247,7 @@ class PiiMaskingSetup:
             self.log_totals()
 
     def log_totals(self) -> None:
-        """This worker's running totals, in the line ``jobs.pii_outputs.log_totals`` writes for the other
+        """This worker's running totals, in the line ``jobs.local.pii.log_totals`` writes for the other
         engines (that module needs prometheus-client, which the Managed Flink zip does not carry)."""
         values = ",".join(f"{e}:{n}" for e, n in sorted(self.counters.totals.items())) or "none"
         log.info("event=pii_masked engine=flink records=%d values=%s", self.counters.total_records, values)

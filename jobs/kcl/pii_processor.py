@@ -23,7 +23,7 @@ import os
 from connectors.kcl.daemon import WORKER_ID_VARIABLE
 from connectors.kcl.processor import configure_stderr_logging
 from jobs.kcl.pipeline_processor import add_output_args, exit_bad_config, outputs_of, run_pipeline
-from jobs.pii_outputs import PiiMetrics, log_totals
+from jobs.local.pii import PiiMetrics, log_totals
 from pipelines.pii import PolicyError
 from pipelines.pii.pipeline import POLICY_VARIABLE, MaskingPipeline, PiiPipelineConfig, policy_from_spec
 

@@ -22,8 +22,8 @@ import sys
 from connectors.kcl.processor import (PipelineRecordProcessor, configure_stderr_logging, record_pipeline,
                                       run_processor)
 from connectors.sinks.fanout import FanOut
-from jobs.pii_outputs import PiiOutputs
-from jobs.runner import load_pipeline
+from jobs.local.pii import PiiOutputs
+from jobs.local.runner import load_pipeline
 
 log = logging.getLogger("shardline.kcl.pipeline")
 EXIT_BAD_CONFIG = 2

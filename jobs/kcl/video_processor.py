@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     from connectors.video.ffmpeg import FfmpegMissingError
-    from jobs.video_runner import resolve_plan, video_sink
+    from jobs.local.video import resolve_plan, video_sink
 
     args = parse_args(argv)
     configure_stderr_logging()

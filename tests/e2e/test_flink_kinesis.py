@@ -77,7 +77,7 @@ def job_run(local_stack, tmp_path_factory):
         "s3.batch.records": "50"}}]))
     env = {**os.environ, "SHARDLINE_APPLICATION_PROPERTIES": str(properties)}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "jobs.flink.passthrough_job"], cwd=REPO_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "jobs.flink.pipeline_job"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
     elapsed = time.monotonic() - started
     sys.stderr.write(f"flink passthrough job run took {elapsed:.1f}s\n")

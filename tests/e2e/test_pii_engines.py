@@ -2,7 +2,7 @@
 
 One module-scoped run on kinesis-mock (the KCL daemon needs its HTTP/2; kinesalite
 has none) + moto: the PyFlink job (``jobs.flink.pii_job``), the KCL daemon with
-``jobs.kcl.pii_processor`` and the local runner (``jobs.pii_outputs.run_pii_stream``) read
+``jobs.kcl.pii_processor`` and the local runner (``jobs.local.pii.run_pii_stream``) read
 the same input stream at once, each writing its own masked stream, S3 curated
 prefix, dead letters and Firehose delivery stream (OpenSearch bulk form,
 delivered to S3 by moto).  The Flink job gets its policy and keys from its
@@ -38,7 +38,7 @@ from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.kcl import FAST_START_JVM_OPTIONS, KclConfig, python_processor, run_daemon
 from connectors.testing import patched_environ, read_stream_data
-from jobs.pii_outputs import PiiOutputs, run_pii_stream
+from jobs.local.pii import PiiOutputs, run_pii_stream
 from pipelines.clock import FakeClock
 from pipelines.pii import builtin_policy
 from pipelines.pii.pipeline import masking_pipeline

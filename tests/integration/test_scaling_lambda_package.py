@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from connectors.aws import client
-from jobs.flink_package import dependency_closure, installed_files
-from jobs.lambda_package import build_lambda_zip
+from jobs.packaging.flink import dependency_closure, installed_files
+from jobs.packaging.lambda_zip import build_lambda_zip
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The README's configuration reference is the config dataclasses, rendered: it fails here when they disagree."""
 import pytest
 
-from jobs.config_docs import README, settings, undocumented, with_reference
+from jobs.packaging.config_docs import README, settings, undocumented, with_reference
 
 
 def test_the_committed_reference_matches_the_code():

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from connectors.dead_letter import DeadLetter, read_dead_letters
 from connectors.testing import make_record
 from jobs.cli import app
-from jobs.dlq import iter_letters, letter_record, redrive
+from jobs.local.dlq import iter_letters, letter_record, redrive
 from pipelines.records import from_json_line, to_avro, to_json_line
 
 runner = CliRunner()

@@ -6,7 +6,8 @@ import pytest
 
 MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.policies",
            "pipelines.video.ladder", "pipelines.video.plans", "pipelines.video.graph", "pipelines.video.segments",
-           "pipelines.video.assembly", "pipelines.video.hls", "pipelines.video.governor")
+           "pipelines.video.assembly", "pipelines.video.hls", "pipelines.video.governor", "pipelines.engine",
+           "pipelines.wrapping", "pipelines.examples.clicks", "pipelines.pii.field_scan")
 
 
 @pytest.mark.parametrize("name", MODULES)

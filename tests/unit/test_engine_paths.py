@@ -77,7 +77,7 @@ def test_no_dead_letter_leaks_the_pii_a_pipeline_put_in_its_exception(letters_by
 
 async def test_an_offline_replay_does_not_leak_the_raising_pipelines_message_either(tmp_path):
     from connectors.dead_letter import read_dead_letters
-    from jobs.runner import FileRunConfig, run_file
+    from jobs.local.runner import FileRunConfig, run_file
     from pipelines.records import from_avro, to_json_line
 
     source = tmp_path / "in.jsonl"

@@ -5,7 +5,7 @@ import fastavro
 
 from connectors.sinks.file import FileSink
 from connectors.testing import make_record
-from jobs.runner import OUTPUT_FLUSH_RECORDS, FileRunConfig, run_file
+from jobs.local.runner import OUTPUT_FLUSH_RECORDS, FileRunConfig, run_file
 from pipelines.records import from_json_line, read_avro_file, to_json_line
 
 

@@ -10,7 +10,7 @@ import pytest
 from connectors.flink import (FlinkConfig, FlinkSetupError, application_properties, connector_jar_path,
                               connector_jars)
 from connectors.testing import patched_environ
-from jobs.flink.passthrough_job import PassthroughJobConfig
+from jobs.flink.pipeline_job import PipelineJobConfig
 
 GROUPS = [
     {"PropertyGroupId": "kinesis.analytics.flink.run.options", "PropertyMap": {"python": "main.py"}},
@@ -75,15 +75,15 @@ def test_flink_config_reads_the_environment_when_built():
 
 
 def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_output():
-    job = PassthroughJobConfig.from_properties({
+    job = PipelineJobConfig.from_properties({
         "input.stream": "in", "output.s3": "s3://bucket/records", "source.bounded": "true",
         "parallelism": "4", "s3.batch.max-age-s": "2.5"})
     assert (job.source_bounded, job.parallelism, job.s3_batch_max_age_s) == (True, 4, 2.5)
     assert job.dead_letter_s3_url == "s3://bucket/dead-letters"
-    assert PassthroughJobConfig.from_properties(
+    assert PipelineJobConfig.from_properties(
         {"input.stream": "in", "output.stream": "out", "dead_letter.stream": "dlq"}).dead_letter_s3_url is None
     assert job.dead_letter_mask is None
-    assert PassthroughJobConfig.from_properties(
+    assert PipelineJobConfig.from_properties(
         {"input.stream": "in", "output.s3": "s3://b/x", "dead_letter.mask": "pipelines.pii.dead_letters:mask_dead_letter"}
     ).dead_letter_mask == "pipelines.pii.dead_letters:mask_dead_letter"
 
@@ -100,7 +100,7 @@ def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_ou
 ])
 def test_job_config_errors_name_the_property(properties, message):
     with pytest.raises(ValueError, match=message):
-        PassthroughJobConfig.from_properties(properties)
+        PipelineJobConfig.from_properties(properties)
 
 
 def test_connector_jars_use_a_fresh_built_jar_and_add_the_official_one(tmp_path):

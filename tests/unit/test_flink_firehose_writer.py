@@ -15,7 +15,7 @@ from connectors.sinks.opensearch import opensearch_bulk
 from connectors.testing import ScriptedFirehose
 from jobs.flink.firehose_writer import (FirehoseWriteError, FirehoseWriterConfig, envelope_of, keyed_by_batch,
                                         put_batch)
-from jobs.flink.passthrough_job import PassthroughJobConfig
+from jobs.flink.pipeline_job import PipelineJobConfig
 from pipelines.records import Record, from_avro, to_avro
 
 CONFIG = FirehoseWriterConfig("search", "payments", max_attempts=3, backoff_base_s=0.1, backoff_cap_s=1.0)
@@ -90,12 +90,12 @@ def test_writer_config_keeps_to_put_record_batch_limits():
 
 
 def test_job_config_takes_a_firehose_output_and_its_index():
-    job = PassthroughJobConfig.from_properties({
+    job = PipelineJobConfig.from_properties({
         "input.stream": "in", "output.firehose": "search", "output.firehose.index": "payments",
         "firehose.batch.max-age-s": "0.5", "dead_letter.stream": "dlq"})
     assert (job.output_firehose, job.output_firehose_index, job.firehose_batch_max_age_s) == \
         ("search", "payments", 0.5)
-    assert PassthroughJobConfig.from_properties(
+    assert PipelineJobConfig.from_properties(
         {"input.stream": "in", "output.s3": "s3://b/x"}).output_firehose_index == "shardline"
 
 
@@ -104,7 +104,7 @@ def test_worker_modules_import_without_what_the_managed_flink_zip_lacks():
     code = ("import sys\n"
             "for name in ('prometheus_client', 'aiobotocore', 'aiohttp'):\n"
             "    sys.modules[name] = None\n"
-            "import jobs.flink.pii_job, jobs.flink.firehose_writer, connectors.sinks.opensearch, jobs.runner\n"
+            "import jobs.flink.pii_job, jobs.flink.firehose_writer, connectors.sinks.opensearch, jobs.local.runner\n"
             "import pipelines.pii.pipeline, pipelines.pii.dead_letters, connectors.dead_letter\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from jobs.flink_package import (RUN_OPTIONS_GROUP, FlinkPackageError, PackageConfig, _distribution_files,
+from jobs.packaging.flink import (RUN_OPTIONS_GROUP, FlinkPackageError, PackageConfig, _distribution_files,
                                 build_managed_flink_zip, vendored_distributions)
 
 
@@ -26,7 +26,7 @@ def test_zip_has_main_py_at_the_root_and_exactly_one_jar_in_lib(package):
     names = archive.namelist()
     assert "main.py" in names
     assert [n for n in names if n.startswith("lib/")] == ["lib/shardline-flink-kinesis-0.1.0.jar"]
-    assert "from jobs.flink.passthrough_job import main" in archive.read("main.py").decode()
+    assert "from jobs.flink.pipeline_job import main" in archive.read("main.py").decode()
 
 
 def test_run_options_point_at_the_files_in_the_zip(package):
@@ -43,7 +43,7 @@ def test_dep_holds_shardline_and_what_the_runtime_lacks_but_not_what_it_has(pack
     _, _, archive = package
     names = set(archive.namelist())
     for module in ("dep/pipelines/records.py", "dep/connectors/flink.py", "dep/connectors/aws.py",
-                   "dep/jobs/runner.py", "dep/jobs/flink/passthrough_job.py", "dep/boto3/__init__.py",
+                   "dep/jobs/local/runner.py", "dep/jobs/flink/pipeline_job.py", "dep/boto3/__init__.py",
                    "dep/botocore/__init__.py"):
         assert module in names, module
     # apache-flink already depends on these, so Managed Flink has them.
@@ -56,7 +56,7 @@ def test_job_module_imports_from_the_unpacked_zip(package):
     unpacked = work / "unpacked"
     archive.extractall(unpacked)
     # dep/ goes first on the path, as pyFiles puts it there on Managed Flink.
-    code = "import sys; sys.path.insert(0, 'dep'); import jobs.flink.passthrough_job as m, boto3; " \
+    code = "import sys; sys.path.insert(0, 'dep'); import jobs.flink.pipeline_job as m, boto3; " \
            "print(m.__file__); print(boto3.__file__)"
     result = subprocess.run([sys.executable, "-c", code], cwd=unpacked, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -86,7 +86,7 @@ def test_native_packages_need_a_matching_interpreter():
 
 
 def test_the_pii_job_ships_its_policies_and_the_detectors_libraries():
-    from jobs.flink_package import JOBS, shardline_files
+    from jobs.packaging.flink import JOBS, shardline_files
 
     names = {name for name, _ in shardline_files()}
     assert {"pipelines/pii/policies/payments.yaml", "pipelines/pii/policies/generic.yaml",

@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from jobs.flink.passthrough_job import PassthroughJobConfig
+from jobs.flink.pipeline_job import PipelineJobConfig
 from jobs.flink.pii_job import prepare
 from jobs.flink.pii_masking import (CODE_ROOT, MaskedCounters, PiiJobSettings, PiiMaskingSetup, PiiPropertyError)
 from pipelines.clock import FakeClock
@@ -100,7 +100,7 @@ def test_prepare_takes_the_pii_keys_out_of_the_group_and_stops_on_a_missing_key(
     for name in (*ENV, "SHARDLINE_PII_POLICY"):
         monkeypatch.delenv(name, raising=False)
     rest, setup = prepare({**JOB, "pii.policy": "payments", "pii.keys.hmac": HMAC, "pii.keys.fpe": FPE})
-    assert rest == JOB and PassthroughJobConfig.from_properties(rest).output_s3 == "s3://b/x"
+    assert rest == JOB and PipelineJobConfig.from_properties(rest).output_s3 == "s3://b/x"
     assert setup.settings.policy == "payments"
     with pytest.raises(SystemExit) as stop:
         prepare({**JOB, "pii.keys.hmac": HMAC})

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from jobs.lambda_package import LambdaPackageConfig, LambdaPackageError, _pure_python_files, build_lambda_zip
+from jobs.packaging.lambda_zip import LambdaPackageConfig, LambdaPackageError, _pure_python_files, build_lambda_zip
 
 
 def test_the_zip_holds_the_handlers_and_their_pure_python_dependencies_only(tmp_path):

@@ -126,5 +126,13 @@ def test_each_package_imports_only_what_the_dependency_rule_allows():
     assert broken == []
 
 
+def test_the_autoscalers_runtime_never_imports_its_evaluation():
+    """signals -> policy -> decision -> backend run in production; the simulator and its baselines judge them."""
+    leaks = [f"{name} -> {target}" for name, targets in module_graph().items()
+             if name.startswith("scaling.") and not name.startswith("scaling.evaluation")
+             for target in targets if target.startswith("scaling.evaluation")]
+    assert leaks == []
+
+
 def test_the_cycle_finder_finds_cycles():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

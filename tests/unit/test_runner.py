@@ -4,7 +4,7 @@ import pytest
 
 from connectors.dead_letter import read_dead_letters
 from connectors.testing import make_record
-from jobs.runner import BadRecordError, FileRunConfig, load_pipeline, run_file
+from jobs.local.runner import BadRecordError, FileRunConfig, load_pipeline, run_file
 from pipelines.records import Record, from_json_line, read_avro_file, to_json_line
 
 
@@ -30,7 +30,7 @@ def drop_odd(record: Record):
 async def test_malformed_lines_go_to_dead_letters_with_line_numbers(tmp_path):
     source = write_input(tmp_path, [good(1), '{"id": "broken", ', good(2), '{"type": "t"}', good(3)])
     out = tmp_path / "out.jsonl"
-    stats = await run_file(load_pipeline("jobs.runner:identity"), FileRunConfig(input=source, output=out))
+    stats = await run_file(load_pipeline("jobs.local.runner:identity"), FileRunConfig(input=source, output=out))
     assert stats.as_dict()["read"] == 5 and stats.written == 3 and stats.dead_lettered == 2
     assert [from_json_line(line).id for line in out.read_text().splitlines()] == ["r1", "r2", "r3"]
     letters = list(read_dead_letters(tmp_path / "out.jsonl.dlq.jsonl"))
@@ -42,7 +42,7 @@ async def test_malformed_lines_go_to_dead_letters_with_line_numbers(tmp_path):
 
 async def test_dead_letters_never_store_the_pii_of_a_bad_line(tmp_path):
     source = write_input(tmp_path, ['{"ssn": "123-45-6789", "email": "ada@example.com", ', good(1)])
-    await run_file(load_pipeline("jobs.runner:identity"), FileRunConfig(input=source, output=tmp_path / "o.jsonl"))
+    await run_file(load_pipeline("jobs.local.runner:identity"), FileRunConfig(input=source, output=tmp_path / "o.jsonl"))
     [letter] = read_dead_letters(tmp_path / "o.jsonl.dlq.jsonl")
     assert b"123-45-6789" not in letter.data and b"123456789" not in letter.data
     assert b"ada@example.com" not in letter.data and b'"ssn"' in letter.data  # the shape survives for redrive
@@ -51,7 +51,7 @@ async def test_dead_letters_never_store_the_pii_of_a_bad_line(tmp_path):
 async def test_fail_mode_stops_at_the_first_bad_line_without_quoting_it(tmp_path):
     source = write_input(tmp_path, [good(1), '{"ssn": "123-45-6789", ', good(2)])
     with pytest.raises(BadRecordError) as caught:
-        await run_file(load_pipeline("jobs.runner:identity"),
+        await run_file(load_pipeline("jobs.local.runner:identity"),
                        FileRunConfig(input=source, output=tmp_path / "o.jsonl", on_error="fail"))
     assert "line 2" in str(caught.value)
     assert "123-45-6789" not in str(caught.value)
@@ -79,6 +79,6 @@ def test_bad_pipeline_spec_and_on_error_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="package.module:function"):
         load_pipeline("nonsense")
     with pytest.raises(ValueError, match="cannot load pipeline"):
-        load_pipeline("jobs.runner:nope")
+        load_pipeline("jobs.local.runner:nope")
     with pytest.raises(ValueError, match="on_error"):
         FileRunConfig(input=tmp_path, on_error="ignore")

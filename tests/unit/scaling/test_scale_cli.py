@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-import jobs.scale_cli
+import jobs.cli.scale
 from jobs.cli import app
 
 APP = "orders-enricher"
@@ -43,7 +43,7 @@ def policy_file(tmp_path):
 @pytest.fixture
 def no_aws(monkeypatch):
     calls = []
-    monkeypatch.setattr(jobs.scale_cli, "_clients", lambda: calls.append("clients") or {})
+    monkeypatch.setattr(jobs.cli.scale, "_clients", lambda: calls.append("clients") or {})
     return calls
 
 
@@ -110,7 +110,7 @@ def stubs(monkeypatch):
     stubbers = {"kinesisanalyticsv2": Stubber(kda), "cloudwatch": Stubber(cw)}
     for s in stubbers.values():
         s.activate()
-    monkeypatch.setattr(jobs.scale_cli, "_clients", lambda: {"kinesisanalyticsv2": kda, "cloudwatch": cw})
+    monkeypatch.setattr(jobs.cli.scale, "_clients", lambda: {"kinesisanalyticsv2": kda, "cloudwatch": cw})
     yield stubbers
     for s in stubbers.values():
         s.assert_no_pending_responses()

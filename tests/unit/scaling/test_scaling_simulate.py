@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from scaling.compare import POLICIES, make_policy
+from scaling.evaluation.compare import POLICIES, make_policy
 from scaling.decision import AppState, ScalingDecision
-from scaling.oracle import plan_oracle
-from scaling.simulate import SimulationConfig, simulate
-from scaling.traces import BUILTIN_TRACES, Trace, TraceError, builtin_trace, load_csv, resolve_trace
+from scaling.evaluation.oracle import plan_oracle
+from scaling.evaluation.simulate import SimulationConfig, simulate
+from scaling.evaluation.traces import BUILTIN_TRACES, Trace, TraceError, builtin_trace, load_csv, resolve_trace
 
 SIM = SimulationConfig()
 

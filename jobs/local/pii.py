@@ -4,7 +4,7 @@ Masked records go to a Kinesis stream, an S3 "curated" prefix (Avro under
 dt=/hour=) and a Firehose delivery stream in OpenSearch bulk form; records
 that fail to parse, validate or mask go to a dead-letter store, masked with
 the generic policy first (``pipelines.pii.dead_letters``).  The PyFlink job
-writes the same outputs through ``jobs.flink.passthrough_job.build``.
+writes the same outputs through ``jobs.flink.pipeline_job.build``.
 
 Metrics count masked records and values by entity type: never a value, and
 no label but the entity type.
@@ -127,7 +127,7 @@ async def run_pii_stream(stream: str, outputs: PiiOutputs, policy, *, start: str
     """
     from connectors.kinesis.checkpoints import FileCheckpointStore
     from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
-    from jobs.runner import run_stream
+    from jobs.local.runner import run_stream
     from pipelines.pii.pipeline import masking_pipeline
 
     masking = masking_pipeline(policy, observe=PiiMetrics.for_registry(registry).observe)

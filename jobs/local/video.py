@@ -58,7 +58,7 @@ async def run_video_stream(stream: str, out: str, *, plan: str, dead_letters: st
     """The local runner as the video engine: parts from ``stream`` into HLS at ``out``."""
     from connectors.kinesis.checkpoints import FileCheckpointStore
     from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
-    from jobs.runner import run_stream
+    from jobs.local.runner import run_stream
 
     sink = video_sink(out, plan, dead_letters, config, clock=clock, registry=registry)
     consumer = KinesisConsumer(

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from jobs.cli_errors import err, fail, progress_bar, run_async
+from jobs.cli.errors import err, fail, progress_bar, run_async
 
 video_app = typer.Typer(help="Video: publish a stream, transcode it into an HLS ladder.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def _transcode_config(codec: str, preset: str, max_streams: int = 0, start_ahead
 
 def _plan(requested: str, codec: str) -> str:
     from connectors.video.ffmpeg import FfmpegMissingError
-    from jobs.video_runner import resolve_plan
+    from jobs.local.video import resolve_plan
     from pipelines.video.errors import PlanUnavailableError
 
     try:
@@ -113,8 +113,8 @@ def sink(stream: str = typer.Option(..., help="Kinesis stream of segment parts")
          idle_timeout: Optional[float] = typer.Option(None, help="Stop after this many seconds without records"),
          as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON")):
     """The transcoding sink on the local runner: every video on the stream into a 5-rung HLS ladder."""
-    from jobs.stream_commands import parse_start_position
-    from jobs.video_runner import run_video_stream
+    from jobs.local.streams import parse_start_position
+    from jobs.local.video import run_video_stream
 
     config = _transcode_config(codec, preset, max_streams, start_ahead, degrade)
     chosen = _plan(plan, codec)
@@ -143,7 +143,7 @@ def transcode(input: Path = typer.Option(..., "--input", help="A video file"),
                                                          help="Where failed segments go (default: OUT.dlq.jsonl)"),
               as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON")):
     """Offline: the same HLS ladder from a file (master.m3u8, <height>p/index.m3u8 and segments)."""
-    from jobs.video_runner import transcode_file
+    from jobs.local.video import transcode_file
 
     if not input.is_file():
         fail(f"{input}: no such file")

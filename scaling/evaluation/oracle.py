@@ -20,8 +20,8 @@ import numpy as np
 
 from scaling.decision import AppState, ScalingDecision
 from scaling.signals import MetricHistory
-from scaling.simulate import SimulationConfig
-from scaling.traces import Trace
+from scaling.evaluation.simulate import SimulationConfig
+from scaling.evaluation.traces import Trace
 
 INFEASIBLE_COST = 1e3
 """Added (KPU-hours) to an epoch that ends with backlog left, so the DP only picks it when nothing else works."""

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.cli_errors import fail, fail_on_aws
+from jobs.cli.errors import fail, fail_on_aws
 
 scale_app = typer.Typer(help="Size Flink applications in KPUs: plan, run, replay, simulate.", no_args_is_help=True)
 
@@ -152,10 +152,10 @@ def simulate(trace: str = typer.Option(..., "--trace", help="step, ramp, diurnal
                  "(shardline bench pii-job measures the PII job's); default 1000"),
              as_json: bool = typer.Option(False, "--json")):
     """Run policies through the fluid simulator on a trace and compare them."""
-    from scaling.compare import POLICIES, compare
-    from scaling.simulate import SimulationConfig
+    from scaling.evaluation.compare import POLICIES, compare
+    from scaling.evaluation.simulate import SimulationConfig
     from scaling.spec import parse_duration
-    from scaling.traces import resolve_trace
+    from scaling.evaluation.traces import resolve_trace
 
     names = POLICIES if policy == "all" else (policy,)
     if policy != "all" and policy not in POLICIES:

@@ -26,7 +26,7 @@ def run_async(coroutine):
     from connectors.dead_letter import DeadLetterError
     from connectors.kinesis.consumer import ConsumerError
     from connectors.kinesis.producer_types import ProducerError
-    from jobs.runner import BadRecordError
+    from jobs.local.runner import BadRecordError
 
     try:
         return asyncio.run(coroutine)

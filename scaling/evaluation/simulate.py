@@ -25,7 +25,7 @@ import numpy as np
 
 from scaling.decision import RUNNING, UPDATING, AppState, Policy, ScalingConfigError, clamp
 from scaling.signals import BUSY_TIME, CPU, INPUT_RATE, KPUS, LAG_MS, PROCESSED_RATE, MetricHistory
-from scaling.traces import Trace
+from scaling.evaluation.traces import Trace
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli_errors import err, fail, run_async
+from jobs.cli.errors import err, fail, run_async
 
 dlq_app = typer.Typer(help="Dead letters: summarise them, redrive them after a fix.", no_args_is_help=True)
 SOURCE_HELP = "A dead-letter file (.dlq.jsonl) or s3://bucket/prefix"
 
 
 def _letters(source: str):
-    from jobs.dlq import iter_letters
+    from jobs.local.dlq import iter_letters
 
     return iter_letters(source)
 
@@ -32,7 +32,7 @@ def summary(source: str = typer.Argument(..., help=SOURCE_HELP),
             as_json: bool = typer.Option(False, "--json")):
     """Counts by error type and reason, the time span, and how many letters hold a record to redrive."""
     from connectors.aws import EndpointUnreachable
-    from jobs.dlq import summarize
+    from jobs.local.dlq import summarize
 
     try:
         result = summarize(_letters(source))
@@ -65,7 +65,7 @@ def redrive(source: str = typer.Argument(..., help=SOURCE_HELP),
             dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be redriven; send nothing"),
             as_json: bool = typer.Option(False, "--json")):
     """Send the records held by dead letters to a stream or sink, in dead-letter order."""
-    from jobs.dlq import redrive as redrive_letters
+    from jobs.local.dlq import redrive as redrive_letters
 
     if remaining is not None and not source.startswith("s3://") and remaining.resolve() == Path(source).resolve():
         fail("--remaining must not be the source file: it is read while letters are appended")

@@ -1,7 +1,7 @@
 """Every policy the benchmark compares, built for one trace and simulator configuration."""
 from __future__ import annotations
 
-from scaling.baselines import (
+from scaling.evaluation.baselines import (
     AwsSampleConfig,
     AwsSamplePolicy,
     BuiltinConfig,
@@ -13,10 +13,10 @@ from scaling.baselines import (
     StaticPolicy,
 )
 from scaling.decision import DEFAULT_KPU_QUOTA, Policy
-from scaling.oracle import OraclePolicy, plan_oracle
+from scaling.evaluation.oracle import OraclePolicy, plan_oracle
 from scaling.policies import ScheduleConfig, SchedulePolicy, ScheduledTargetPolicy, TargetConfig, TargetPolicy
-from scaling.simulate import SimulationConfig, SimulationResult, simulate
-from scaling.traces import Trace
+from scaling.evaluation.simulate import SimulationConfig, SimulationResult, simulate
+from scaling.evaluation.traces import Trace
 
 POLICIES = ("ours", "aws-sample", "builtin", "flink-operator", "ds2", "static-peak", "oracle")
 BASELINES = ("aws-sample", "builtin", "flink-operator", "ds2")

@@ -2,7 +2,7 @@
 
 Steps: bring the local stack up (or use the one `shardline local up` started),
 create the stream and bucket, start the PyFlink job (jobs/flink/pii_job.py, the
-payments policy; or jobs/flink/passthrough_job.py with ``--job passthrough``)
+payments policy; or jobs/flink/pipeline_job.py with ``--job passthrough``)
 reading through the Kinesis connector jar, wait until a warm-up record has gone
 all the way through, produce payments at a steady rate, wait until S3 holds
 them, and print counts, throughput, end-to-end latency and how much of the

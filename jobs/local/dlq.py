@@ -136,8 +136,8 @@ async def redrive(letters: Iterator[DeadLetter], destination: str, *, error_type
     refuses again go to ``dead_letters`` (default: ``<remaining or redrive>.failed.dlq.jsonl``).
     """
     from connectors.dead_letter import FileDeadLetters
-    from jobs.runner import add_with_backpressure, masked_dead_letters
-    from jobs.sink_specs import sink_from_spec
+    from jobs.local.runner import add_with_backpressure, masked_dead_letters
+    from jobs.local.sink_specs import sink_from_spec
 
     result = RedriveResult()
     wanted = frozenset(error_types)

@@ -14,8 +14,6 @@ bad policy or a missing key stops it before anything is read, also with 2.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import random
 import sys
@@ -29,7 +27,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.cli_errors import err, fail
+from jobs.cli.errors import err, fail
 
 pii_app = typer.Typer(help="PII masking: mask JSON lines with a policy, scan files for PII.", no_args_is_help=True)
 POLICY_HELP = "Built-in policy (payments, generic) or a policy file (YAML or JSON)"
@@ -202,9 +200,9 @@ def run(stream: str = typer.Option(..., "--stream", help="Kinesis stream of enve
         as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
     """The local runner as the PII engine: mask a stream into Kinesis, S3 and Firehose."""
     from connectors.aws import EndpointUnreachable
-    from jobs.pii_outputs import PiiOutputs, run_pii_stream
-    from jobs.runner import BadRecordError
-    from jobs.stream_commands import parse_start_position
+    from jobs.local.pii import PiiOutputs, run_pii_stream
+    from jobs.local.runner import BadRecordError
+    from jobs.local.streams import parse_start_position
 
     chosen = _load_policy(policy)
     try:
@@ -226,60 +224,6 @@ def run(stream: str = typer.Option(..., "--stream", help="Kinesis stream of enve
 
 # --- scan ----------------------------------------------------------------------------------------
 
-def _payloads(fo: BinaryIO) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, the payload to mask, None) for each record line; (line number, None, why) for a bad one.
-
-    Blank lines are skipped.
-    """
-    for number, body, _ in _lines(fo):
-        if not body.strip():
-            continue
-        try:
-            document = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            yield number, None, f"not valid UTF-8 (invalid byte at offset {exc.start})"
-            continue
-        except json.JSONDecodeError as exc:
-            yield number, None, f"malformed JSON at column {exc.colno}"
-            continue
-        payload = _payload_of(document) if isinstance(document, dict) else None
-        if payload is None:
-            yield number, None, "not a JSON object, or an envelope without an object payload"
-        else:
-            yield number, payload, None
-
-
-def _payload_of(document: dict) -> dict | None:
-    """The fields to scan: an envelope's payload (an object, or bytes holding one), else the object itself."""
-    from pipelines.pii.jsontext import ENVELOPE_FIELDS
-
-    if "payload" not in document or not set(document) <= ENVELOPE_FIELDS:
-        return document
-    payload = document["payload"]
-    if isinstance(payload, dict) and set(payload) == {"$base64"}:
-        try:
-            payload = json.loads(base64.b64decode(payload["$base64"], validate=True))
-        except (binascii.Error, ValueError, TypeError):
-            return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _treatment(policy, name: str) -> tuple[str, bool]:
-    """What the policy does with field ``name``, and whether that leaves its values as they are."""
-    from pipelines.pii.policy import KEEP, SCAN
-
-    rule = policy.fields.get(name)
-    if rule is None:
-        if policy.mode == "fields":
-            return "not listed: passed through", True
-        return ("scanned (cells mode)" if policy.mode == "cells" else "classified"), False
-    if rule.kind == KEEP:
-        return "keep", True
-    if rule.kind == SCAN:
-        return "scanned", False
-    return f"{rule.action.name} as {rule.entity}", False
-
-
 @pii_app.command("scan")
 def scan(policy: Optional[str] = typer.Option(None, "--policy", help=ENGINE_POLICY_HELP),
          input: Path = typer.Option(..., "--input", help="JSON-lines file of envelopes or flat objects"),
@@ -291,9 +235,8 @@ def scan(policy: Optional[str] = typer.Option(None, "--policy", help=ENGINE_POLI
          seed: int = typer.Option(0, help="Seed for choosing the sample (same seed, same sample)"),
          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON")):
     """Find the entity types in each field of a file, with counts, and what the policy does with them."""
-    from pipelines.pii import ClassifySettings, ColumnClassifier, MaskingError, Scanner
-    from pipelines.pii.entities import entity_for_field_name
-    from pipelines.pii.values import NOT_TEXT, text_of
+    from pipelines.pii import ClassifySettings
+    from pipelines.pii.field_scan import FieldScan
 
     chosen = _load_policy(policy)
     if not input.is_file():
@@ -302,44 +245,14 @@ def scan(policy: Optional[str] = typer.Option(None, "--policy", help=ENGINE_POLI
         fail("--sample must be more than 0: no field could be scanned")
     settings = ClassifySettings(sample=sample, threshold=threshold,
                                 min_samples=min_samples or chosen.classify.min_samples)
-    scanner = Scanner.from_settings(chosen.scan)
-    classifier = ColumnClassifier(settings, random.Random(seed).random)
-    records = sampled = 0
-    bad: list[dict] = []
-    seen_fields: dict[str, None] = {}
+    scan_ = FieldScan(chosen, settings, random.Random(seed).random)
     with open(input, "rb") as fo, _progress(f"scanning {input.name}") as bar:
         task = bar.add_task("scan", total=None)
-        for number, payload, reason in _payloads(fo):
+        for number, body, _ in _lines(fo):
             bar.advance(task)
-            if payload is None:
-                bad.append({"line": number, "reason": reason})
-                continue
-            records += 1
-            seen_fields.update(dict.fromkeys(payload))
-            if not classifier.should_sample():
-                continue
-            sampled += 1
-            for name, value in payload.items():
-                try:
-                    text = text_of(name, value)
-                except MaskingError:
-                    continue  # nested values: the masker rejects them too; they are not scalars to scan
-                if text is NOT_TEXT or text == "":
-                    continue
-                classifier.observe(name, [m.entity for m in scanner.scan(text)])
-    stats = classifier.report()
-    fields = []
-    for name in seen_fields:
-        column = stats.get(name)
-        hint = entity_for_field_name(name) if chosen.scan.field_hints else None
-        label = (column.label if column else None) or hint
-        treatment, passes_through = _treatment(chosen, name)
-        fields.append({"field": name, "sampled": column.samples if column else 0,
-                       "entities": dict(sorted((column.entities if column else {}).items(), key=lambda kv: -kv[1])),
-                       "label": label, "policy": treatment, "unmasked": bool(label) and passes_through})
-    report = {"policy": chosen.name, "input": str(input), "records": records, "sampled": sampled,
-              "sample": sample, "threshold": threshold, "min_samples": settings.min_samples, "fields": fields,
-              "unmasked_fields": [f["field"] for f in fields if f["unmasked"]], "bad_lines": bad}
+            scan_.add(number, body)
+    report = scan_.report(str(input))
+    bad = report["bad_lines"]
     if as_json:
         print(json.dumps(report))
     else:
@@ -376,9 +289,14 @@ def bench(policy: str = typer.Option(..., "--policy", help=POLICY_HELP),
     chosen = _load_policy(policy)
     if not input.is_file():
         fail(f"input file {input} does not exist")
+    from pipelines.pii.field_scan import parse_line
+
     payloads, unreadable = [], 0
     with open(input, "rb") as fo:
-        for _, payload, _ in _payloads(fo):
+        for _, body, _ in _lines(fo):
+            if not body.strip():
+                continue
+            payload, _ = parse_line(body)
             if payload is None:
                 unreadable += 1
             else:

@@ -18,7 +18,7 @@ from connectors.dead_letter import DeadLetter
 from connectors.kinesis.consumer import ConsumerConfig, KinesisConsumer
 from connectors.kinesis.aggregation import MAX_RECORD_BYTES
 from connectors.kinesis.producer import KinesisProducer, ProducerConfig, RecordTooLargeError
-from jobs.runner import (ON_ERROR_CHOICES, BadRecordError, BadLine, batches_until_idle, masked_dead_letters,
+from jobs.local.runner import (ON_ERROR_CHOICES, BadRecordError, BadLine, batches_until_idle, masked_dead_letters,
                          read_input)
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.engine import Rejected, rejection
@@ -257,8 +257,8 @@ async def run_over_stream(pipeline, stream: str, sink_specs: list[str], *, start
                           dead_letters: Path | None = None, clock: Clock = SYSTEM_CLOCK):
     """`shardline run --stream`: consume, apply the pipeline, write to every sink, checkpoint."""
     from connectors.kinesis.checkpoints import FileCheckpointStore
-    from jobs.runner import run_stream
-    from jobs.sink_specs import sink_from_spec
+    from jobs.local.runner import run_stream
+    from jobs.local.sink_specs import sink_from_spec
 
     if not sink_specs:
         raise ValueError("give at least one --sink")

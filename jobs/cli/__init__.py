@@ -12,11 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.cli_errors import CommandGroup, err, fail, progress_bar, run_async
-from jobs.dlq_cli import dlq_app
-from jobs.pii_cli import bench as bench_pii, pii_app
-from jobs.scale_cli import scale_app
-from jobs.video_cli import bench as bench_video, video_app
+from jobs.cli.errors import CommandGroup, err, fail, progress_bar, run_async
+from jobs.cli.dlq import dlq_app
+from jobs.cli.pii import bench as bench_pii, pii_app
+from jobs.cli.scale import scale_app
+from jobs.cli.video import bench as bench_video, video_app
 
 app = typer.Typer(help="Real-time data pipelines on Amazon Kinesis.", no_args_is_help=True, cls=CommandGroup,
                   pretty_exceptions_enable=False)
@@ -155,7 +155,7 @@ def produce(stream: str = typer.Option(..., help="Stream name"),
     Lines that are envelopes go as they are; bare JSON objects are wrapped in one (--type, --key-field,
     --time-field).  Exits 1 when any record went to the dead-letter file, 2 on bad arguments.
     """
-    from jobs.stream_commands import produce as run
+    from jobs.local.streams import produce as run
     from pipelines.wrapping import WrapConfig
 
     wrapping = None
@@ -184,7 +184,7 @@ def consume(stream: str = typer.Option(..., help="Stream name"),
             count: Optional[int] = typer.Option(None, help="Stop after this many records"),
             idle_timeout: Optional[float] = typer.Option(None, help="Stop after this many seconds without records")):
     """Read records from a stream and print them."""
-    from jobs.stream_commands import consume as run
+    from jobs.local.streams import consume as run
 
     run_async(run(stream, start=start, as_json=as_json, count=count, idle_timeout_s=idle_timeout))
 
@@ -195,7 +195,7 @@ def record(stream: str = typer.Option(...), out: Path = typer.Option(..., help="
            start: str = typer.Option("latest", "--from"),
            count: Optional[int] = typer.Option(None, help="Stop after this many records")):
     """Capture every record of a stream with its shard, sequence number and arrival time."""
-    from jobs.stream_commands import record as run
+    from jobs.local.streams import record as run
 
     with progress_bar(count, f"recording {stream}") as bar:
         task = bar.add_task("record", total=count)
@@ -208,7 +208,7 @@ def record(stream: str = typer.Option(...), out: Path = typer.Option(..., help="
 def replay(file: Path, stream: str = typer.Option(...),
            speed: str = typer.Option("1", help="1, 10, ... or max")):
     """Re-publish a recording in per-key order with scaled inter-arrival times."""
-    from jobs.stream_commands import replay as run
+    from jobs.local.streams import replay as run
     from pipelines.recording import parse_speed
 
     try:
@@ -222,7 +222,7 @@ def replay(file: Path, stream: str = typer.Option(...),
 
 
 @app.command("run")
-def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="package.module:function"),
+def run_pipeline(pipeline: str = typer.Option("jobs.local.runner:identity", help="package.module:function"),
                  input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines or Avro file"),
                  output: Optional[Path] = typer.Option(None, "--output", help="Output file (default stdout)"),
                  stream: Optional[str] = typer.Option(None, help="Read a Kinesis stream instead of a file"),
@@ -236,8 +236,8 @@ def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="pack
                  dlq: Optional[Path] = typer.Option(None, help="Dead-letter file"),
                  as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
     """Run a pipeline function over a file (offline replay) or a stream, into a file or sinks."""
-    from jobs.runner import FileRunConfig, load_pipeline, run_file
-    from jobs.stream_commands import run_over_stream
+    from jobs.local.runner import FileRunConfig, load_pipeline, run_file
+    from jobs.local.streams import run_over_stream
 
     if (input is None) == (stream is None):
         fail("give exactly one of --input FILE or --stream NAME")
@@ -261,7 +261,7 @@ def run_pipeline(pipeline: str = typer.Option("jobs.runner:identity", help="pack
 def package_flink(job: str = typer.Option(..., help="Job name under jobs/flink/"),
                   out: Path = typer.Option(Path("app.zip"), help="Zip to write")):
     """Build a Managed Service for Apache Flink application zip."""
-    from jobs.flink_package import FlinkPackageError, build_managed_flink_zip
+    from jobs.packaging.flink import FlinkPackageError, build_managed_flink_zip
 
     try:
         path = build_managed_flink_zip(job, out)
@@ -274,7 +274,7 @@ def package_flink(job: str = typer.Option(..., help="Job name under jobs/flink/"
 def package_lambda(out: Path = typer.Option(Path("scaler.zip"), help="Zip to write"),
                    python: str = typer.Option("3.12", help="The Lambda runtime's Python version")):
     """Build the autoscaler's Lambda zip (upload it to the template's CodeBucket/CodeKey)."""
-    from jobs.lambda_package import LambdaPackageConfig, LambdaPackageError, build_lambda_zip
+    from jobs.packaging.lambda_zip import LambdaPackageConfig, LambdaPackageError, build_lambda_zip
 
     try:
         path = build_lambda_zip(out, LambdaPackageConfig(python_version=python))
@@ -322,7 +322,7 @@ def demo(rate: float = typer.Option(400, help="Records per second"),
          job: str = typer.Option("pii", help="PyFlink job: pii (masks with the payments policy) or passthrough"),
          as_json: bool = typer.Option(False, "--json")):
     """Producer -> Kinesis -> PyFlink PII masking job -> S3, on the local stack, with a summary."""
-    from jobs.demo import job_module, run_demo
+    from jobs.local.demo import job_module, run_demo
 
     try:
         job_module(job)

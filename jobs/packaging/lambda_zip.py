@@ -8,7 +8,7 @@ Layout (a Lambda zip puts its root on ``sys.path``)::
                                       Python runtime does not already have (it has boto3)
 
 Packages come from this environment's installed files, as for the Flink zip
-(``jobs.flink_package``).  C extensions are never copied: the runtime's CPython and
+(``jobs.packaging.flink``).  C extensions are never copied: the runtime's CPython and
 architecture are rarely this interpreter's.  A package that only *accelerates* itself with one
 (PyYAML's libyaml binding) travels as its pure-Python part; any other stops packaging with the
 ``pip download`` line that fetches the right wheel.  Same inputs, same zip bytes.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from jobs.flink_package import (
+from jobs.packaging.flink import (
     FlinkPackageError, _add, _canonical, dependency_closure, installed_files, is_native, shardline_files,
 )
 

@@ -9,15 +9,15 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     output.firehose        Firehose delivery stream for OpenSearch bulk lines; output.firehose.index names the index
     dead_letter.s3         s3://bucket/prefix for dead letters (JSON lines)   default: <output.s3 bucket>/dead-letters
     dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required
-    pipeline               module:function applied to each Record            default jobs.runner:identity
+    pipeline               module:function applied to each Record            default jobs.local.runner:identity
     dead_letter.mask       module:function, bytes -> bytes, applied to a dead letter's data before it is stored
     source.init.position   TRIM_HORIZON | LATEST | AT_TIMESTAMP               default TRIM_HORIZON
     source.init.timestamp  epoch seconds, for AT_TIMESTAMP
     source.bounded         true: stop once every shard is read to its tip    default false
     parallelism, checkpoint.interval.ms, checkpoint.dir, s3.batch.records, s3.batch.max-age-s,
-    firehose.batch.max-age-s, python.bundle.time.ms (see PassthroughJobConfig)
+    firehose.batch.max-age-s, python.bundle.time.ms (see PipelineJobConfig)
 
-Run locally:  python -m jobs.flink.passthrough_job --properties app.json
+Run locally:  python -m jobs.flink.pipeline_job --properties app.json
 
 Delivery is at least once: after a restore from a checkpoint, records read
 since that checkpoint are written again.  S3 and Firehose batches wait in
@@ -43,9 +43,9 @@ from connectors.flink import (FlinkConfig, application_properties, keyed_bytes_t
 from jobs.flink.firehose_writer import to_firehose
 # The settings and stream types; the job's callers and tests import them from here too.
 from jobs.flink.job_config import (BYTES, DEAD_LETTERS, END_OF_INPUT, PARTITIONED, PROCESSED,  # noqa: F401
-                                   PROPERTY_GROUP, PassthroughJobConfig)
+                                   PROPERTY_GROUP, PipelineJobConfig)
 
-log = logging.getLogger("shardline.jobs.flink.passthrough")
+log = logging.getLogger("shardline.jobs.flink.pipeline")
 
 class PipelineSetup(Protocol):
     """Builds the pipeline on a worker from the operator's metric group; pickled with it, with its settings."""
@@ -64,7 +64,7 @@ class ApplyPipeline(ProcessFunction):
         self.setup = setup
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from jobs.runner import load_pipeline
+        from jobs.local.runner import load_pipeline
         from pipelines.engine import RecordPath
 
         metrics = runtime_context.get_metrics_group()
@@ -170,7 +170,7 @@ def _discard(stream) -> None:
     stream.sink_to(Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink()))
 
 
-def _to_s3(stream, url: str, suffix: str, encode, job: PassthroughJobConfig, name: str) -> None:
+def _to_s3(stream, url: str, suffix: str, encode, job: PipelineJobConfig, name: str) -> None:
     bucket, prefix = split_s3_url(url, name)
     written = stream.key_by(lambda item: item[0], key_type=Types.STRING()) \
         .process(S3BatchWriter(bucket, prefix, suffix, encode, job.s3_batch_records, job.s3_batch_max_age_s),
@@ -178,7 +178,7 @@ def _to_s3(stream, url: str, suffix: str, encode, job: PassthroughJobConfig, nam
     _discard(written)
 
 
-def build(env, job: PassthroughJobConfig, flink: FlinkConfig, setup: PipelineSetup | None = None) -> None:
+def build(env, job: PipelineJobConfig, flink: FlinkConfig, setup: PipelineSetup | None = None) -> None:
     """Add the job's operators to ``env``; ``setup``, when given, builds the pipeline on the workers."""
     raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
                          at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink)
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None =
     properties, setup = {**groups[PROPERTY_GROUP], **(overrides or {})}, None
     if prepare is not None:
         properties, setup = prepare(properties)
-    job = PassthroughJobConfig.from_properties(properties)
+    job = PipelineJobConfig.from_properties(properties)
     flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
                         extra={"python.fn-execution.bundle.time": str(job.python_bundle_time_ms)},
                         **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
@@ -232,6 +232,6 @@ def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None =
 if __name__ == "__main__":
     # Import the job's module by name, so its functions are pickled by reference (run as __main__,
     # cloudpickle would copy them by value, with the module's logger and its lock).
-    from jobs.flink.passthrough_job import main as job_main
+    from jobs.flink.pipeline_job import main as job_main
 
     job_main()

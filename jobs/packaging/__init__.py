@@ -1,0 +1,2 @@
+"""What is built to deploy: the Managed Flink zip, the autoscaler's Lambda zip, and the README's
+configuration reference."""
