@@ -91,3 +91,49 @@ def test_a_bad_option_fails_at_planning_naming_it(tables, change, named):
     with pytest.raises(Exception) as caught:
         t_env.execute_sql(f"SELECT * FROM {name}").get_job_client().cancel()
     assert named in str(caught.value)
+
+
+def test_envelopes_as_columns_with_bad_records_routed_to_dead_letters(tables):
+    """'format' = 'shardline-envelope': a record that is not a valid envelope does not fail the job."""
+    from connectors.dead_letter import DeadLetter
+    from pipelines.records import Record, from_avro, to_avro
+
+    t_env, kinesis, _, _ = tables
+    source, out, dlq = (f"env-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("in", "out", "dlq"))
+    for name in (source, out, dlq):
+        _create_stream(kinesis, name, 1)
+    good = [Record(id=f"e{i}", type="payment", source="pos", partition_key=f"card-{i}", event_time=1_767_225_600_000 + i,
+                   payload={"amount": 10.5 + i, "note": "café", "raw": b"\x00\x01"}) for i in range(5)]
+    good.append(Record(id="bytes", type="doc", source="s", partition_key="k", event_time=1, payload=b'{"a": 1}'))
+    bad = [b"not an envelope", to_avro(Record(id="x", type="t", source="", partition_key="k", payload={}))]
+    for data in [to_avro(r) for r in good] + bad:
+        kinesis.put_record(StreamName=source, Data=data, PartitionKey="p")
+    columns = "`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, partition_key STRING, " \
+              "`schema` STRING, payload STRING"
+    t_env.execute_sql(f"""
+        CREATE TABLE envelopes ({columns}, `error` STRING, `raw` BYTES,
+          shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL)
+        WITH ({with_clause(kinesis_table_options(source, **{'format': 'shardline-envelope',
+                                                             'source.init.position': 'TRIM_HORIZON',
+                                                             'source.bounded': 'true'}))})""")
+    t_env.execute_sql(f"""CREATE TABLE copied ({columns}) PARTITIONED BY (partition_key)
+        WITH ({with_clause(kinesis_table_options(out, **{'format': 'shardline-envelope',
+                                                          'sink.flush-buffer.timeout': '200'}))})""")
+    t_env.execute_sql(f"""CREATE TABLE letters (reason STRING, error_type STRING, source STRING, attempts INT,
+        `time` DOUBLE, data BYTES)
+        WITH ({with_clause(kinesis_table_options(dlq, **{'format': 'json', 'sink.flush-buffer.timeout': '200'}))})""")
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql(f"INSERT INTO copied SELECT {', '.join(c.split()[0] for c in columns.split(', '))} "
+                              "FROM envelopes WHERE `error` IS NULL")
+    statements.add_insert_sql(f"""INSERT INTO letters SELECT `error`, 'RecordValidationError',
+        CONCAT('kinesis:{source}/', shard, '/', seq), 1, CAST(UNIX_TIMESTAMP() AS DOUBLE), `raw`
+        FROM envelopes WHERE `error` IS NOT NULL""")
+    statements.execute().wait()
+
+    copied = sorted((from_avro(data) for data in read_stream_data(kinesis, out)), key=lambda r: r.id)
+    assert copied == sorted(good, key=lambda r: r.id), "Avro to columns and back: the same records"
+    letters = [DeadLetter.from_json(data) for data in read_stream_data(kinesis, dlq)]
+    assert sorted(letter.reason for letter in letters) == [
+        "field '<record>': not a shardline Avro envelope (EOFError)", "field 'source': must be a non-empty string"]
+    assert {letter.data for letter in letters} == set(bad)
+    assert all(letter.source.startswith(f"kinesis:{source}/shardId-") for letter in letters)

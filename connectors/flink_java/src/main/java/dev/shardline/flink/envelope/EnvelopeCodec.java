@@ -1,0 +1,302 @@
+package dev.shardline.flink.envelope;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * shardline's record envelope in Avro binary (schemaless, as {@code pipelines.records.to_avro} writes it),
+ * with the payload as its JSON text ({@code {"$base64": ...}} for bytes, as the JSON-lines edge writes it).
+ *
+ * <p>Written by hand for one fixed schema: the Avro library is not on the Flink runtime's classpath, and
+ * this is the envelope's whole grammar.  Validation repeats {@code pipelines.records.validate}'s checks and
+ * wording, so a record refused here is refused with the same reason by every engine.
+ *
+ * <pre>
+ * record Envelope { string id; string type; string source; long event_time; string partition_key;
+ *   union { null, string } schema; union { bytes, map&lt;union { null, boolean, long, double, string, bytes }&gt; } payload; }
+ * </pre>
+ */
+public final class EnvelopeCodec {
+    private EnvelopeCodec() {}
+
+    /** A decoded envelope; {@code payloadJson} is the payload as JSON text. */
+    public record Envelope(String id, String type, String source, long eventTime, String partitionKey,
+                           String schema, String payloadJson) {}
+
+    /** A record is not an envelope, or not a valid one: the reason names the field, never the value. */
+    public static final class EnvelopeException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        EnvelopeException(String field, String reason) {
+            super("field '" + field + "': " + reason);
+        }
+    }
+
+    private static final int MAX_PARTITION_KEY = 256;
+
+    public static Envelope decode(byte[] data) throws EnvelopeException {
+        Envelope envelope;
+        try {
+            Reader in = new Reader(data);
+            String id = in.string();
+            String type = in.string();
+            String source = in.string();
+            long eventTime = in.varlong();
+            String key = in.string();
+            long schemaBranch = in.varlong();
+            String schema = switch ((int) schemaBranch) {
+                case 0 -> null;
+                case 1 -> in.string();
+                default -> throw new BadBranch();
+            };
+            String payload = in.payloadJson();
+            envelope = new Envelope(id, type, source, eventTime, key, schema, payload);
+        } catch (RuntimeException e) {
+            // Named as Python's fastavro reader would fail, so every engine gives the same reason.
+            String cause = e instanceof BadBranch ? "IndexError" : e instanceof IndexOutOfBoundsException ? "EOFError"
+                    : e instanceof CharacterCodingExceptionWrapper ? "UnicodeDecodeError" : "ValueError";
+            throw new EnvelopeException("<record>", "not a shardline Avro envelope (" + cause + ")");
+        }
+        validate(envelope);
+        return envelope;
+    }
+
+    /** {@code pipelines.records.validate}'s checks, in its order and words. */
+    static void validate(Envelope e) throws EnvelopeException {
+        String[][] required = {{"id", e.id()}, {"type", e.type()}, {"source", e.source()},
+                {"partition_key", e.partitionKey()}};
+        for (String[] field : required) {
+            if (field[1] == null || field[1].isEmpty()) {
+                throw new EnvelopeException(field[0], "must be a non-empty string");
+            }
+        }
+        if (e.partitionKey().codePointCount(0, e.partitionKey().length()) > MAX_PARTITION_KEY) {
+            throw new EnvelopeException("partition_key", "longer than " + MAX_PARTITION_KEY + " characters");
+        }
+        if (e.eventTime() < 0) {
+            throw new EnvelopeException("event_time", "must be a non-negative integer (epoch milliseconds)");
+        }
+    }
+
+    public static byte[] encode(Envelope e) throws EnvelopeException {
+        validate(e);
+        Writer out = new Writer();
+        out.string(e.id());
+        out.string(e.type());
+        out.string(e.source());
+        out.varlong(e.eventTime());
+        out.string(e.partitionKey());
+        if (e.schema() == null) {
+            out.varlong(0);
+        } else {
+            out.varlong(1);
+            out.string(e.schema());
+        }
+        out.payload(e.payloadJson());
+        return out.bytes();
+    }
+
+    // --- Avro binary -----------------------------------------------------------------------------
+
+    private static final class CharacterCodingExceptionWrapper extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+    }
+
+    /** A union branch index past the union's branches. */
+    private static final class BadBranch extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+    }
+
+    private static final class Reader {
+        private final byte[] buffer;
+        private int position;
+
+        Reader(byte[] buffer) {
+            this.buffer = buffer;
+        }
+
+        long varlong() {
+            long raw = 0;
+            for (int shift = 0; shift < 64; shift += 7) {
+                if (position >= buffer.length) {
+                    throw new IndexOutOfBoundsException("truncated");
+                }
+                byte b = buffer[position++];
+                raw |= (long) (b & 0x7F) << shift;
+                if (b >= 0) {
+                    return (raw >>> 1) ^ -(raw & 1);  // zig-zag
+                }
+            }
+            throw new IllegalStateException("varint longer than 10 bytes");
+        }
+
+        byte[] bytes() {
+            long length = varlong();
+            if (length < 0 || length > buffer.length - position) {
+                throw new IndexOutOfBoundsException("truncated");
+            }
+            byte[] out = java.util.Arrays.copyOfRange(buffer, position, position + (int) length);
+            position += (int) length;
+            return out;
+        }
+
+        String string() {
+            byte[] utf8 = bytes();
+            try {
+                return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(utf8)).toString();
+            } catch (CharacterCodingException e) {
+                throw new CharacterCodingExceptionWrapper();
+            }
+        }
+
+        double doubleValue() {
+            if (buffer.length - position < 8) {
+                throw new IndexOutOfBoundsException("truncated");
+            }
+            double value = ByteBuffer.wrap(buffer, position, 8).order(ByteOrder.LITTLE_ENDIAN).getDouble();
+            position += 8;
+            return value;
+        }
+
+        String payloadJson() {
+            long branch = varlong();
+            if (branch == 0) {
+                return "{\"$base64\":" + Json.quote(Base64.getEncoder().encodeToString(bytes())) + "}";
+            }
+            if (branch != 1) {
+                throw new BadBranch();
+            }
+            StringBuilder json = new StringBuilder("{");
+            boolean first = true;
+            while (true) {
+                long count = varlong();
+                if (count == 0) {
+                    break;
+                }
+                if (count < 0) {
+                    count = -count;
+                    varlong();  // the block's size in bytes: not needed to read it
+                }
+                for (long i = 0; i < count; i++) {
+                    if (!first) {
+                        json.append(',');
+                    }
+                    first = false;
+                    json.append(Json.quote(string())).append(':');
+                    long valueBranch = varlong();
+                    switch ((int) valueBranch) {
+                        case 0 -> json.append("null");
+                        case 1 -> {
+                            if (position >= buffer.length) {
+                                throw new IndexOutOfBoundsException("truncated");
+                            }
+                            json.append(buffer[position++] != 0 ? "true" : "false");
+                        }
+                        case 2 -> json.append(varlong());
+                        case 3 -> json.append(Json.number(doubleValue()));
+                        case 4 -> json.append(Json.quote(string()));
+                        case 5 -> json.append("{\"$base64\":").append(Json.quote(Base64.getEncoder()
+                                .encodeToString(bytes()))).append('}');
+                        default -> throw new BadBranch();
+                    }
+                }
+            }
+            return json.append('}').toString();
+        }
+    }
+
+    private static final class Writer {
+        private final ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+
+        void varlong(long value) {
+            long raw = (value << 1) ^ (value >> 63);
+            while ((raw & ~0x7FL) != 0) {
+                out.write((int) ((raw & 0x7F) | 0x80));
+                raw >>>= 7;
+            }
+            out.write((int) raw);
+        }
+
+        void bytes(byte[] data) {
+            varlong(data.length);
+            out.writeBytes(data);
+        }
+
+        void string(String text) {
+            bytes(text.getBytes(StandardCharsets.UTF_8));
+        }
+
+        void payload(String json) throws EnvelopeException {
+            Object parsed;
+            try {
+                parsed = Json.parse(json);
+            } catch (IllegalArgumentException e) {
+                throw new EnvelopeException("payload", "is not JSON (" + e.getMessage() + ")");
+            }
+            if (!(parsed instanceof Map<?, ?> map)) {
+                throw new EnvelopeException("payload", "must be a JSON object");
+            }
+            if (map.size() == 1 && map.get("$base64") instanceof String b64) {
+                varlong(0);
+                bytes(decodeBase64(b64, "payload"));
+                return;
+            }
+            varlong(1);
+            if (!map.isEmpty()) {
+                varlong(map.size());
+                Iterator<? extends Map.Entry<?, ?>> entries = map.entrySet().iterator();
+                while (entries.hasNext()) {
+                    Map.Entry<?, ?> entry = entries.next();
+                    string((String) entry.getKey());
+                    value((String) entry.getKey(), entry.getValue());
+                }
+            }
+            varlong(0);
+        }
+
+        private void value(String key, Object value) throws EnvelopeException {
+            if (value == null) {
+                varlong(0);
+            } else if (value instanceof Boolean b) {
+                varlong(1);
+                out.write(b ? 1 : 0);
+            } else if (value instanceof Long l) {
+                varlong(2);
+                varlong(l);
+            } else if (value instanceof Double d) {
+                varlong(3);
+                byte[] le = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putDouble(d).array();
+                out.writeBytes(le);
+            } else if (value instanceof String s) {
+                varlong(4);
+                string(s);
+            } else if (value instanceof Map<?, ?> m && m.size() == 1 && m.get("$base64") instanceof String b64) {
+                varlong(5);
+                bytes(decodeBase64(b64, "payload." + key));
+            } else {
+                throw new EnvelopeException("payload." + key, "nested values are not supported; send the payload "
+                        + "as bytes to carry nested data");
+            }
+        }
+
+        private static byte[] decodeBase64(String text, String field) throws EnvelopeException {
+            try {
+                return Base64.getDecoder().decode(text);
+            } catch (IllegalArgumentException e) {
+                throw new EnvelopeException(field, "'$base64' is not valid base64");
+            }
+        }
+
+        byte[] bytes() {
+            return out.toByteArray();
+        }
+    }
+}
