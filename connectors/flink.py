@@ -278,6 +278,21 @@ def kinesis_table_options(stream: str, *, config: FlinkConfig | None = None, **o
             **{_TABLE_KEY_NAMES.get(key, key): value for key, value in aws.items()}, **options}
 
 
+def s3_table_options(path: str, **options: str) -> dict[str, str]:
+    """The WITH options of a ``shardline-s3`` table writing under ``path`` (s3://bucket/prefix), pointed where
+    this process's S3 requests go (AWS_ENDPOINT_URL_S3 locally, the regional endpoint otherwise)."""
+    config = FlinkConfig()
+    table = {"connector": "shardline-s3", "path": path, "aws.region": config.region or DEFAULT_REGION}
+    endpoint = _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")
+    if endpoint:
+        table["aws.endpoint"] = endpoint
+        if config.access_key_id and config.secret_access_key:
+            table.update({"aws.credentials.provider": "BASIC",
+                          "aws.credentials.basic.accesskeyid": config.access_key_id,
+                          "aws.credentials.basic.secretkey": config.secret_access_key})
+    return {**table, **options}
+
+
 def with_clause(options: Mapping[str, str]) -> str:
     """``options`` as the body of a SQL ``WITH (...)``."""
     def quote(text: str) -> str:

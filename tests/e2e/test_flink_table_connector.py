@@ -137,3 +137,48 @@ def test_envelopes_as_columns_with_bad_records_routed_to_dead_letters(tables):
         "field '<record>': not a shardline Avro envelope (EOFError)", "field 'source': must be a non-empty string"]
     assert {letter.data for letter in letters} == set(bad)
     assert all(letter.source.startswith(f"kinesis:{source}/shardId-") for letter in letters)
+
+
+def test_envelopes_and_dead_letters_written_to_s3_by_the_java_sink(tables):
+    """'connector' = 'shardline-s3': Avro containers of envelopes and JSON-lines letters, flushed by the writer."""
+    import io
+
+    from connectors.flink import s3_table_options
+    from pipelines.records import Record, read_avro_file, to_avro
+
+    t_env, kinesis, _, _ = tables
+    s3 = client("s3", AwsConfig(sdk_retries=3))
+    bucket, source = f"s3sink-{uuid.uuid4().hex[:8]}", f"s3-in-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=bucket)
+    _create_stream(kinesis, source, 1)
+    records = [Record(id=f"s{i}", type="t", source="s", partition_key=f"k{i}",
+                      event_time=1_767_225_600_000 + i * 1_800_000, payload={"n": i}) for i in range(6)]
+    for data in [to_avro(r) for r in records] + [b"broken"]:
+        kinesis.put_record(StreamName=source, Data=data, PartitionKey="p")
+    columns = "`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, partition_key STRING, payload STRING"
+    t_env.execute_sql(f"""CREATE TABLE s3_in ({columns}, `error` STRING, `raw` BYTES)
+        WITH ({with_clause(kinesis_table_options(source, **{'format': 'shardline-envelope',
+               'source.init.position': 'TRIM_HORIZON', 'source.bounded': 'true'}))})""")
+    t_env.execute_sql(f"""CREATE TABLE s3_out ({columns})
+        WITH ({with_clause(s3_table_options(f's3://{bucket}/records', format='shardline-envelope'))})""")
+    t_env.execute_sql(f"""CREATE TABLE s3_letters (reason STRING, error_type STRING, source STRING, attempts INT,
+        `time` DOUBLE, data BYTES)
+        WITH ({with_clause(s3_table_options(f's3://{bucket}/dead-letters', format='json',
+                                           **{'partition.time-column': 'time'}))})""")
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql("INSERT INTO s3_out SELECT `id`, `type`, `source`, event_time, partition_key, payload "
+                              "FROM s3_in WHERE `error` IS NULL")
+    statements.add_insert_sql("INSERT INTO s3_letters SELECT `error`, 'RecordValidationError', 'test', 1, "
+                              "CAST(UNIX_TIMESTAMP() AS DOUBLE), `raw` FROM s3_in WHERE `error` IS NOT NULL")
+    statements.execute().wait()
+
+    objects = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+               for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    written = [r for key, body in objects.items() if key.startswith("records/")
+               for r in read_avro_file(io.BytesIO(body))]
+    assert sorted(written, key=lambda r: r.id) == records
+    assert {key.split("/")[1] + "/" + key.split("/")[2] for key in objects if key.startswith("records/")} == {
+        "dt=2026-01-01/hour=00", "dt=2026-01-01/hour=01", "dt=2026-01-01/hour=02"}, "partitioned by event_time"
+    [letters] = [body for key, body in objects.items() if key.startswith("dead-letters/")]
+    [letter] = [json.loads(line) for line in letters.splitlines()]
+    assert letter["reason"].startswith("field '<record>'") and letter["data"] == "YnJva2Vu"  # base64 of b"broken"

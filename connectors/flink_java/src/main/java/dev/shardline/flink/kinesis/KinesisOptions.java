@@ -86,12 +86,13 @@ public final class KinesisOptions {
     }
 
     /** Where requests go, for error messages. */
-    static String describeEndpoint(ReadableConfig config) {
+    public static String describeEndpoint(ReadableConfig config) {
         return config.getOptional(AWS_ENDPOINT).map(e -> e + " (aws.endpoint)")
                 .orElse("the regional Kinesis endpoint" + config.getOptional(AWS_REGION).map(r -> " of " + r).orElse(""));
     }
 
-    private static <B extends AwsClientBuilder<B, ?>> B configure(B builder, ReadableConfig config) {
+    /** Region, endpoint, credentials (and CBOR for emulators) on any AWS client builder (the S3 sink's too). */
+    public static <B extends AwsClientBuilder<B, ?>> B configure(B builder, ReadableConfig config) {
         if (!config.get(AWS_CBOR_ENABLED)) {
             // SDK v2 reads this property when it builds the protocol factory; emulators reject CBOR.
             System.setProperty("aws.cborEnabled", "false");
