@@ -242,6 +242,23 @@ def to_json_line(record: Record) -> str:
     return json.dumps(record.as_dict(), default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
+def payload_to_json(payload: Payload) -> str:
+    """A payload as the JSON text the edges (and the SQL envelope format) carry: bytes as ``{"$base64": ...}``."""
+    return json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False) \
+        if isinstance(payload, dict) else json.dumps(_json_default(payload), separators=(",", ":"))
+
+
+def payload_from_json(text: str) -> Payload:
+    """The payload that JSON text holds (``payload_to_json``'s inverse); ``RecordValidationError`` if none."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        raise RecordValidationError("payload", "is not JSON") from None
+    if isinstance(data, dict) and set(data) == {"$base64"}:
+        return _decode_base64(data["$base64"], "payload", None)
+    return _validate_payload(data, None)
+
+
 def parse_json_line(line: str | bytes, line_number: int | None = None) -> Any:
     """The JSON value of one line; errors carry the line number but never the line's content."""
     try:

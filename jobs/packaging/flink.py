@@ -59,6 +59,18 @@ JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         "pii.keys.hmac.file": "keys/pii-hmac.hex",
         "pii.keys.fpe.file": "keys/pii-fpe.hex",
     }),
+    # The PII job on the SQL path (jobs.flink.pii_sql_job): the same properties, Firehose output not yet.
+    "pii-sql": ("jobs.flink.pii_sql_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum",
+                                          "cryptography"), {
+        "input.stream": "payments",
+        "output.stream": "payments-masked",
+        "output.s3": "s3://my-bucket/curated/payments",
+        "dead_letter.s3": "s3://my-bucket/dead-letters",
+        "source.init.position": "TRIM_HORIZON",
+        "pii.policy": "payments",
+        "pii.keys.hmac.file": "keys/pii-hmac.hex",
+        "pii.keys.fpe.file": "keys/pii-fpe.hex",
+    }),
 }
 
 

@@ -31,7 +31,7 @@ from typing import Callable, Mapping
 from pipelines.pii.jsontext import mask_json_bytes
 from pipelines.pii.masker import Masker
 from pipelines.pii.policy import BUILTIN_POLICIES, MaskingPolicy, builtin_policy, load_policy
-from pipelines.records import Record
+from pipelines.records import Payload, Record
 
 POLICY_VARIABLE = "SHARDLINE_PII_POLICY"
 DEFAULT_POLICY = "payments"
@@ -75,16 +75,20 @@ class MaskingPipeline:
 
     def __call__(self, record: Record) -> Record:
         # The record is valid: every engine's RecordPath validated it, once, before the pipeline.
-        if isinstance(record.payload, bytes):
-            payload, counts = mask_json_bytes(self.masker, record.payload)
+        return replace(record, payload=self.mask_payload(record.payload))
+
+    def mask_payload(self, payload: Payload) -> Payload:
+        """The payload masked (the SQL path masks payloads without building records)."""
+        if isinstance(payload, bytes):
+            masked, counts = mask_json_bytes(self.masker, payload)
         else:
-            payload, counts = self.masker.mask(record.payload)
+            masked, counts = self.masker.mask(payload)
         self.records += 1
         for entity, n in counts.items():
             self.totals[entity] = self.totals.get(entity, 0) + n
         if self.observe is not None:
             self.observe(counts)
-        return replace(record, payload=payload)
+        return masked
 
 
 def masking_pipeline(policy: MaskingPolicy | Masker, *, observe: Observer | None = None) -> MaskingPipeline:

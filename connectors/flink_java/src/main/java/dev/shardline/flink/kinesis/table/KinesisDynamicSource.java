@@ -23,12 +23,14 @@ import java.util.Map;
 /** A Kinesis stream as a table: each user record through the table's format, plus metadata columns. */
 final class KinesisDynamicSource implements ScanTableSource, SupportsReadingMetadata {
 
-    /** The metadata columns: the official connector's keys, and {@code partition-key}. */
+    /** The metadata columns: the official connector's keys, and {@code partition-key} and
+     * {@code sub-sequence-number} (a user record's index inside a KPL aggregate; 0 for a plain record). */
     enum Metadata {
         TIMESTAMP("timestamp", DataTypes.TIMESTAMP_LTZ(3).notNull()),
         SHARD_ID("shard-id", DataTypes.VARCHAR(128).notNull()),
         SEQUENCE_NUMBER("sequence-number", DataTypes.VARCHAR(128).notNull()),
-        PARTITION_KEY("partition-key", DataTypes.VARCHAR(256).notNull());
+        PARTITION_KEY("partition-key", DataTypes.VARCHAR(256).notNull()),
+        SUB_SEQUENCE_NUMBER("sub-sequence-number", DataTypes.BIGINT().notNull());
 
         final String key;
         final DataType type;

@@ -62,6 +62,7 @@ final class RowDataKinesisDeserializer implements KinesisRecordDeserializer<RowD
             case SHARD_ID -> StringData.fromString(record.shardId());
             case SEQUENCE_NUMBER -> StringData.fromString(record.sequenceNumber());
             case PARTITION_KEY -> StringData.fromString(record.partitionKey());
+            case SUB_SEQUENCE_NUMBER -> record.subSequenceNumber();
         };
     }
 

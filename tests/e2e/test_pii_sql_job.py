@@ -1,0 +1,93 @@
+"""The PII job on the SQL path end to end on the local stack: the same masking as every engine, bad records to
+the dead letters (masked, with their position), Kinesis and S3 outputs written by Java."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from connectors.aws import AwsConfig, client
+from connectors.dead_letter import DeadLetter
+from connectors.flink import build_connector_jar
+from connectors.testing import read_stream_data
+from pipelines.pii import builtin_policy
+from pipelines.pii.pipeline import masking_pipeline
+from pipelines.records import from_avro, read_avro_file, to_avro
+from tests.pii_canaries import leaks
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"SHARDLINE_PII_HMAC_KEY": "5a" * 32, "SHARDLINE_PII_FPE_KEY": "c3" * 16}
+
+
+@pytest.fixture(scope="module")
+def run(local_stack, tmp_path_factory):
+    from tests.e2e.test_pii_engines import input_records
+
+    build_connector_jar()
+    work = tmp_path_factory.mktemp("pii-sql")
+    suffix = uuid.uuid4().hex[:8]
+    source, output, bucket = f"sql-in-{suffix}", f"sql-out-{suffix}", f"sql-{suffix}"
+    kinesis, s3 = client("kinesis", AwsConfig(sdk_retries=3)), client("s3", AwsConfig(sdk_retries=3))
+    for name, shards in ((source, 2), (output, 1)):
+        kinesis.create_stream(StreamName=name, ShardCount=shards)
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    s3.create_bucket(Bucket=bucket)
+    good, bad = input_records()
+    entries = [{"Data": to_avro(r), "PartitionKey": r.partition_key} for r in good]
+    entries += [{"Data": data, "PartitionKey": f"bad-{i}"} for i, data in enumerate(bad)]
+    assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
+    (work / "hmac.hex").write_text(KEYS["SHARDLINE_PII_HMAC_KEY"] + "\n")
+    properties = work / "application_properties.json"
+    properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
+        "input.stream": source, "output.stream": output, "output.s3": f"s3://{bucket}/curated",
+        "dead_letter.s3": f"s3://{bucket}/dead-letters", "source.bounded": "true",
+        "checkpoint.interval.ms": "2000", "checkpoint.dir": str(work / "checkpoints"),
+        "pii.policy": "payments", "pii.keys.hmac.file": str(work / "hmac.hex"),
+        "pii.keys.fpe": KEYS["SHARDLINE_PII_FPE_KEY"]}}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARDLINE_PII_")}
+    done = subprocess.run([sys.executable, "-m", "jobs.flink.pii_sql_job", "--properties", str(properties)],
+                          cwd=REPO_ROOT, env={**env, "FLINK_LOG_DIR": str(work / "logs")}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    objects = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+               for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    reference = masking_pipeline(builtin_policy("payments", environ=KEYS))
+    return {"expected": {r.id: reference(r) for r in good}, "bad": bad, "objects": objects, "source": source,
+            "stream": read_stream_data(kinesis, output), "log": done.stdout + done.stderr}
+
+
+def test_the_sql_job_writes_exactly_the_reference_masking_to_the_stream_and_s3(run):
+    stream = {r.id: r for r in (from_avro(data) for data in run["stream"])}
+    assert stream == run["expected"]
+    curated = {r.id: r for key, body in run["objects"].items() if key.startswith("curated/")
+               for r in read_avro_file(io.BytesIO(body))}
+    assert curated == run["expected"]
+
+
+def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reason(run):
+    found = [DeadLetter.from_json(line) for key, body in run["objects"].items() if key.startswith("dead-letters/")
+             for line in body.splitlines() if line.strip()]
+    assert len(found) == len(run["bad"])
+    assert all(letter.data not in run["bad"] for letter in found), "masked, not stored as they came"
+    assert all(letter.source.startswith(f"kinesis:{run['source']}/shardId-") for letter in found)
+    from pipelines.engine import RecordPath
+
+    # The reasons every engine gives for the same records (the record path, with the reference masking).
+    path = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS)))
+    assert sorted((l.error_type, l.reason) for l in found) == sorted(
+        (r.error_type, r.reason) for r in (path.from_bytes(data) for data in run["bad"]))
+    assert sorted(from_avro(l.data).id for l in found if l.error_type == "MaskingError") == ["bad-json", "bad-utf8"]
+
+
+def test_no_canary_leaks_from_the_sql_job(run):
+    blobs = {f"s3://{k}": v for k, v in run["objects"].items()}
+    blobs.update({f"stream[{i}]": data for i, data in enumerate(run["stream"])})
+    blobs["log"] = run["log"]
+    assert leaks(blobs) == []
