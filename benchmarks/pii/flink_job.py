@@ -1,13 +1,18 @@
-"""The PII masking job as it is deployed, per core: the PyFlink PII job against the passthrough job, same run.
+"""The PII masking job as it is deployed, per core: the PyFlink PII jobs against the passthrough jobs, same run.
 
     shardline bench pii-job [--records 30000] [--warmup-records 2000] [--repeats 2]
     .venv/bin/python -m benchmarks.pii.flink_job (the same options)
 
 ``benchmarks.pii.throughput`` and ``shardline bench pii`` time the masker; a
 deployed job also decodes and encodes Avro, crosses between the JVM and its
-Python workers, and batches into S3.  This runs both jobs (``jobs.flink.pii_job``
-and ``jobs.flink.pipeline_job``: the same operators, without masking) on
-the local stack, bounded, over the same synthetic payments, and counts the CPU
+Python workers, and batches into S3.  This runs five jobs on the
+local stack, bounded, over the same synthetic payments: on the DataStream path
+(Avro decoded and encoded in Python, S3 batches in Python state)
+``jobs.flink.pii_job`` and ``jobs.flink.pipeline_job`` with the identity
+pipeline ("passthrough"); on the SQL path (Java decodes, encodes and writes,
+only what Python needs crosses) ``jobs.flink.pii_sql_job`` and
+``jobs.flink.pipeline_sql_job`` with the identity pipeline and with none
+("sql-only", the engine's floor).  It counts the CPU
 time of every process of the job (the PyFlink client, its JVM, the Python
 workers) by polling ``/proc`` for the job's session.  Each job runs over a
 short stream and a long one; the difference divided by the difference in
@@ -37,7 +42,10 @@ from benchmarks.pii.sizing import SizingConfig, size_masking
 from benchmarks.report import RESULTS_DIR, write_results
 from scaling.policies.target import TargetConfig
 
-JOBS = ("passthrough", "pii")
+# Benchmark name -> (the launcher's job, properties it adds): the DataStream jobs, the SQL-path jobs, and the
+# SQL path with no Python at all, the floor of what the engine costs.
+JOBS = {"sql-only": ("pipeline-sql", {"pipeline": "none"}), "passthrough-sql": ("pipeline-sql", {}),
+        "passthrough": ("passthrough", {}), "pii-sql": ("pii-sql", {}), "pii": ("pii", {})}
 BUCKET = "shardline-bench"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -85,12 +93,13 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
     """Run ``job`` bounded over ``stream`` into S3; its wall time and its processes' CPU seconds by role."""
     from connectors.flink_launch import launch_job, write_job_properties
 
-    properties = write_job_properties(job, {
-        "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
+    launched, extra = JOBS[job]
+    properties = write_job_properties(launched, {
+        **extra, "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
         "source.bounded": "true", "checkpoint.interval.ms": "0", "s3.batch.max-age-s": "5"}, workdir, prefix)
     log = workdir / f"{prefix}.log"
     started = time.monotonic()
-    process = launch_job(job, properties, log)
+    process = launch_job(launched, properties, log)
     seen: dict[int, tuple[float, str]] = {}
     try:
         while process.poll() is None:
@@ -147,7 +156,7 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
                 await produce_records(f"bench-{size}", records[:count], None)
         asyncio.run(fill())
         for repeat in range(config.repeats):
-            for job in JOBS:  # interleaved, so drift on a shared machine hits both jobs alike
+            for job in JOBS:  # interleaved, so drift on a shared machine hits every job alike
                 for size, count in sizes.items():
                     prefix = f"{job}-{size}-{repeat}"
                     result = run_job(job, f"bench-{size}", prefix, workdir, config)
@@ -169,26 +178,38 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
     extra = sizes["long"] - sizes["short"]
     jobs: dict[str, Any] = {}
     for job, by_size in runs.items():
-        per_record = {role: statistics.median(
-            (long["cpu_s"][role] - short["cpu_s"][role]) / extra * 1e6 for long, short in zip(by_size["long"],
-                                                                                             by_size["short"]))
-            for role in ("jvm", "python")}
+        by_repeat = [{role: (long["cpu_s"][role] - short["cpu_s"][role]) / extra * 1e6 for role in ("jvm", "python")}
+                     for long, short in zip(by_size["long"], by_size["short"])]
+        per_record = {role: statistics.median(r[role] for r in by_repeat) for role in ("jvm", "python")}
         total = per_record["jvm"] + per_record["python"]
+        totals = [r["jvm"] + r["python"] for r in by_repeat]
         jobs[job] = {"us_per_record": round(total, 1), "us_per_record_by_process": {r: round(v, 1) for r, v in
                                                                                    per_record.items()},
+                     "us_per_record_range": [round(min(totals), 1), round(max(totals), 1)],
                      "records_per_s_per_core": round(1e6 / total, 1) if total > 0 else None,
                      "short_run_cpu_s": round(statistics.median(r["cpu_total_s"] for r in by_size["short"]), 2),
                      "runs": by_size}
-    pii, passthrough = jobs["pii"]["us_per_record"], jobs["passthrough"]["us_per_record"]
+    cost = {job: data["us_per_record"] for job, data in jobs.items()}
+    masker_alone = masker["us_per_record"]
     utilisation = TargetConfig().target_utilisation
+
+    def ratio(a: str, b: str) -> float | None:
+        return round(cost[a] / cost[b], 2) if a in cost and b in cost and cost[b] > 0 else None
+
     return {
         "benchmark": "pii_flink_job", "config": asdict(config), "policy": "payments",
-        "headline": "records_per_s_per_core of the pii job (CPU of all its processes, start-up taken out)",
+        "headline": "records_per_s_per_core of each job (CPU of all its processes, start-up taken out)",
         "jobs": jobs,
-        "masking_us_per_record_in_job": round(pii - passthrough, 1),
-        "masker_alone_us_per_record": masker["us_per_record"],
-        "pii_to_passthrough_cost": round(pii / passthrough, 2) if passthrough > 0 else None,
-        "kpus_per_10k_records_per_s": round(10_000 * pii / 1e6 / utilisation, 2) if pii > 0 else None,
+        "masking_us_per_record_in_job": {path: round(cost[pii] - cost[identity], 1)
+                                         for path, pii, identity in (("datastream", "pii", "passthrough"),
+                                                                     ("sql", "pii-sql", "passthrough-sql"))
+                                         if pii in cost and identity in cost},
+        "masker_alone_us_per_record": masker_alone,
+        "pii_to_passthrough_cost": ratio("pii", "passthrough"),
+        "pii_sql_to_pii_cost": ratio("pii-sql", "pii"),
+        "pii_sql_to_masker_alone_cost": round(cost["pii-sql"] / masker_alone, 2) if "pii-sql" in cost else None,
+        "kpus_per_10k_records_per_s": {job: round(10_000 * cost[job] / 1e6 / utilisation, 2)
+                                       for job in ("pii", "pii-sql") if cost.get(job, 0) > 0},
         "target_utilisation": utilisation,
     }
 
@@ -201,7 +222,7 @@ def _plot(result: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 3.8))
     labels, jvm, python = [], [], []
-    for job in JOBS:
+    for job in (job for job in JOBS if job in result["jobs"]):
         split = result["jobs"][job]["us_per_record_by_process"]
         labels.append(f"{job} job")
         jvm.append(split["jvm"])
@@ -210,18 +231,17 @@ def _plot(result: dict, path: Path) -> None:
     jvm.append(0.0)
     python.append(result["masker_alone_us_per_record"])
     ax.barh(labels, jvm, color="tab:gray", label="JVM (source, shuffle, sinks)")
-    ax.barh(labels, python, left=jvm, color="tab:blue", label="Python (Avro, pipeline, S3 batches)")
+    ax.barh(labels, python, left=jvm, color="tab:blue", label="Python (pipeline; Avro and S3 on the DataStream path)")
     for i, (j, p) in enumerate(zip(jvm, python)):
         ax.text(j + p, i, f" {j + p:,.0f} us", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("CPU microseconds per record (all processes of the job, start-up taken out)")
-    rate = result["jobs"]["pii"]["records_per_s_per_core"]
-    if rate is None:  # a run too short for a record's cost to stand out of start-up's noise
+    rates = {job: result["jobs"].get(job, {}).get("records_per_s_per_core") for job in ("pii", "pii-sql")}
+    if None in rates.values():  # a run too short for a record's cost to stand out of start-up's noise
         title = "PII masking in PyFlink: too few records to measure a record's cost"
     else:
-        title = (f"PII masking in PyFlink: {rate:,.0f} records/s per core; masking is "
-                 f"{result['masking_us_per_record_in_job']:,.0f} us of a record's "
-                 f"{result['jobs']['pii']['us_per_record']:,.0f}")
+        title = (f"PII masking in PyFlink, records/s per core: {rates['pii-sql']:,.0f} on the SQL path, "
+                 f"{rates['pii']:,.0f} on the DataStream path")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

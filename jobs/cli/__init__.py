@@ -304,7 +304,7 @@ def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in th
                                                      "from the long one (start-up)"),
                   repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
                   out_dir: Path = typer.Option(Path("benchmarks/results"))):
-    """The PyFlink PII job against the passthrough job: CPU per record of every process, on the local stack."""
+    """The PyFlink PII jobs (DataStream and SQL) against the passthrough job: CPU a record, on the local stack."""
     from benchmarks.pii.flink_job import JobBenchConfig, run
 
     try:

@@ -5,13 +5,18 @@ read these; keeping them here is what lets neither import the other.
 """
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Mapping
 
 from pyflink.common import Types
 from pyflink.datastream import OutputTag
 
 from connectors.aws import split_s3_url
+from connectors.flink import FlinkConfig, application_properties
 from connectors.sinks.opensearch import check_index_name
 
 PROPERTY_GROUP = "shardline"
@@ -86,6 +91,12 @@ class PipelineJobConfig:
         bucket, _ = split_s3_url(self.output_s3 or "", "output.s3")
         return f"s3://{bucket}/dead-letters"
 
+    def flink_config(self) -> FlinkConfig:
+        """The Flink settings these properties give (on Managed Flink the application's own apply instead)."""
+        return FlinkConfig(parallelism=self.parallelism, checkpoint_interval_ms=self.checkpoint_interval_ms,
+                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms)},
+                           **({"checkpoint_dir": Path(self.checkpoint_dir)} if self.checkpoint_dir else {}))
+
     @classmethod
     def from_properties(cls, properties: Mapping[str, str]) -> "PipelineJobConfig":
         known = {f.name.replace("_", "."): f for f in fields(cls)}
@@ -119,3 +130,18 @@ def _parse(key: str, text: str, annotation: str):
         return text
     except ValueError:
         raise ValueError(f"property {key}: cannot read {text!r} as {annotation}") from None
+
+
+def job_properties(argv: list[str] | None, description: str) -> dict[str, str]:
+    """A job's start: ``--properties FILE`` parsed, logging set up, and the ``shardline`` group's properties
+    (exits naming the group when there is none)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--properties", help="application properties JSON (Managed Flink's format)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    groups = application_properties(args.properties)
+    if PROPERTY_GROUP not in groups:
+        sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
+                 "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
+    return dict(groups[PROPERTY_GROUP])

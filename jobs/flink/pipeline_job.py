@@ -25,12 +25,9 @@ keyed state, so a checkpoint holds them until they are written.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import logging
-import sys
 import uuid
-from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
 from pyflink.common import Types
@@ -38,12 +35,11 @@ from pyflink.datastream import KeyedProcessFunction, ProcessFunction, RuntimeCon
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from connectors.aws import split_s3_url
-from connectors.flink import (FlinkConfig, application_properties, keyed_bytes_type, kinesis_sink, kinesis_source,
-                              stream_environment)
+from connectors.flink import FlinkConfig, keyed_bytes_type, kinesis_sink, kinesis_source, stream_environment
 from jobs.flink.firehose_writer import to_firehose
 # The settings and stream types; the job's callers and tests import them from here too.
 from jobs.flink.job_config import (BYTES, DEAD_LETTERS, END_OF_INPUT, PARTITIONED, PROCESSED,  # noqa: F401
-                                   PROPERTY_GROUP, PipelineJobConfig)
+                                   PROPERTY_GROUP, PipelineJobConfig, job_properties)
 
 log = logging.getLogger("shardline.jobs.flink.pipeline")
 
@@ -206,22 +202,11 @@ def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None =
          prepare: Callable[[dict[str, str]], tuple[dict[str, str], PipelineSetup]] | None = None) -> None:
     """Run the job; ``overrides`` replace properties of the group (jobs built on this one set ``pipeline``);
     ``prepare`` takes its own keys out of the group and returns the rest and the workers' ``PipelineSetup``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--properties", help="application properties JSON (Managed Flink's format)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    groups = application_properties(args.properties)
-    if PROPERTY_GROUP not in groups:
-        sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
-                 "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")
-    properties, setup = {**groups[PROPERTY_GROUP], **(overrides or {})}, None
+    properties, setup = {**job_properties(argv, __doc__.split("\n")[0]), **(overrides or {})}, None
     if prepare is not None:
         properties, setup = prepare(properties)
     job = PipelineJobConfig.from_properties(properties)
-    flink = FlinkConfig(parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms,
-                        extra={"python.fn-execution.bundle.time": str(job.python_bundle_time_ms)},
-                        **({"checkpoint_dir": Path(job.checkpoint_dir)} if job.checkpoint_dir else {}))
+    flink = job.flink_config()
     env = stream_environment(flink)
     build(env, job, flink, setup)
     log.info("event=job_submit input=%s output_stream=%s output_s3=%s output_firehose=%s bounded=%s",

@@ -42,9 +42,12 @@ _PIPELINE_JOB = ("jobs.flink.pipeline_job", ("boto3", "fastavro"), {
     "source.init.position": "TRIM_HORIZON",
     "pipeline": "jobs.local.runner:identity",
 })
+# The pipeline job on the SQL path: the same properties; "pipeline": "none" runs no Python at all.
+_PIPELINE_SQL_JOB = ("jobs.flink.pipeline_sql_job", *_PIPELINE_JOB[1:])
 JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     "pipeline": _PIPELINE_JOB,
     "passthrough": _PIPELINE_JOB,
+    "pipeline-sql": _PIPELINE_SQL_JOB,
     # The PII masking job: the pipeline job's properties plus pii.* (jobs.flink.pii_masking).  Relative key
     # files are found under dep/ in the zip: add them there, or give absolute paths or pii.keys.<name>.env.
     "pii": ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {

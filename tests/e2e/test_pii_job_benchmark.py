@@ -1,4 +1,4 @@
-"""A small run of the PyFlink job benchmark: both jobs run bounded, write every record, and are measured.
+"""A small run of the PyFlink job benchmark: the five jobs run bounded, write every record, and are measured.
 
 Correctness of the harness, not speed: the figures of so small a run are noise.
 """
@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from benchmarks.pii.flink_job import JobBenchConfig, _plot, run, session_cpu_seconds, summarise
+from benchmarks.pii.flink_job import JOBS, JobBenchConfig, _plot, run, session_cpu_seconds, summarise
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(540)]
 
 
-def test_both_jobs_run_over_both_streams_and_every_process_is_counted(tmp_path):
+def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path):
     result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1), out_dir=tmp_path)
-    for job in ("passthrough", "pii"):
+    for job in JOBS:
         runs = result["jobs"][job]["runs"]
         assert [r["written"] for r in runs["short"] + runs["long"]] == [200, 600]  # run() checks S3 holds them
         for r in runs["short"] + runs["long"]:
@@ -28,12 +28,17 @@ def test_the_cost_of_a_record_is_the_long_run_less_the_short_one():
     def runs(short, long):
         return {"short": [{"cpu_s": {"jvm": short[0], "python": short[1]}, "cpu_total_s": sum(short)}],
                 "long": [{"cpu_s": {"jvm": long[0], "python": long[1]}, "cpu_total_s": sum(long)}]}
-    result = summarise({"passthrough": runs((10.0, 2.0), (12.0, 6.0)), "pii": runs((10.0, 2.5), (12.0, 10.5))},
+    result = summarise({"passthrough": runs((10.0, 2.0), (12.0, 6.0)), "pii": runs((10.0, 2.5), (12.0, 10.5)),
+                        "pii-sql": runs((12.0, 2.0), (14.0, 3.0)), "passthrough-sql": runs((12.0, 2.0), (13.0, 3.0))},
                        {"short": 1_000, "long": 21_000}, {"us_per_record": 50.0}, JobBenchConfig())
     assert result["jobs"]["passthrough"]["us_per_record"] == 300.0  # (2 + 4) s over 20,000 records
     assert result["jobs"]["pii"]["us_per_record_by_process"] == {"jvm": 100.0, "python": 400.0}
     assert result["jobs"]["pii"]["records_per_s_per_core"] == 2000.0
-    assert result["masking_us_per_record_in_job"] == 200.0 and result["pii_to_passthrough_cost"] == 1.67
+    assert result["masking_us_per_record_in_job"] == {"datastream": 200.0, "sql": 50.0}
+    assert result["pii_to_passthrough_cost"] == 1.67
+    assert result["jobs"]["pii-sql"]["us_per_record"] == 150.0 and result["pii_sql_to_pii_cost"] == 0.3
+    assert result["pii_sql_to_masker_alone_cost"] == 3.0
+    assert result["kpus_per_10k_records_per_s"] == {"pii": 5.56, "pii-sql": 1.67}
 
 
 def test_a_run_too_short_to_measure_says_so_and_still_plots(tmp_path):
@@ -41,9 +46,9 @@ def test_a_run_too_short_to_measure_says_so_and_still_plots(tmp_path):
         return {"short": [{"cpu_s": {"jvm": short, "python": 1.0}, "cpu_total_s": short + 1}],
                 "long": [{"cpu_s": {"jvm": long, "python": 1.0}, "cpu_total_s": long + 1}]}
     # Start-up noise larger than the records' cost: the long run took less CPU than the short one.
-    result = summarise({"passthrough": runs(12.0, 11.0), "pii": runs(12.0, 11.5)},
+    result = summarise({job: runs(12.0, 11.5) for job in JOBS},
                        {"short": 200, "long": 600}, {"us_per_record": 50.0}, JobBenchConfig())
-    assert result["jobs"]["pii"]["records_per_s_per_core"] is None and result["kpus_per_10k_records_per_s"] is None
+    assert result["jobs"]["pii"]["records_per_s_per_core"] is None and result["kpus_per_10k_records_per_s"] == {}
     _plot(result, tmp_path / "short.png")
     assert (tmp_path / "short.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
