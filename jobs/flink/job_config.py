@@ -48,7 +48,8 @@ class PipelineJobConfig:
     dead_letter_stream: str | None = None
     """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
     pipeline: str = "jobs.local.runner:identity"
-    """The pipeline function, module:function, Record -> Record | list[Record] | None."""
+    """The pipeline function, module:function, Record -> Record | list[Record] | None ("none" on the SQL path:
+    no Python step)."""
     dead_letter_mask: str | None = None
     """module:function, bytes -> bytes, applied to a dead letter's data before it is stored (e.g. PII masking)."""
     source_init_position: str = "TRIM_HORIZON"

@@ -94,3 +94,19 @@ def test_the_pii_job_ships_its_policies_and_the_detectors_libraries():
     module, requirements, _ = JOBS["pii"]
     assert module == "jobs.flink.pii_job"
     assert {"phonenumbers", "python-stdnum", "cryptography"} <= set(vendored_distributions(requirements, PackageConfig()))
+
+
+@pytest.mark.parametrize("job", ["pipeline-sql", "pii-sql"])
+def test_a_sql_path_zip_runs_its_job_module_from_the_unpacked_zip(package, tmp_path, job):
+    from jobs.packaging.flink import JOBS
+
+    out = build_managed_flink_zip(job, tmp_path / f"{job}.zip", jar=package[0] / "shardline-flink-kinesis-0.1.0.jar")
+    zipfile.ZipFile(out).extractall(tmp_path / "unpacked")
+    module = JOBS[job][0]
+    assert f"from {module} import main" in (tmp_path / "unpacked" / "main.py").read_text()
+    code = f"import sys; sys.path.insert(0, 'dep'); import {module} as m, jobs.flink.sql_job as s; " \
+           "print(m.__file__); print(s.__file__)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "unpacked", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(line.startswith(str(tmp_path / "unpacked" / "dep")) for line in result.stdout.split())
