@@ -37,30 +37,19 @@ final class S3ObjectsSink implements Sink<RowData> {
     private static final DateTimeFormatter HOUR =
             DateTimeFormatter.ofPattern("'dt='yyyy-MM-dd'/hour='HH").withZone(ZoneOffset.UTC);
 
+    private final S3Objects objects;
     private final String bucket;
     private final String prefix;
-    private final Configuration client;
     private final SerializationSchema<RowData> encoder;
-    private final int timeIndex;
-    private final boolean seconds;
-    private final boolean avro;
-    private final int maxRecords;
-    private final int attempts;
 
-    S3ObjectsSink(String path, Configuration client, SerializationSchema<RowData> encoder, int timeIndex,
-                  boolean seconds, boolean avro, int maxRecords, int attempts) {
-        String rest = path.substring("s3://".length());
+    S3ObjectsSink(S3Objects objects, SerializationSchema<RowData> encoder) {
+        String rest = objects.path().substring("s3://".length());
         int slash = rest.indexOf('/');
         this.bucket = slash < 0 ? rest : rest.substring(0, slash);
         String prefix = slash < 0 ? "" : rest.substring(slash + 1).replaceAll("^/+|/+$", "");
         this.prefix = prefix.isEmpty() ? "" : prefix + "/";
-        this.client = client;
+        this.objects = objects;
         this.encoder = encoder;
-        this.timeIndex = timeIndex;
-        this.seconds = seconds;
-        this.avro = avro;
-        this.maxRecords = maxRecords;
-        this.attempts = attempts;
     }
 
     @Override
@@ -70,6 +59,7 @@ final class S3ObjectsSink implements Sink<RowData> {
         } catch (Exception e) {
             throw new IOException("the table's format could not open its encoder: " + e.getMessage(), e);
         }
+        Configuration client = objects.client();
         S3Client s3 = KinesisOptions.configure(S3Client.builder().httpClient(UrlConnectionHttpClient.create())
                 .forcePathStyle(client.getOptional(KinesisOptions.AWS_ENDPOINT).isPresent()), client).build();
         return new Writer(s3, context.getTaskInfo().getIndexOfThisSubtask());
@@ -93,7 +83,7 @@ final class S3ObjectsSink implements Sink<RowData> {
             String partition = partition(timeOf(row));
             List<byte[]> rows = partitions.computeIfAbsent(partition, p -> new ArrayList<>());
             rows.add(encoder.serialize(row));
-            if (rows.size() >= maxRecords) {
+            if (rows.size() >= objects.maxRecords()) {
                 put(partition, rows);
             }
         }
@@ -114,10 +104,11 @@ final class S3ObjectsSink implements Sink<RowData> {
         }
 
         private long timeOf(RowData row) {
-            if (timeIndex < 0 || row.isNullAt(timeIndex)) {
+            int column = objects.timeIndex();
+            if (column < 0 || row.isNullAt(column)) {
                 return System.currentTimeMillis();
             }
-            return seconds ? (long) (row.getDouble(timeIndex) * 1000) : row.getLong(timeIndex);
+            return objects.seconds() ? (long) (row.getDouble(column) * 1000) : row.getLong(column);
         }
 
         private String partition(long epochMillis) {
@@ -130,11 +121,11 @@ final class S3ObjectsSink implements Sink<RowData> {
         }
 
         private void put(String partition, List<byte[]> rows) throws IOException {
-            byte[] body = avro ? AvroContainer.file(rows) : lines(rows);
+            byte[] body = objects.avro() ? AvroContainer.file(rows) : lines(rows);
             String key = String.format("%s%s/%013d-%03d-%06d.%s", prefix, partition, System.currentTimeMillis(),
-                    subtask, counter++, avro ? "avro" : "jsonl");
+                    subtask, counter++, objects.avro() ? "avro" : "jsonl");
             PutObjectRequest request = PutObjectRequest.builder().bucket(bucket).key(key)
-                    .contentType(avro ? "avro/binary" : "application/x-ndjson").build();
+                    .contentType(objects.avro() ? "avro/binary" : "application/x-ndjson").build();
             for (int attempt = 1; ; attempt++) {
                 try {
                     s3.putObject(request, RequestBody.fromBytes(body));
@@ -143,15 +134,15 @@ final class S3ObjectsSink implements Sink<RowData> {
                     return;
                 } catch (S3Exception e) {
                     boolean retryable = e.statusCode() >= 500 || e.isThrottlingException();
-                    if (!retryable || attempt >= attempts) {
+                    if (!retryable || attempt >= objects.attempts()) {
                         throw new IOException("PutObject s3://" + bucket + "/" + key + " failed ("
                                 + (e.awsErrorDetails() == null ? e.statusCode() : e.awsErrorDetails().errorCode())
                                 + "); check the bucket, the region/endpoint and the credentials", e);
                     }
                     backOff(attempt);
                 } catch (SdkClientException e) {
-                    if (attempt >= attempts) {
-                        throw new IOException("cannot reach S3 at " + KinesisOptions.describeEndpoint(client)
+                    if (attempt >= objects.attempts()) {
+                        throw new IOException("cannot reach S3 at " + KinesisOptions.describeEndpoint(objects.client())
                                 + ": " + e.getMessage(), e);
                     }
                     backOff(attempt);

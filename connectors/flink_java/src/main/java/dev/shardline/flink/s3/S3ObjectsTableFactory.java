@@ -1,12 +1,11 @@
 package dev.shardline.flink.s3;
 
 import dev.shardline.flink.envelope.EnvelopeFormatFactory;
-import dev.shardline.flink.kinesis.KinesisOptions;
+import dev.shardline.flink.kinesis.table.AwsTableOptions;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.format.EncodingFormat;
@@ -18,6 +17,7 @@ import org.apache.flink.table.factories.SerializationFormatFactory;
 import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
 
+import java.util.HashSet;
 import java.util.Set;
 
 /**
@@ -43,10 +43,6 @@ public final class S3ObjectsTableFactory implements DynamicTableSinkFactory {
             .defaultValue(50_000).withDescription("Rows of one partition written early as one object.");
     public static final ConfigOption<Integer> WRITE_ATTEMPTS = ConfigOptions.key("sink.write.attempts").intType()
             .defaultValue(5).withDescription("PutObject attempts on throttling or 5xx before the job fails.");
-    static final ConfigOption<String> ACCESS_KEY_ID = ConfigOptions.key("aws.credentials.basic.accesskeyid")
-            .stringType().noDefaultValue();
-    static final ConfigOption<String> SECRET_KEY = ConfigOptions.key("aws.credentials.basic.secretkey")
-            .stringType().noDefaultValue();
 
     @Override
     public String factoryIdentifier() {
@@ -60,8 +56,9 @@ public final class S3ObjectsTableFactory implements DynamicTableSinkFactory {
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return Set.of(PARTITION_TIME_COLUMN, MAX_RECORDS, WRITE_ATTEMPTS, KinesisOptions.AWS_REGION,
-                KinesisOptions.AWS_ENDPOINT, KinesisOptions.AWS_CREDENTIALS_PROVIDER, ACCESS_KEY_ID, SECRET_KEY);
+        Set<ConfigOption<?>> options = new HashSet<>(Set.of(PARTITION_TIME_COLUMN, MAX_RECORDS, WRITE_ATTEMPTS));
+        options.addAll(AwsTableOptions.OPTIONS);
+        return options;
     }
 
     @Override
@@ -92,14 +89,9 @@ public final class S3ObjectsTableFactory implements DynamicTableSinkFactory {
             }
             seconds = root == LogicalTypeRoot.DOUBLE;
         }
-        Configuration client = new Configuration();
-        options.getOptional(KinesisOptions.AWS_REGION).ifPresent(v -> client.set(KinesisOptions.AWS_REGION, v));
-        options.getOptional(KinesisOptions.AWS_ENDPOINT).ifPresent(v -> client.set(KinesisOptions.AWS_ENDPOINT, v));
-        client.set(KinesisOptions.AWS_CREDENTIALS_PROVIDER, options.get(KinesisOptions.AWS_CREDENTIALS_PROVIDER));
-        options.getOptional(ACCESS_KEY_ID).ifPresent(v -> client.set(KinesisOptions.AWS_ACCESS_KEY_ID, v));
-        options.getOptional(SECRET_KEY).ifPresent(v -> client.set(KinesisOptions.AWS_SECRET_ACCESS_KEY, v));
         boolean avro = EnvelopeFormatFactory.IDENTIFIER.equals(options.get(FactoryUtil.FORMAT));
-        return new S3ObjectsTableSink(path, client, format, context.getPhysicalRowDataType(), timeIndex, seconds,
+        S3Objects objects = new S3Objects(path, AwsTableOptions.clientConfiguration(options), timeIndex, seconds,
                 avro, options.get(MAX_RECORDS), options.get(WRITE_ATTEMPTS));
+        return new S3ObjectsTableSink(objects, format, context.getPhysicalRowDataType());
     }
 }

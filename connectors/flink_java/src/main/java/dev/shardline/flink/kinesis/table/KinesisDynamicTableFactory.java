@@ -55,10 +55,6 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
             .withDescription("The stream's ARN (emulators that take names only: its name).");
     public static final ConfigOption<Boolean> TRUST_ALL_CERTIFICATES = ConfigOptions.key("aws.trust.all.certificates")
             .booleanType().defaultValue(false).withDescription("Accepted for the official connector's tables; true is refused.");
-    public static final ConfigOption<String> ACCESS_KEY_ID = ConfigOptions.key("aws.credentials.basic.accesskeyid")
-            .stringType().noDefaultValue().withDescription("Access key id when aws.credentials.provider is BASIC.");
-    public static final ConfigOption<String> SECRET_KEY = ConfigOptions.key("aws.credentials.basic.secretkey")
-            .stringType().noDefaultValue().withDescription("Secret key when aws.credentials.provider is BASIC.");
     public static final ConfigOption<String> INITIAL_TIMESTAMP_FORMAT = ConfigOptions.key("source.init.timestamp.format")
             .stringType().defaultValue("yyyy-MM-dd'T'HH:mm:ss.SSSXXX")
             .withDescription("How source.init.timestamp is written (epoch seconds are accepted too).");
@@ -101,14 +97,14 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
         Set<ConfigOption<?>> options = new java.util.HashSet<>(Set.of(
-                KinesisOptions.AWS_REGION, KinesisOptions.AWS_ENDPOINT, KinesisOptions.AWS_CREDENTIALS_PROVIDER,
-                KinesisOptions.AWS_CBOR_ENABLED, ACCESS_KEY_ID, SECRET_KEY, TRUST_ALL_CERTIFICATES,
+                KinesisOptions.AWS_CBOR_ENABLED, TRUST_ALL_CERTIFICATES,
                 KinesisOptions.STREAM_INITIAL_POSITION, KinesisOptions.STREAM_INITIAL_TIMESTAMP, INITIAL_TIMESTAMP_FORMAT,
                 KinesisOptions.SHARD_DISCOVERY_INTERVAL, KinesisOptions.SHARD_GET_RECORDS_MAX, READER_TYPE,
                 KinesisOptions.READER_EMPTY_RECORDS_FETCH_INTERVAL, KinesisOptions.SOURCE_BOUNDED,
                 KinesisOptions.RETRY_MIN_DELAY, KinesisOptions.RETRY_MAX_DELAY, KinesisOptions.RETRY_MAX_ATTEMPTS,
                 SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
                 SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR));
+        options.addAll(AwsTableOptions.OPTIONS);
         options.addAll(ACCEPTED_HTTP_OPTIONS);
         return options;
     }
@@ -155,24 +151,17 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         if (options.get(TRUST_ALL_CERTIFICATES)) {
             throw new ValidationException("aws.trust.all.certificates: " + IDENTIFIER + " always verifies certificates");
         }
-        Configuration config = new Configuration();
-        for (ConfigOption<?> option : List.of(KinesisOptions.AWS_REGION, KinesisOptions.AWS_ENDPOINT,
-                KinesisOptions.AWS_CREDENTIALS_PROVIDER, KinesisOptions.AWS_CBOR_ENABLED,
+        Configuration config = AwsTableOptions.clientConfiguration(options);
+        for (ConfigOption<?> option : List.of(KinesisOptions.AWS_CBOR_ENABLED,
                 KinesisOptions.STREAM_INITIAL_POSITION, KinesisOptions.SHARD_DISCOVERY_INTERVAL,
                 KinesisOptions.SHARD_GET_RECORDS_MAX, KinesisOptions.READER_EMPTY_RECORDS_FETCH_INTERVAL,
                 KinesisOptions.SOURCE_BOUNDED, KinesisOptions.RETRY_MIN_DELAY, KinesisOptions.RETRY_MAX_DELAY,
                 KinesisOptions.RETRY_MAX_ATTEMPTS)) {
-            copy(options, config, option);
+            AwsTableOptions.copy(options, config, option);
         }
-        options.getOptional(ACCESS_KEY_ID).ifPresent(v -> config.set(KinesisOptions.AWS_ACCESS_KEY_ID, v));
-        options.getOptional(SECRET_KEY).ifPresent(v -> config.set(KinesisOptions.AWS_SECRET_ACCESS_KEY, v));
         options.getOptional(KinesisOptions.STREAM_INITIAL_TIMESTAMP).ifPresent(v ->
                 config.set(KinesisOptions.STREAM_INITIAL_TIMESTAMP, epochSeconds(v, options.get(INITIAL_TIMESTAMP_FORMAT))));
         return config;
-    }
-
-    private static <T> void copy(ReadableConfig from, Configuration to, ConfigOption<T> option) {
-        from.getOptional(option).ifPresent(value -> to.set(option, value));
     }
 
     /** source.init.timestamp in the table's format (or already epoch seconds), as the source takes it. */
