@@ -162,6 +162,12 @@ class ScriptedConsumer:
                                      for i, data in enumerate(datas)], 0)
 
 
+def create_stream(kinesis, name: str, shards: int) -> None:
+    """Create ``name`` with ``shards`` shards and wait until it is ACTIVE (a boto3 client; for tests)."""
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+
+
 def read_stream_data(kinesis, stream: str) -> list[bytes]:
     """Every record's data in ``stream``, shard by shard from TRIM_HORIZON (a boto3 client; for tests)."""
     out: list[bytes] = []

@@ -43,23 +43,17 @@ class MaskPayload(ScalarFunction):
         self.setup = setup
 
     def open(self, function_context) -> None:
-        # Looked up once here rather than in eval, which runs for every record.
+        self.masking = self.setup.open(function_context.get_metric_group())
+
+    def eval(self, payload_json: str):
         from pipelines.engine import rejection
         from pipelines.records import payload_from_json, payload_to_json
 
-        masking = self.setup.open(function_context.get_metric_group())
-        mask, parse, write = masking.mask_payload, payload_from_json, payload_to_json
-
-        def mask_one(payload_json: str) -> tuple:
-            try:
-                return write(mask(parse(payload_json))), None, None
-            except Exception as exc:  # noqa: BLE001 - one record's failure goes to the dead letters
-                rejected = rejection(exc, "pipeline")
-                return None, rejected.error_type, rejected.reason
-        self.mask_one = mask_one
-
-    def eval(self, payload_json: str):
-        return Row(*self.mask_one(payload_json))
+        try:
+            return Row(payload_to_json(self.masking.mask_payload(payload_from_json(payload_json))), None, None)
+        except Exception as exc:  # noqa: BLE001 - one record's failure goes to the dead letters
+            rejected = rejection(exc, "pipeline")
+            return Row(None, rejected.error_type, rejected.reason)
 
 
 class MaskLetter(ScalarFunction):

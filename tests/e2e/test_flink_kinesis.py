@@ -21,7 +21,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.kinesis.aggregation import UserRecord, aggregate
-from connectors.testing import read_stream_data
+from connectors.testing import create_stream, read_stream_data
 from pipelines.records import Record, from_avro, read_avro_file, to_avro
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(420)]
@@ -35,11 +35,6 @@ JOB_TIMEOUT_S = 300
 def _records(count: int, source: str) -> list[Record]:
     return [Record(type="test.event", source=source, partition_key=f"key-{i % 13}",
                    payload={"n": i}, event_time=1_700_000_000_000 + i * 1000) for i in range(count)]
-
-
-def _create_stream(kinesis, name: str, shards: int) -> None:
-    kinesis.create_stream(StreamName=name, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
 
 
 
@@ -56,8 +51,8 @@ def job_run(local_stack, tmp_path_factory):
     names = {"input": f"flink-in-{suffix}", "output": f"flink-out-{suffix}", "bucket": f"flink-{suffix}"}
     # Retries: the emulators close idle keep-alive connections while the job runs.
     kinesis, s3 = client("kinesis", AwsConfig(sdk_retries=3)), client("s3", AwsConfig(sdk_retries=3))
-    _create_stream(kinesis, names["input"], shards=2)
-    _create_stream(kinesis, names["output"], shards=1)
+    create_stream(kinesis, names["input"], shards=2)
+    create_stream(kinesis, names["output"], shards=1)
     s3.create_bucket(Bucket=names["bucket"])
 
     plain = _records(PLAIN_RECORDS, "plain")

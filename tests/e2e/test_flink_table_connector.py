@@ -15,16 +15,11 @@ import pytest
 from connectors.aws import AwsConfig, client
 from connectors.flink import build_connector_jar, kinesis_table_options, table_environment, with_clause
 from connectors.kinesis.aggregation import UserRecord, aggregate
-from connectors.testing import read_stream_data
+from connectors.testing import create_stream, read_stream_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 ROWS = [{"user_id": f"u{i % 4}", "amount": float(i)} for i in range(20)]
 PACKED = [{"user_id": f"p{i}", "amount": 100.0 + i} for i in range(3)]
-
-
-def _create_stream(kinesis, name: str, shards: int) -> None:
-    kinesis.create_stream(StreamName=name, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +27,8 @@ def tables(local_stack):
     build_connector_jar()
     kinesis = client("kinesis", AwsConfig(sdk_retries=3))
     source, sink = f"table-in-{uuid.uuid4().hex[:8]}", f"table-out-{uuid.uuid4().hex[:8]}"
-    _create_stream(kinesis, source, 2)
-    _create_stream(kinesis, sink, 1)
+    create_stream(kinesis, source, 2)
+    create_stream(kinesis, sink, 1)
     kinesis.put_records(StreamName=source, Records=[
         {"Data": json.dumps(row).encode(), "PartitionKey": f"key-{row['user_id']}"} for row in ROWS])
     kinesis.put_record(StreamName=source, PartitionKey="kpl-outer", Data=aggregate(
@@ -101,7 +96,7 @@ def test_envelopes_as_columns_with_bad_records_routed_to_dead_letters(tables):
     t_env, kinesis, _, _ = tables
     source, out, dlq = (f"env-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("in", "out", "dlq"))
     for name in (source, out, dlq):
-        _create_stream(kinesis, name, 1)
+        create_stream(kinesis, name, 1)
     good = [Record(id=f"e{i}", type="payment", source="pos", partition_key=f"card-{i}", event_time=1_767_225_600_000 + i,
                    payload={"amount": 10.5 + i, "note": "café", "raw": b"\x00\x01"}) for i in range(5)]
     good.append(Record(id="bytes", type="doc", source="s", partition_key="k", event_time=1, payload=b'{"a": 1}'))
@@ -150,7 +145,7 @@ def test_envelopes_and_dead_letters_written_to_s3_by_the_java_sink(tables):
     s3 = client("s3", AwsConfig(sdk_retries=3))
     bucket, source = f"s3sink-{uuid.uuid4().hex[:8]}", f"s3-in-{uuid.uuid4().hex[:6]}"
     s3.create_bucket(Bucket=bucket)
-    _create_stream(kinesis, source, 1)
+    create_stream(kinesis, source, 1)
     records = [Record(id=f"s{i}", type="t", source="s", partition_key=f"k{i}",
                       event_time=1_767_225_600_000 + i * 1_800_000, payload={"n": i}) for i in range(6)]
     for data in [to_avro(r) for r in records] + [b"broken"]:

@@ -15,7 +15,7 @@ import pytest
 from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
-from connectors.testing import read_stream_data
+from connectors.testing import create_stream, read_stream_data
 from pipelines.pii import builtin_policy
 from pipelines.pii.pipeline import masking_pipeline
 from pipelines.records import from_avro, read_avro_file, to_avro
@@ -35,9 +35,8 @@ def run(local_stack, tmp_path_factory):
     suffix = uuid.uuid4().hex[:8]
     source, output, bucket = f"sql-in-{suffix}", f"sql-out-{suffix}", f"sql-{suffix}"
     kinesis, s3 = client("kinesis", AwsConfig(sdk_retries=3)), client("s3", AwsConfig(sdk_retries=3))
-    for name, shards in ((source, 2), (output, 1)):
-        kinesis.create_stream(StreamName=name, ShardCount=shards)
-        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    create_stream(kinesis, source, 2)
+    create_stream(kinesis, output, 1)
     s3.create_bucket(Bucket=bucket)
     good, bad = input_records()
     entries = [{"Data": to_avro(r), "PartitionKey": r.partition_key} for r in good]

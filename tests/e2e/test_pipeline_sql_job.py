@@ -15,7 +15,7 @@ import pytest
 from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
-from connectors.testing import read_stream_data
+from connectors.testing import create_stream, read_stream_data
 from pipelines.engine import RecordPath, Rejected
 from pipelines.examples.clicks import enrich_clicks
 from pipelines.records import from_avro, read_avro_file
@@ -30,9 +30,8 @@ def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None) 
     suffix = uuid.uuid4().hex[:8]
     source, output, bucket = f"psql-in-{suffix}", f"psql-out-{suffix}", f"psql-{suffix}"
     kinesis, s3 = client("kinesis", AwsConfig(sdk_retries=3)), client("s3", AwsConfig(sdk_retries=3))
-    for name, shards in ((source, 2), (output, 1)):
-        kinesis.create_stream(StreamName=name, ShardCount=shards)
-        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    create_stream(kinesis, source, 2)
+    create_stream(kinesis, output, 1)
     s3.create_bucket(Bucket=bucket)
     entries = [{"Data": data, "PartitionKey": f"k{i}"} for i, data in enumerate(CLICKS + [NOT_AN_ENVELOPE])]
     assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
