@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -98,9 +98,8 @@ def masked_letter(letter: DeadLetter, mask: Mask) -> DeadLetter:
     except Exception as exc:  # noqa: BLE001 - the mask must not stop a run over one record
         log.error("event=dead_letter_mask_failed error_type=%s mask_error=%s; data withheld", letter.error_type,
                   type(exc).__name__)
-        return DeadLetter(letter.reason + WITHHELD, letter.error_type, letter.source, letter.attempts, b"",
-                          letter.time)
-    return DeadLetter(letter.reason, letter.error_type, letter.source, letter.attempts, data, letter.time)
+        return replace(letter, reason=letter.reason + WITHHELD, data=b"")
+    return replace(letter, data=data)
 
 
 class DeadLetterError(RuntimeError):
