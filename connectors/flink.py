@@ -77,6 +77,9 @@ class FlinkConfig:
     """As ``access_key_id``."""
     managed: bool = field(default_factory=lambda: MANAGED_FLINK_PROPERTIES.exists())
     """Running on Managed Flink: jars, interpreter and checkpoints come from the service."""
+    submitted: bool = field(default_factory=lambda: "PYFLINK_GATEWAY_PORT" in os.environ)
+    """Started by ``flink run -py`` (its JVM is the gateway): the connector jar comes with ``--jarfile``, as
+    the zip's ``jarfile`` does on Managed Flink; loading ours too would register each factory twice."""
     extra: Mapping[str, str] = field(default_factory=dict)
     """Any other Flink configuration keys, passed through as strings."""
 
@@ -210,12 +213,12 @@ def stream_environment(config: FlinkConfig | None = None):
     config = config or FlinkConfig()
     conf = Configuration()
     jar_urls: list[str] = []
-    if not config.managed:
+    if not (config.managed or config.submitted):
         # On Managed Flink the service adds lib/<jar> (jarfile property) and runs its own interpreter.
         jar_urls = [jar.resolve().as_uri() for jar in connector_jars(config)]
         conf.set_string("pipeline.jars", ";".join(jar_urls))
-        if config.checkpoint_interval_ms > 0:
-            config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if not config.managed and config.checkpoint_interval_ms > 0:
+        config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     for key, value in environment_settings(config).items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
@@ -278,26 +281,40 @@ def kinesis_table_options(stream: str, *, config: FlinkConfig | None = None, **o
             **{_TABLE_KEY_NAMES.get(key, key): value for key, value in aws.items()}, **options}
 
 
-def s3_table_options(path: str, **options: str) -> dict[str, str]:
-    """The WITH options of a ``shardline-s3`` table writing under ``path`` (s3://bucket/prefix), pointed where
-    this process's S3 requests go (AWS_ENDPOINT_URL_S3 locally, the regional endpoint otherwise)."""
+def aws_table_options(service: str) -> dict[str, str]:
+    """The ``aws.*`` WITH options of one of our AWS tables: the region, and where this process points
+    ``service`` (``AWS_ENDPOINT_URL_<SERVICE>`` locally, with the BASIC keys; the regional endpoint otherwise)."""
     config = FlinkConfig()
-    table = {"connector": "shardline-s3", "path": path, "aws.region": config.region or DEFAULT_REGION}
-    endpoint = _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")
+    table = {"aws.region": config.region or DEFAULT_REGION}
+    endpoint = _env(f"AWS_ENDPOINT_URL_{service.upper()}") or _env("AWS_ENDPOINT_URL")
     if endpoint:
         table["aws.endpoint"] = endpoint
         if config.access_key_id and config.secret_access_key:
             table.update({"aws.credentials.provider": "BASIC",
                           "aws.credentials.basic.accesskeyid": config.access_key_id,
                           "aws.credentials.basic.secretkey": config.secret_access_key})
-    return {**table, **options}
+    return table
+
+
+def s3_table_options(path: str, **options: str) -> dict[str, str]:
+    """The WITH options of a ``shardline-s3`` table writing under ``path`` (s3://bucket/prefix)."""
+    return {"connector": "shardline-s3", "path": path, **aws_table_options("s3"), **options}
+
+
+def firehose_table_options(delivery_stream: str, **options: str) -> dict[str, str]:
+    """The WITH options of a ``shardline-firehose`` table writing to ``delivery_stream`` (Direct PUT)."""
+    return {"connector": "shardline-firehose", "delivery-stream": delivery_stream, **aws_table_options("firehose"),
+            **options}
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def with_clause(options: Mapping[str, str]) -> str:
     """``options`` as the body of a SQL ``WITH (...)``."""
-    def quote(text: str) -> str:
-        return "'" + str(text).replace("'", "''") + "'"
-    return ", ".join(f"{quote(key)} = {quote(value)}" for key, value in options.items())
+    return ", ".join(f"{sql_string(key)} = {sql_string(value)}" for key, value in options.items())
 
 
 def table_environment(config: FlinkConfig | None = None):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.records import Record
 
-JOBS = {"pii": "jobs.flink.pii_job", "pii-sql": "jobs.flink.pii_sql_job", "pipeline": "jobs.flink.pipeline_job",
+JOBS = {"pii": "jobs.flink.pii_job", "pii-datastream": "jobs.flink.pii_datastream_job", "pipeline": "jobs.flink.pipeline_job",
         "passthrough": "jobs.flink.pipeline_job", "pipeline-sql": "jobs.flink.pipeline_sql_job"}
 # The PII job's keys for the demo: fixed, so that a run's tokens (and the check below) are the same every
 # time.  Derived from public labels, so they protect nothing: never use them for real data.
@@ -36,7 +36,7 @@ def write_job_properties(job: str, group: dict[str, str], workdir: Path, name: s
     """Write the job's property file (Managed Flink's format) into ``workdir``; the PII job gets the
     payments policy and the demo keys, as key files the way a deployed job reads them."""
     group = dict(group)
-    if job in ("pii", "pii-sql"):
+    if job in ("pii", "pii-datastream"):
         group["pii.policy"] = "payments"
         for key_name, key in DEMO_KEYS.items():
             key_file = workdir / f"pii-{key_name}.hex"

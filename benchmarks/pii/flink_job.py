@@ -8,9 +8,9 @@ deployed job also decodes and encodes Avro, crosses between the JVM and its
 Python workers, and batches into S3.  This runs five jobs on the
 local stack, bounded, over the same synthetic payments: on the DataStream path
 (Avro decoded and encoded in Python, S3 batches in Python state)
-``jobs.flink.pii_job`` and ``jobs.flink.pipeline_job`` with the identity
+``jobs.flink.pii_datastream_job`` and ``jobs.flink.pipeline_job`` with the identity
 pipeline ("passthrough"); on the SQL path (Java decodes, encodes and writes,
-only what Python needs crosses) ``jobs.flink.pii_sql_job`` and
+only what Python needs crosses) ``jobs.flink.pii_job`` and
 ``jobs.flink.pipeline_sql_job`` with the identity pipeline and with none
 ("sql-only", the engine's floor).  It counts the CPU
 time of every process of the job (the PyFlink client, its JVM, the Python
@@ -45,7 +45,7 @@ from scaling.policies.target import TargetConfig
 # Benchmark name -> (the launcher's job, properties it adds): the DataStream jobs, the SQL-path jobs, and the
 # SQL path with no Python at all, the floor of what the engine costs.
 JOBS = {"sql-only": ("pipeline-sql", {"pipeline": "none"}), "passthrough-sql": ("pipeline-sql", {}),
-        "passthrough": ("passthrough", {}), "pii-sql": ("pii-sql", {}), "pii": ("pii", {})}
+        "passthrough": ("passthrough", {}), "pii": ("pii", {}), "pii-datastream": ("pii-datastream", {})}
 BUCKET = "shardline-bench"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -201,15 +201,15 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
         "headline": "records_per_s_per_core of each job (CPU of all its processes, start-up taken out)",
         "jobs": jobs,
         "masking_us_per_record_in_job": {path: round(cost[pii] - cost[identity], 1)
-                                         for path, pii, identity in (("datastream", "pii", "passthrough"),
-                                                                     ("sql", "pii-sql", "passthrough-sql"))
+                                         for path, pii, identity in (("datastream", "pii-datastream", "passthrough"),
+                                                                     ("sql", "pii", "passthrough-sql"))
                                          if pii in cost and identity in cost},
         "masker_alone_us_per_record": masker_alone,
-        "pii_to_passthrough_cost": ratio("pii", "passthrough"),
-        "pii_sql_to_pii_cost": ratio("pii-sql", "pii"),
-        "pii_sql_to_masker_alone_cost": round(cost["pii-sql"] / masker_alone, 2) if "pii-sql" in cost else None,
+        "pii_to_passthrough_sql_cost": ratio("pii", "passthrough-sql"),
+        "pii_to_pii_datastream_cost": ratio("pii", "pii-datastream"),
+        "pii_to_masker_alone_cost": round(cost["pii"] / masker_alone, 2) if "pii" in cost else None,
         "kpus_per_10k_records_per_s": {job: round(10_000 * cost[job] / 1e6 / utilisation, 2)
-                                       for job in ("pii", "pii-sql") if cost.get(job, 0) > 0},
+                                       for job in ("pii", "pii-datastream") if cost.get(job, 0) > 0},
         "target_utilisation": utilisation,
     }
 
@@ -236,12 +236,12 @@ def _plot(result: dict, path: Path) -> None:
         ax.text(j + p, i, f" {j + p:,.0f} us", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("CPU microseconds per record (all processes of the job, start-up taken out)")
-    rates = {job: result["jobs"].get(job, {}).get("records_per_s_per_core") for job in ("pii", "pii-sql")}
+    rates = {job: result["jobs"].get(job, {}).get("records_per_s_per_core") for job in ("pii", "pii-datastream")}
     if None in rates.values():  # a run too short for a record's cost to stand out of start-up's noise
         title = "PII masking in PyFlink: too few records to measure a record's cost"
     else:
-        title = (f"PII masking in PyFlink, records/s per core: {rates['pii-sql']:,.0f} on the SQL path, "
-                 f"{rates['pii']:,.0f} on the DataStream path")
+        title = (f"PII masking in PyFlink, records/s per core: {rates['pii']:,.0f} on the SQL path, "
+                 f"{rates['pii-datastream']:,.0f} on the DataStream path")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

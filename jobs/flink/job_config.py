@@ -20,6 +20,7 @@ from connectors.flink import FlinkConfig, application_properties
 from connectors.sinks.opensearch import check_index_name
 
 PROPERTY_GROUP = "shardline"
+RETIRED_GROUPS = {"shardline.pii": f"set pii.policy (and pii.keys.<name>.file) in group '{PROPERTY_GROUP}'"}
 END_OF_INPUT = 2**63 - 1  # the watermark a bounded source emits when it ends: fires the final flush
 BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
 # (partition_key, dt=/hour= partition, Avro envelope)
@@ -142,6 +143,8 @@ def job_properties(argv: list[str] | None, description: str) -> dict[str, str]:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     groups = application_properties(args.properties)
+    for group in set(RETIRED_GROUPS) & set(groups):
+        sys.exit(f"property group '{group}' is no longer read: {RETIRED_GROUPS[group]}")
     if PROPERTY_GROUP not in groups:
         sys.exit(f"no property group '{PROPERTY_GROUP}' found; pass --properties FILE or set "
                  "SHARDLINE_APPLICATION_PROPERTIES (Managed Flink: add it to the runtime properties)")

@@ -254,3 +254,26 @@ class PiiMaskingSetup:
 
     def close(self) -> None:
         """Nothing to release; a log line here would be lost (see the module's docstring)."""
+
+
+def prepare(properties: Mapping[str, str]) -> tuple[dict[str, str], PiiMaskingSetup]:
+    """Take the ``pii.*`` properties out of group ``shardline``, load the policy with its keys, and return the
+    rest with the workers' setup; both PII jobs (SQL and DataStream) start here.
+
+    Exits with a message (never key material) when the policy or a key cannot be loaded.
+    """
+    import sys
+
+    from pipelines.pii import PolicyError
+    from pipelines.pii.pipeline import PiiPipelineConfig
+
+    try:
+        # Without pii.policy: SHARDLINE_PII_POLICY where the job is submitted, else payments (as the other engines).
+        settings = PiiJobSettings.from_properties(properties, default_policy=PiiPipelineConfig().policy)
+        settings.load_policy()
+    except PiiPropertyError as exc:
+        sys.exit(f"property group 'shardline': {exc}")
+    except PolicyError as exc:
+        sys.exit(f"PII policy {settings.policy!r}: {exc}")
+    rest = {key: value for key, value in properties.items() if not key.startswith(PREFIX)}
+    return rest, PiiMaskingSetup(settings)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         if job.dead_letter_mask:
             t_env.create_temporary_function("mask_letter", udf(MaskLetter(job.dead_letter_mask),
                                                                result_type=DataTypes.BYTES()))
-    run_sql_job(job, sql_job(job), register, "jobs.flink.pipeline_job")
+    run_sql_job(job, sql_job(job), register, "shardline-pipeline")
 
 
 if __name__ == "__main__":

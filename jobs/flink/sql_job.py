@@ -7,14 +7,20 @@ what a job's Python step needs crosses to the Python workers.  Each job gives a
 ``error_type`` and ``reason`` set on a record its step refused, and the input's
 ``raw``, ``shard``, ``seq`` and ``sub`` for the dead letters.  Everything else
 (outputs, dead letters with their position, checkpoints) is here, once.
+
+Firehose gets OpenSearch bulk entries made in Java (``opensearch_bulk``, the
+bytes the other engines' ``FirehoseSink`` sends); a record that cannot be one
+(an id over OpenSearch's limit, an entry over Firehose's) goes to the dead
+letters with the reason the other engines give, and the job carries on.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from connectors.flink import kinesis_table_options, s3_table_options, table_environment, with_clause
+from connectors.flink import (firehose_table_options, kinesis_table_options, s3_table_options, sql_string,
+                              table_environment, with_clause)
 from jobs.flink.job_config import PipelineJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.sql")
@@ -23,6 +29,7 @@ ENVELOPE = ("`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, par
 ENVELOPE_COLUMNS = "`id`, `type`, `source`, event_time, partition_key, `schema`"
 POSITION_COLUMNS = "`raw`, shard, seq, sub"
 LETTER = "reason STRING, error_type STRING, `source` STRING, attempts INT, `time` DOUBLE, data BYTES"
+OPENSEARCH_BULK = "dev.shardline.flink.firehose.OpenSearchBulk"  # a Java function in the connector jar
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,17 @@ class SqlJob:
     """False when ``processed`` never sets ``error_type`` (no Python step): no dead-letter insert for it."""
 
 
-def statements(job: PipelineJobConfig, sql_job: SqlJob) -> tuple[list[str], list[str]]:
-    """(the CREATE TABLE statements, the INSERT statements of the one statement set) for ``job``'s properties;
-    the inserts read ``input`` and the ``processed`` view (``statement_set`` creates it)."""
+@dataclass(frozen=True)
+class Statements:
+    """A job's SQL: tables, then views (each one shared Table, in order), then the inserts of its statement set."""
+
+    creates: list[str]
+    views: list[tuple[str, str]]
+    inserts: list[str]
+
+
+def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
+    """The SQL for ``job``'s properties; the first view is ``processed``, which the others and the inserts read."""
     source_options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
                       "source.bounded": str(job.source_bounded).lower()}
     if job.source_init_timestamp is not None:
@@ -48,6 +63,7 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> tuple[list[str], list
           shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
           sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL)
         WITH ({with_clause(kinesis_table_options(job.input_stream, **source_options))})"""]
+    views = [("processed", sql_job.processed)]
     good = f"SELECT {ENVELOPE_COLUMNS}, payload FROM processed WHERE error_type IS NULL"
     inserts = []
     if job.output_stream:
@@ -67,37 +83,53 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> tuple[list[str], list
     position = (f"CONCAT('kinesis:{job.input_stream}/', shard, '/', seq, "
                 "IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))")
     now = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
+
+    def letters_from(view: str) -> str:
+        return (f"INSERT INTO dead_letters SELECT reason, error_type, {position}, 1, {now}, {sql_job.letter_data} "
+                f"FROM {view} WHERE error_type IS NOT NULL")
     inserts.append(f"INSERT INTO dead_letters SELECT `error`, 'RecordValidationError', {position}, 1, {now}, "
                    f"{sql_job.letter_data} FROM input WHERE `error` IS NOT NULL")
     if sql_job.can_refuse:
-        inserts.append(f"INSERT INTO dead_letters SELECT reason, error_type, {position}, 1, {now}, "
-                       f"{sql_job.letter_data} FROM processed WHERE error_type IS NOT NULL")
-    return creates, inserts
+        inserts.append(letters_from("processed"))
+    if job.output_firehose:
+        flush_ms = str(max(1, round(job.firehose_batch_max_age_s * 1000)))
+        creates.append(f"""CREATE TABLE output_firehose (entry BYTES) WITH ({with_clause(firehose_table_options(
+            job.output_firehose, format='raw', **{'sink.flush-buffer.timeout': flush_ms}))})""")
+        views.append(("firehose_entries", f"""SELECT b.entry AS entry, b.error_type AS error_type,
+            b.reason AS reason, {POSITION_COLUMNS} FROM (SELECT opensearch_bulk({sql_string(job.output_firehose_index)},
+            `id`, `type`, `source`, event_time, partition_key, `schema`, payload) AS b, {POSITION_COLUMNS}
+            FROM processed WHERE error_type IS NULL)"""))
+        inserts.append("INSERT INTO output_firehose SELECT entry FROM firehose_entries WHERE error_type IS NULL")
+        inserts.append(letters_from("firehose_entries"))
+    return Statements(creates, views, inserts)
 
 
 def statement_set(t_env, job: PipelineJobConfig, sql_job: SqlJob):
     """The job's tables and its one statement set, in ``t_env`` (its functions registered already)."""
-    creates, inserts = statements(job, sql_job)
-    for statement in creates:
+    sql = statements(job, sql_job)
+    t_env.create_java_temporary_function("opensearch_bulk", OPENSEARCH_BULK)
+    for statement in sql.creates:
         t_env.execute_sql(statement)
     # A view made by CREATE VIEW is expanded into each INSERT and optimized with it, so every output would run
     # the Python step again (measured: masking twice a record).  A view of one Table is one shared sub-plan.
-    t_env.create_temporary_view("processed", t_env.sql_query(sql_job.processed))
+    for name, query in sql.views:
+        t_env.create_temporary_view(name, t_env.sql_query(query))
     statements_to_run = t_env.create_statement_set()
-    for statement in inserts:
+    for statement in sql.inserts:
         statements_to_run.add_insert_sql(statement)
     return statements_to_run
 
 
 def run_sql_job(job: PipelineJobConfig, sql_job: SqlJob, register: Callable[[object], None], name: str) -> None:
-    """Create the tables, let ``register`` add the job's functions, and run the statement set (to the end when
-    the source is bounded)."""
-    if job.output_firehose:
-        raise SystemExit(f"output.firehose is not on the SQL path yet: run the DataStream job for {name}")
-    t_env = table_environment(job.flink_config())
+    """Create the tables, let ``register`` add the job's functions, and run the statement set as job ``name``
+    (to the end when the source is bounded)."""
+    flink = job.flink_config()
+    # The job's name in the web UI and logs (Managed Flink names it after the application itself).
+    t_env = table_environment(replace(flink, extra={**flink.extra, "pipeline.name": name}))
     register(t_env)
-    log.info("event=job_submit engine=sql job=%s input=%s output_stream=%s output_s3=%s bounded=%s", name,
-             job.input_stream, job.output_stream, job.output_s3, job.source_bounded)
+    log.info("event=job_submit engine=sql job=%s input=%s output_stream=%s output_s3=%s output_firehose=%s "
+             "bounded=%s", name, job.input_stream, job.output_stream, job.output_s3, job.output_firehose,
+             job.source_bounded)
     result = statement_set(t_env, job, sql_job).execute()
     if job.source_bounded:
         result.wait()

@@ -44,36 +44,28 @@ _PIPELINE_JOB = ("jobs.flink.pipeline_job", ("boto3", "fastavro"), {
 })
 # The pipeline job on the SQL path: the same properties; "pipeline": "none" runs no Python at all.
 _PIPELINE_SQL_JOB = ("jobs.flink.pipeline_sql_job", *_PIPELINE_JOB[1:])
+_PII_JOB = ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {
+    "input.stream": "payments",
+    "output.stream": "payments-masked",
+    "output.s3": "s3://my-bucket/curated/payments",
+    "output.firehose": "payments-search",
+    "output.firehose.index": "payments",
+    "dead_letter.s3": "s3://my-bucket/dead-letters",
+    "source.init.position": "TRIM_HORIZON",
+    "pii.policy": "payments",
+    "pii.keys.hmac.file": "keys/pii-hmac.hex",
+    "pii.keys.fpe.file": "keys/pii-fpe.hex",
+})
 JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     "pipeline": _PIPELINE_JOB,
     "passthrough": _PIPELINE_JOB,
     "pipeline-sql": _PIPELINE_SQL_JOB,
-    # The PII masking job: the pipeline job's properties plus pii.* (jobs.flink.pii_masking).  Relative key
-    # files are found under dep/ in the zip: add them there, or give absolute paths or pii.keys.<name>.env.
-    "pii": ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {
-        "input.stream": "payments",
-        "output.stream": "payments-masked",
-        "output.s3": "s3://my-bucket/curated/payments",
-        "output.firehose": "payments-search",
-        "output.firehose.index": "payments",
-        "dead_letter.s3": "s3://my-bucket/dead-letters",
-        "source.init.position": "TRIM_HORIZON",
-        "pii.policy": "payments",
-        "pii.keys.hmac.file": "keys/pii-hmac.hex",
-        "pii.keys.fpe.file": "keys/pii-fpe.hex",
-    }),
-    # The PII job on the SQL path (jobs.flink.pii_sql_job): the same properties, Firehose output not yet.
-    "pii-sql": ("jobs.flink.pii_sql_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum",
-                                          "cryptography"), {
-        "input.stream": "payments",
-        "output.stream": "payments-masked",
-        "output.s3": "s3://my-bucket/curated/payments",
-        "dead_letter.s3": "s3://my-bucket/dead-letters",
-        "source.init.position": "TRIM_HORIZON",
-        "pii.policy": "payments",
-        "pii.keys.hmac.file": "keys/pii-hmac.hex",
-        "pii.keys.fpe.file": "keys/pii-fpe.hex",
-    }),
+    # The PII masking job (on the SQL path): the pipeline job's properties plus pii.* (jobs.flink.pii_masking).
+    # Relative key files are found under dep/ in the zip: add them there, or give absolute paths or
+    # pii.keys.<name>.env.
+    "pii": _PII_JOB,
+    # The DataStream PII job it replaced, with the same properties: the baseline of bench pii-job.
+    "pii-datastream": ("jobs.flink.pii_datastream_job", *_PII_JOB[1:]),
 }
 
 

@@ -1,6 +1,7 @@
 """A real Flink standalone cluster (JobManager + one TaskManager) from the apache-flink wheel's own
 bin/ scripts, on free loopback ports, with its own conf and log directories (the wheel's are left
-untouched), plus the throttled test job's jar. Used by the REST autoscaling end-to-end test."""
+untouched), plus the throttled test job's jar. Used by the REST autoscaling end-to-end test and the
+PII job's crash-and-restore test (which kills the TaskManager and starts another)."""
 from __future__ import annotations
 
 import json
@@ -86,16 +87,36 @@ class StandaloneFlink:
         (conf / "config.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items()))
         return conf
 
-    def start(self, timeout_s: float = 90.0) -> "StandaloneFlink":
-        conf = self._configure()
+    @property
+    def conf_dir(self) -> Path:
+        return self.work / "conf"
+
+    def env(self) -> dict[str, str]:
+        """The environment of the cluster's processes and of a ``flink`` CLI that talks to it."""
+        return {**os.environ, "FLINK_CONF_DIR": str(self.conf_dir), "FLINK_LOG_DIR": str(self.work / "log")}
+
+    def _start(self, role: str) -> None:
         logs = self.work / "log"
         logs.mkdir(exist_ok=True)
-        env = {**os.environ, "FLINK_CONF_DIR": str(conf), "FLINK_LOG_DIR": str(logs)}
-        for role in ("jobmanager", "taskmanager"):
-            out = open(logs / f"{role}.out", "wb")
-            self.processes.append(subprocess.Popen([str(FLINK_HOME / "bin" / f"{role}.sh"), "start-foreground"],
-                                                   env=env, stdout=out, stderr=subprocess.STDOUT,
-                                                   start_new_session=True))
+        out = open(logs / f"{role}-{len(self.processes)}.out", "wb")
+        self.processes.append(subprocess.Popen([str(FLINK_HOME / "bin" / f"{role}.sh"), "start-foreground"],
+                                               env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+
+    def kill_taskmanager(self) -> None:
+        """SIGKILL the running TaskManager and everything it started (its Python workers): a crash."""
+        taskmanager = self.processes.pop()
+        os.killpg(taskmanager.pid, signal.SIGKILL)
+        taskmanager.wait()
+
+    def start_taskmanager(self) -> None:
+        self._start("taskmanager")
+
+    def start(self, timeout_s: float = 90.0) -> "StandaloneFlink":
+        self._configure()
+        self._start("jobmanager")
+        self._start("taskmanager")
+        logs = self.work / "log"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.processes):
@@ -107,7 +128,7 @@ class StandaloneFlink:
             except OSError:
                 pass
             time.sleep(0.5)
-        tail = (logs / "taskmanager.out").read_text(errors="replace")[-2000:]
+        tail = (logs / "taskmanager-1.out").read_text(errors="replace")[-2000:]
         self.stop()
         raise RuntimeError(f"Flink standalone cluster did not come up; taskmanager.out ends:\n{tail}")
 

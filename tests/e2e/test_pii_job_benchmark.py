@@ -28,17 +28,18 @@ def test_the_cost_of_a_record_is_the_long_run_less_the_short_one():
     def runs(short, long):
         return {"short": [{"cpu_s": {"jvm": short[0], "python": short[1]}, "cpu_total_s": sum(short)}],
                 "long": [{"cpu_s": {"jvm": long[0], "python": long[1]}, "cpu_total_s": sum(long)}]}
-    result = summarise({"passthrough": runs((10.0, 2.0), (12.0, 6.0)), "pii": runs((10.0, 2.5), (12.0, 10.5)),
-                        "pii-sql": runs((12.0, 2.0), (14.0, 3.0)), "passthrough-sql": runs((12.0, 2.0), (13.0, 3.0))},
+    result = summarise({"passthrough": runs((10.0, 2.0), (12.0, 6.0)),
+                        "pii-datastream": runs((10.0, 2.5), (12.0, 10.5)),
+                        "pii": runs((12.0, 2.0), (14.0, 3.0)), "passthrough-sql": runs((12.0, 2.0), (13.0, 3.0))},
                        {"short": 1_000, "long": 21_000}, {"us_per_record": 50.0}, JobBenchConfig())
     assert result["jobs"]["passthrough"]["us_per_record"] == 300.0  # (2 + 4) s over 20,000 records
-    assert result["jobs"]["pii"]["us_per_record_by_process"] == {"jvm": 100.0, "python": 400.0}
-    assert result["jobs"]["pii"]["records_per_s_per_core"] == 2000.0
+    assert result["jobs"]["pii-datastream"]["us_per_record_by_process"] == {"jvm": 100.0, "python": 400.0}
+    assert result["jobs"]["pii-datastream"]["records_per_s_per_core"] == 2000.0
     assert result["masking_us_per_record_in_job"] == {"datastream": 200.0, "sql": 50.0}
-    assert result["pii_to_passthrough_cost"] == 1.67
-    assert result["jobs"]["pii-sql"]["us_per_record"] == 150.0 and result["pii_sql_to_pii_cost"] == 0.3
-    assert result["pii_sql_to_masker_alone_cost"] == 3.0
-    assert result["kpus_per_10k_records_per_s"] == {"pii": 5.56, "pii-sql": 1.67}
+    assert result["pii_to_passthrough_sql_cost"] == 1.5
+    assert result["jobs"]["pii"]["us_per_record"] == 150.0 and result["pii_to_pii_datastream_cost"] == 0.3
+    assert result["pii_to_masker_alone_cost"] == 3.0
+    assert result["kpus_per_10k_records_per_s"] == {"pii": 1.67, "pii-datastream": 5.56}
 
 
 def test_a_run_too_short_to_measure_says_so_and_still_plots(tmp_path):

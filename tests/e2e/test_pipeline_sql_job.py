@@ -105,7 +105,7 @@ def test_each_record_crosses_to_python_once_whatever_the_outputs():
     from pyflink.table import DataTypes
     from pyflink.table.udf import udf, udtf
 
-    from jobs.flink import pii_sql_job, pipeline_sql_job
+    from jobs.flink import pii_job, pipeline_sql_job
 
     build_connector_jar()
 
@@ -121,7 +121,7 @@ def test_each_record_crosses_to_python_once_whatever_the_outputs():
                                                                                      "reason")])
         t_env.create_temporary_function("mask_payload", udf(lambda payload: None, result_type=row))
         t_env.create_temporary_function("mask_letter", udf(lambda raw: raw, result_type=DataTypes.BYTES()))
-    plan = execution_plan(lambda job: pii_sql_job.MASKED, {}, pii_functions)
+    plan = execution_plan(lambda job: pii_job.MASKED, {}, pii_functions)
     assert sum("mask_payload(" in line for line in plan.splitlines()) == 1, plan
 
     plan = execution_plan(pipeline_sql_job.sql_job, {"pipeline": "none"}, lambda t_env, job: None)

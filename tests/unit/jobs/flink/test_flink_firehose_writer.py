@@ -104,7 +104,7 @@ def test_worker_modules_import_without_what_the_managed_flink_zip_lacks():
     code = ("import sys\n"
             "for name in ('prometheus_client', 'aiobotocore', 'aiohttp'):\n"
             "    sys.modules[name] = None\n"
-            "import jobs.flink.pii_job, jobs.flink.firehose_writer, connectors.sinks.opensearch, jobs.local.runner\n"
+            "import jobs.flink.pii_datastream_job, jobs.flink.firehose_writer, connectors.sinks.opensearch, jobs.local.runner\n"
             "import pipelines.pii.pipeline, pipelines.pii.dead_letters, connectors.dead_letter\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from jobs.flink.pipeline_job import PipelineJobConfig
-from jobs.flink.pii_job import prepare
+from jobs.flink.pii_masking import prepare
 from jobs.flink.pii_masking import (CODE_ROOT, MaskedCounters, PiiJobSettings, PiiMaskingSetup, PiiPropertyError)
 from pipelines.clock import FakeClock
 from pipelines.pii import Masker, MissingKeyError, PolicyError, builtin_policy

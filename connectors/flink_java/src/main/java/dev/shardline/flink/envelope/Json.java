@@ -14,7 +14,7 @@ import java.util.Map;
  * JSON for payloads, with Flink's own (shaded) Jackson: objects keep their key order, integers are longs,
  * other numbers doubles; NaN and Infinity are read and written as Python's json module does.
  */
-final class Json {
+public final class Json {
     private Json() {}
 
     private static final ObjectMapper MAPPER = JsonMapper.builder()
@@ -23,12 +23,38 @@ final class Json {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
 
-    static String quote(String text) {
-        try {
-            return MAPPER.writeValueAsString(text);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
+    /**
+     * A JSON string exactly as Python's {@code json.dumps(text, ensure_ascii=False)} writes it, so Java and
+     * Python outputs compare byte for byte.  Hand-written because Jackson writes other control characters'
+     * escapes in upper-case hex, where Python writes lower case.
+     */
+    public static String quote(String text) {
+        return quote(text, false);
+    }
+
+    /** As {@link #quote(String)}; with {@code ascii}, as {@code json.dumps(text)} (non-ASCII as \\u escapes). */
+    public static String quote(String text, boolean ascii) {
+        StringBuilder out = new StringBuilder(text.length() + 2).append('"');
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                case '\t' -> out.append("\\t");
+                case '\b' -> out.append("\\b");
+                case '\f' -> out.append("\\f");
+                default -> {
+                    if (c < 0x20 || (ascii && c > 0x7e)) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
         }
+        return out.append('"').toString();
     }
 
     static String number(double value) {

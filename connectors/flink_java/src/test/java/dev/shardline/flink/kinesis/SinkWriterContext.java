@@ -22,7 +22,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Just enough WriterInitContext for an AsyncSinkWriter in a unit test: a real mailbox, timers that never fire. */
-final class SinkWriterContext implements WriterInitContext {
+public final class SinkWriterContext implements WriterInitContext {
     private static final ScheduledExecutorService NEVER = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread thread = new Thread(r, "never-fires");
         thread.setDaemon(true);

@@ -1,5 +1,10 @@
-"""The PII job on the SQL path end to end on the local stack: the same masking as every engine, bad records to
-the dead letters (masked, with their position), Kinesis and S3 outputs written by Java."""
+"""The PII job (the SQL path) end to end on the local stack: the same masking as every engine, bad records to
+the dead letters (masked, with their position), Kinesis, S3 and Firehose outputs written by Java.
+
+Beside the bad records every engine refuses, two records that only Firehose cannot take: an id over
+OpenSearch's 512 bytes, and a payload whose bulk entry is over Firehose's 1,000 KiB (control characters cost
+one byte in Avro and six in JSON).  They reach the stream and S3, and the dead letters instead of Firehose.
+"""
 from __future__ import annotations
 
 import io
@@ -18,7 +23,8 @@ from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data
 from pipelines.pii import builtin_policy
 from pipelines.pii.pipeline import masking_pipeline
-from pipelines.records import from_avro, read_avro_file, to_avro
+from connectors.sinks.opensearch import opensearch_bulk
+from pipelines.records import Record, from_avro, read_avro_file, to_avro
 from tests.pii_canaries import leaks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
@@ -39,6 +45,17 @@ def run(local_stack, tmp_path_factory):
     create_stream(kinesis, output, 1)
     s3.create_bucket(Bucket=bucket)
     good, bad = input_records()
+    too_big_for_firehose = [
+        Record(id="l" * 600, type="payment.created", source="sql-test", partition_key="acct-long-id",
+               payload={"note": "an id over OpenSearch's limit"}, event_time=1_700_000_000_000),
+        Record(id="escapes", type="payment.created", source="sql-test", partition_key="acct-escapes",
+               payload={"note": "\x01" * 200_000}, event_time=1_700_000_000_000)]
+    good += too_big_for_firehose
+    firehose = f"sql-search-{suffix}"
+    client("firehose").create_delivery_stream(
+        DeliveryStreamName=firehose, DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                                            "BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": "search/"})
     entries = [{"Data": to_avro(r), "PartitionKey": r.partition_key} for r in good]
     entries += [{"Data": data, "PartitionKey": f"bad-{i}"} for i, data in enumerate(bad)]
     assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
@@ -46,12 +63,13 @@ def run(local_stack, tmp_path_factory):
     properties = work / "application_properties.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
         "input.stream": source, "output.stream": output, "output.s3": f"s3://{bucket}/curated",
+        "output.firehose": firehose, "output.firehose.index": "payments",
         "dead_letter.s3": f"s3://{bucket}/dead-letters", "source.bounded": "true",
         "checkpoint.interval.ms": "2000", "checkpoint.dir": str(work / "checkpoints"),
         "pii.policy": "payments", "pii.keys.hmac.file": str(work / "hmac.hex"),
         "pii.keys.fpe": KEYS["SHARDLINE_PII_FPE_KEY"]}}]))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHARDLINE_PII_")}
-    done = subprocess.run([sys.executable, "-m", "jobs.flink.pii_sql_job", "--properties", str(properties)],
+    done = subprocess.run([sys.executable, "-m", "jobs.flink.pii_job", "--properties", str(properties)],
                           cwd=REPO_ROOT, env={**env, "FLINK_LOG_DIR": str(work / "logs")}, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
@@ -59,6 +77,7 @@ def run(local_stack, tmp_path_factory):
                for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     reference = masking_pipeline(builtin_policy("payments", environ=KEYS))
     return {"expected": {r.id: reference(r) for r in good}, "bad": bad, "objects": objects, "source": source,
+            "not_for_firehose": [r.id for r in too_big_for_firehose],
             "stream": read_stream_data(kinesis, output), "log": done.stdout + done.stderr}
 
 
@@ -70,9 +89,33 @@ def test_the_sql_job_writes_exactly_the_reference_masking_to_the_stream_and_s3(r
     assert curated == run["expected"]
 
 
+def dead_letters(run) -> list[DeadLetter]:
+    return [DeadLetter.from_json(line) for key, body in run["objects"].items() if key.startswith("dead-letters/")
+            for line in body.splitlines() if line.strip()]
+
+
+def test_firehose_gets_the_bulk_entries_every_engine_sends_and_nothing_it_would_refuse(run):
+    delivered = b"".join(body for key, body in sorted(run["objects"].items()) if key.startswith("search/"))
+    encode = opensearch_bulk("payments")
+    expected = {encode(record) for id_, record in run["expected"].items() if id_ not in run["not_for_firehose"]}
+    lines = delivered.splitlines(keepends=True)
+    entries = [lines[i] + lines[i + 1] for i in range(0, len(lines), 2)]
+    assert len(entries) == len(expected) and set(entries) == expected
+
+
+def test_records_firehose_cannot_take_are_dead_letters_with_the_python_writer_s_reasons(run):
+    refused = {from_avro(l.data).id: l for l in dead_letters(run) if l.error_type in
+               ("SerializationException", "RecordTooLarge")}
+    assert sorted(refused) == sorted(run["not_for_firehose"])
+    long_id, escapes = (refused[i] for i in run["not_for_firehose"])
+    assert long_id.reason == ("firehose cannot encode the record: record id is longer than OpenSearch's 512-byte "
+                              "_id limit")
+    assert escapes.error_type == "RecordTooLarge" and escapes.reason.endswith("bytes is over Firehose's 1024000")
+    assert escapes.source.startswith(f"kinesis:{run['source']}/shardId-")
+
+
 def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reason(run):
-    found = [DeadLetter.from_json(line) for key, body in run["objects"].items() if key.startswith("dead-letters/")
-             for line in body.splitlines() if line.strip()]
+    found = [l for l in dead_letters(run) if l.error_type not in ("SerializationException", "RecordTooLarge")]
     assert len(found) == len(run["bad"])
     assert all(letter.data not in run["bad"] for letter in found), "masked, not stored as they came"
     assert all(letter.source.startswith(f"kinesis:{run['source']}/shardId-") for letter in found)
@@ -85,7 +128,7 @@ def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reaso
     assert sorted(from_avro(l.data).id for l in found if l.error_type == "MaskingError") == ["bad-json", "bad-utf8"]
 
 
-def test_no_canary_leaks_from_the_sql_job(run):
+def test_no_canary_leaks_from_the_pii_job(run):
     blobs = {f"s3://{k}": v for k, v in run["objects"].items()}
     blobs.update({f"stream[{i}]": data for i, data in enumerate(run["stream"])})
     blobs["log"] = run["log"]
