@@ -240,7 +240,7 @@ def _java_configuration(values: Mapping[str, str]):
 def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
                    at_timestamp: float | None = None, bounded: bool = False,
                    config: FlinkConfig | None = None, properties: Mapping[str, str] | None = None,
-                   name: str | None = None):
+                   name: str | None = None, positioned: bool = False):
     """A DataStream of the raw bytes of every user record on ``stream`` (a name or an ARN).
 
     ``bounded`` reads each shard until a read finds it caught up, then the stream ends (tests,
@@ -260,11 +260,16 @@ def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
     if at_timestamp is not None:
         values["source.init.timestamp"] = repr(float(at_timestamp))
     values.update(properties or {})
-    builder = getattr(get_gateway().jvm, JAVA_PACKAGE).KinesisStreamsSource.builder()
+    package = getattr(get_gateway().jvm, JAVA_PACKAGE)
+    builder = package.KinesisStreamsSource.builder()
+    type_info = Types.PRIMITIVE_ARRAY(Types.BYTE())
+    if positioned:
+        builder = builder.setDeserializer(package.KinesisRecordDeserializer.positioned())
+        type_info = Types.TUPLE([Types.STRING(), type_info])
     builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
     j_source = builder.setSourceConfig(_java_configuration(values)).build()
     return env.from_source(Source(j_source), WatermarkStrategy.no_watermarks(), name or f"kinesis:{stream}",
-                           type_info=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+                           type_info=type_info)
 
 
 TABLE_CONNECTOR = "shardline-kinesis"

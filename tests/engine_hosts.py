@@ -73,8 +73,9 @@ def run_flink(pipeline, datas: list[bytes]) -> tuple[list, list[DeadLetter]]:
                              Setup())
     operator.open(Context())
     letters, outputs = [], []
-    for data in datas:
-        for item in operator.process_element(data, None):
+    for i, data in enumerate(datas):
+        # What the source's positioned deserializer emits: (shard/sequence, data), sequence numbers as KCL's.
+        for item in operator.process_element((f"{SHARD}/{1 + i}", data), None):
             if item[0] == DEAD_LETTERS:
                 letters.append(DeadLetter.from_json(item[1][1]))
             else:

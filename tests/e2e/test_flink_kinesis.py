@@ -61,7 +61,7 @@ def job_run(local_stack, tmp_path_factory):
     packed = _records(AGGREGATED_RECORDS, "kpl")
     kinesis.put_record(StreamName=names["input"], PartitionKey="kpl",
                        Data=aggregate([UserRecord(r.partition_key, to_avro(r)) for r in packed]))
-    kinesis.put_record(StreamName=names["input"], PartitionKey="bad", Data=b"\x01not an envelope")
+    bad = kinesis.put_record(StreamName=names["input"], PartitionKey="bad", Data=b"\x01not an envelope")
 
     work = tmp_path_factory.mktemp("flink-job")
     properties = work / "application_properties.json"
@@ -77,7 +77,8 @@ def job_run(local_stack, tmp_path_factory):
     elapsed = time.monotonic() - started
     sys.stderr.write(f"flink passthrough job run took {elapsed:.1f}s\n")
     assert result.returncode == 0, result.stderr[-6000:]
-    return {"names": names, "expected": plain + packed, "kinesis": kinesis, "s3": s3, "stderr": result.stderr}
+    return {"names": names, "expected": plain + packed, "kinesis": kinesis, "s3": s3, "stderr": result.stderr,
+            "bad_position": f"{names['input']}/{bad['ShardId']}/{bad['SequenceNumber']}"}
 
 
 def test_every_record_reaches_the_output_stream(job_run):
@@ -103,5 +104,5 @@ def test_a_record_that_is_not_an_envelope_becomes_a_dead_letter(job_run):
     objects = _objects(job_run["s3"], job_run["names"]["bucket"], "dead-letters/")
     letters = [DeadLetter.from_json(line) for body in objects.values() for line in body.splitlines()]
     assert [(l.error_type, l.data, l.source) for l in letters] == [
-        ("RecordValidationError", b"\x01not an envelope", f"kinesis:{job_run['names']['input']}")]
+        ("RecordValidationError", b"\x01not an envelope", f"kinesis:{job_run['bad_position']}")]
     assert "not an envelope" not in letters[0].reason  # the reason never quotes the record
