@@ -182,10 +182,11 @@ def connector_jars(config: FlinkConfig | None = None) -> list[Path]:
 
 # --- the environment ---------------------------------------------------------
 
-MANAGED_ALLOWED_KEYS = frozenset({"python.execution-mode"})
-"""Keys application code may set on Managed Flink 2.2+ that we use: the service throws on any key off its
-allowed list (``parallelism.default``, ``execution.checkpointing.*``, ``python.fn-execution.*`` among them);
-parallelism and checkpointing come from the application's own configuration there."""
+MANAGED_ALLOWED_KEYS = frozenset({"python.execution-mode", "pipeline.name", "pipeline.object-reuse"})
+"""Keys application code may set on Managed Flink 2.2+ that we use (the service's "programmatic Flink
+configuration properties"): it throws on any other key, ``parallelism.default``, ``execution.checkpointing.*``
+and ``python.fn-execution.*`` among them; parallelism and checkpointing come from the application's own
+configuration there."""
 
 
 def environment_settings(config: FlinkConfig) -> dict[str, str]:
@@ -197,6 +198,10 @@ def environment_settings(config: FlinkConfig) -> dict[str, str]:
         return {key: str(value) for key, value in config.extra.items() if key in MANAGED_ALLOWED_KEYS}
     settings = {"parallelism.default": str(config.parallelism), "python.executable": config.python_executable,
                 "python.client.executable": config.python_executable}
+    if config.extra.get("python.execution-mode") == "thread":
+        # The interpreter embedded in the JVM (pemja) starts from the base installation's paths, not this
+        # virtual environment's: give it ours, where pemja, shardline and the pipelines' packages are.
+        settings["python.pythonpath"] = os.pathsep.join(path for path in sys.path if path)
     if config.checkpoint_interval_ms > 0:
         settings["execution.checkpointing.interval"] = f"{config.checkpoint_interval_ms} ms"
         settings["execution.checkpointing.storage"] = "filesystem"

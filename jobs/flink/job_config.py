@@ -73,6 +73,10 @@ class PipelineJobConfig:
     """A PutRecordBatch call is made at the latest this long after its first record (Firehose buffers too)."""
     python_bundle_time_ms: int = 1000
     """PyFlink hands records to the Python workers in bundles closed after this long: latency vs. overhead."""
+    python_bundle_size: int = 100_000
+    """...and in bundles of at most this many records (Flink's default)."""
+    python_execution_mode: str = "process"
+    """process: Python functions run in worker processes (Beam); thread: inside the JVM (pemja), SQL path only."""
 
     def __post_init__(self) -> None:
         if not (self.output_stream or self.output_s3 or self.output_firehose):
@@ -96,7 +100,9 @@ class PipelineJobConfig:
     def flink_config(self) -> FlinkConfig:
         """The Flink settings these properties give (on Managed Flink the application's own apply instead)."""
         return FlinkConfig(parallelism=self.parallelism, checkpoint_interval_ms=self.checkpoint_interval_ms,
-                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms)},
+                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
+                                  "python.fn-execution.bundle.size": str(self.python_bundle_size),
+                                  "python.execution-mode": self.python_execution_mode},
                            **({"checkpoint_dir": Path(self.checkpoint_dir)} if self.checkpoint_dir else {}))
 
     @classmethod

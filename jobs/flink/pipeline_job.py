@@ -39,7 +39,7 @@ from connectors.flink import FlinkConfig, keyed_bytes_type, kinesis_sink, kinesi
 from jobs.flink.firehose_writer import to_firehose
 # The settings and stream types; the job's callers and tests import them from here too.
 from jobs.flink.job_config import (BYTES, DEAD_LETTERS, END_OF_INPUT, PARTITIONED, PROCESSED,  # noqa: F401
-                                   PROPERTY_GROUP, PipelineJobConfig, job_properties)
+                                   PipelineJobConfig, job_properties)
 
 log = logging.getLogger("shardline.jobs.flink.pipeline")
 

@@ -4,6 +4,9 @@ the dead letters (masked, with their position), Kinesis, S3 and Firehose outputs
 Beside the bad records every engine refuses, two records that only Firehose cannot take: an id over
 OpenSearch's 512 bytes, and a payload whose bulk entry is over Firehose's 1,000 KiB (control characters cost
 one byte in Avro and six in JSON).  They reach the stream and S3, and the dead letters instead of Firehose.
+And one record that masking makes too large for any output: 20,000 short emails in a note, each replaced by
+a 64-character hash, so the 140 kB record would be 1.3 MB.  It reaches the dead letters with the reason every
+engine gives, and the job carries on.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data
+from pipelines.engine import RecordPath
 from pipelines.pii import builtin_policy
 from pipelines.pii.pipeline import masking_pipeline
 from connectors.sinks.opensearch import opensearch_bulk
@@ -51,6 +55,8 @@ def run(local_stack, tmp_path_factory):
         Record(id="escapes", type="payment.created", source="sql-test", partition_key="acct-escapes",
                payload={"note": "\x01" * 200_000}, event_time=1_700_000_000_000)]
     good += too_big_for_firehose
+    grows = Record(id="grows", type="payment.created", source="sql-test", partition_key="acct-grows",
+                   payload={"notes": "Customer " + "a@b.io " * 20_000}, event_time=1_700_000_000_000)
     firehose = f"sql-search-{suffix}"
     client("firehose").create_delivery_stream(
         DeliveryStreamName=firehose, DeliveryStreamType="DirectPut",
@@ -58,6 +64,7 @@ def run(local_stack, tmp_path_factory):
                                             "BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": "search/"})
     entries = [{"Data": to_avro(r), "PartitionKey": r.partition_key} for r in good]
     entries += [{"Data": data, "PartitionKey": f"bad-{i}"} for i, data in enumerate(bad)]
+    entries.append({"Data": to_avro(grows), "PartitionKey": grows.partition_key})
     assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
     (work / "hmac.hex").write_text(KEYS["SHARDLINE_PII_HMAC_KEY"] + "\n")
     properties = work / "application_properties.json"
@@ -77,7 +84,7 @@ def run(local_stack, tmp_path_factory):
                for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     reference = masking_pipeline(builtin_policy("payments", environ=KEYS))
     return {"expected": {r.id: reference(r) for r in good}, "bad": bad, "objects": objects, "source": source,
-            "not_for_firehose": [r.id for r in too_big_for_firehose],
+            "not_for_firehose": [r.id for r in too_big_for_firehose], "grows": to_avro(grows),
             "stream": read_stream_data(kinesis, output), "log": done.stdout + done.stderr}
 
 
@@ -105,7 +112,7 @@ def test_firehose_gets_the_bulk_entries_every_engine_sends_and_nothing_it_would_
 
 def test_records_firehose_cannot_take_are_dead_letters_with_the_python_writer_s_reasons(run):
     refused = {from_avro(l.data).id: l for l in dead_letters(run) if l.error_type in
-               ("SerializationException", "RecordTooLarge")}
+               ("SerializationException", "RecordTooLarge") and "firehose" in l.reason.lower()}
     assert sorted(refused) == sorted(run["not_for_firehose"])
     long_id, escapes = (refused[i] for i in run["not_for_firehose"])
     assert long_id.reason == ("firehose cannot encode the record: record id is longer than OpenSearch's 512-byte "
@@ -114,12 +121,18 @@ def test_records_firehose_cannot_take_are_dead_letters_with_the_python_writer_s_
     assert escapes.source.startswith(f"kinesis:{run['source']}/shardId-")
 
 
+def test_a_record_masking_makes_too_large_is_a_dead_letter_with_every_engine_s_reason(run):
+    found = [l for l in dead_letters(run) if l.error_type == "RecordTooLarge" and "Kinesis" in l.reason]
+    expected = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS))).from_bytes(run["grows"])
+    assert [(l.error_type, l.reason) for l in found] == [(expected.error_type, expected.reason)]
+    assert found[0].reason.startswith("an output record is ") and from_avro(found[0].data).id == "grows"
+
+
 def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reason(run):
     found = [l for l in dead_letters(run) if l.error_type not in ("SerializationException", "RecordTooLarge")]
     assert len(found) == len(run["bad"])
     assert all(letter.data not in run["bad"] for letter in found), "masked, not stored as they came"
     assert all(letter.source.startswith(f"kinesis:{run['source']}/shardId-") for letter in found)
-    from pipelines.engine import RecordPath
 
     # The reasons every engine gives for the same records (the record path, with the reference masking).
     path = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS)))

@@ -1,10 +1,11 @@
 package dev.shardline.flink.envelope;
 
+import dev.shardline.flink.table.TableStrings;
+
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
-import org.apache.flink.table.data.StringData;
 
 /** Avro envelope bytes to a row of the declared columns; an invalid record becomes a row with {@code error} set. */
 final class EnvelopeDeserializationSchema implements DeserializationSchema<RowData> {
@@ -27,7 +28,7 @@ final class EnvelopeDeserializationSchema implements DeserializationSchema<RowDa
         } catch (EnvelopeCodec.EnvelopeException e) {
             for (int i = 0; i < columns.length; i++) {
                 if ("error".equals(columns[i])) {
-                    row.setField(i, StringData.fromString(e.getMessage()));
+                    row.setField(i, TableStrings.of(e.getMessage()));
                 } else if ("raw".equals(columns[i])) {
                     row.setField(i, message);
                 }
@@ -36,13 +37,13 @@ final class EnvelopeDeserializationSchema implements DeserializationSchema<RowDa
         }
         for (int i = 0; i < columns.length; i++) {
             row.setField(i, switch (columns[i]) {
-                case "id" -> StringData.fromString(envelope.id());
-                case "type" -> StringData.fromString(envelope.type());
-                case "source" -> StringData.fromString(envelope.source());
+                case "id" -> TableStrings.of(envelope.id());
+                case "type" -> TableStrings.of(envelope.type());
+                case "source" -> TableStrings.of(envelope.source());
                 case "event_time" -> envelope.eventTime();
-                case "partition_key" -> StringData.fromString(envelope.partitionKey());
-                case "schema" -> envelope.schema() == null ? null : StringData.fromString(envelope.schema());
-                case "payload" -> StringData.fromString(envelope.payloadJson());
+                case "partition_key" -> TableStrings.of(envelope.partitionKey());
+                case "schema" -> TableStrings.of(envelope.schema());
+                case "payload" -> TableStrings.of(envelope.payloadJson());
                 case "raw" -> message;
                 default -> null;  // error: none
             });

@@ -1,11 +1,13 @@
 package dev.shardline.flink.envelope;
 
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonProcessingException;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.json.JsonReadFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.json.JsonMapper;
 
+import java.io.IOException;
 import java.math.BigInteger;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -34,7 +36,18 @@ public final class Json {
 
     /** As {@link #quote(String)}; with {@code ascii}, as {@code json.dumps(text)} (non-ASCII as \\u escapes). */
     public static String quote(String text, boolean ascii) {
-        StringBuilder out = new StringBuilder(text.length() + 2).append('"');
+        if (plain(text, ascii)) {
+            return "\"" + text + "\"";
+        }
+        return quoteTo(new StringBuilder(text.length() + 8), text, ascii).toString();
+    }
+
+    /** Appends {@code text} quoted as {@link #quote(String)} writes it; returns {@code out}. */
+    public static StringBuilder quoteTo(StringBuilder out, String text, boolean ascii) {
+        out.append('"');
+        if (plain(text, ascii)) {
+            return out.append(text).append('"');
+        }
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);
             switch (c) {
@@ -47,18 +60,37 @@ public final class Json {
                 case '\f' -> out.append("\\f");
                 default -> {
                     if (c < 0x20 || (ascii && c > 0x7e)) {
-                        out.append(String.format("\\u%04x", (int) c));
+                        out.append("\\u").append(HEX[c >> 12]).append(HEX[(c >> 8) & 0xF]).append(HEX[(c >> 4) & 0xF])
+                                .append(HEX[c & 0xF]);
                     } else {
                         out.append(c);
                     }
                 }
             }
         }
-        return out.append('"').toString();
+        return out.append('"');
+    }
+
+    private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+    /** Nothing in {@code text} to escape: most strings, copied whole. */
+    private static boolean plain(String text, boolean ascii) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x20 || c == '"' || c == '\\' || (ascii && c > 0x7e)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     static String number(double value) {
         return Double.toString(value);  // NaN, Infinity, -Infinity: what Python's json writes and reads
+    }
+
+    /** A streaming parser with the features {@link #parse} reads with (NaN and Infinity accepted). */
+    static JsonParser parser(String text) throws IOException {
+        return MAPPER.createParser(text);
     }
 
     /** A JSON value: Map (key order kept), List, String, Long, Double, Boolean or null. */

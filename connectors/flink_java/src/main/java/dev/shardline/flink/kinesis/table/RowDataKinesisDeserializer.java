@@ -1,5 +1,7 @@
 package dev.shardline.flink.kinesis.table;
 
+import dev.shardline.flink.table.TableStrings;
+
 import dev.shardline.flink.kinesis.KinesisRecord;
 import dev.shardline.flink.kinesis.KinesisRecordDeserializer;
 
@@ -7,7 +9,6 @@ import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
-import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.data.utils.JoinedRowData;
 import org.apache.flink.util.Collector;
@@ -59,9 +60,9 @@ final class RowDataKinesisDeserializer implements KinesisRecordDeserializer<RowD
     private static Object value(KinesisDynamicSource.Metadata key, KinesisRecord record) {
         return switch (key) {
             case TIMESTAMP -> TimestampData.fromEpochMillis(record.approximateArrivalMillis());
-            case SHARD_ID -> StringData.fromString(record.shardId());
-            case SEQUENCE_NUMBER -> StringData.fromString(record.sequenceNumber());
-            case PARTITION_KEY -> StringData.fromString(record.partitionKey());
+            case SHARD_ID -> TableStrings.of(record.shardId());
+            case SEQUENCE_NUMBER -> TableStrings.of(record.sequenceNumber());
+            case PARTITION_KEY -> TableStrings.of(record.partitionKey());
             case SUB_SEQUENCE_NUMBER -> record.subSequenceNumber();
         };
     }
