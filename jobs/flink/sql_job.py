@@ -134,8 +134,7 @@ def statement_set(t_env, job: PipelineJobConfig, sql_job: SqlJob):
 
 
 def run_sql_job(job: PipelineJobConfig, sql_job: SqlJob, register: Callable[[object], None], name: str) -> None:
-    """Create the tables, let ``register`` add the job's functions, and run the statement set as job ``name``
-    (to the end when the source is bounded)."""
+    """Create the tables, let ``register`` add the job's functions, and run the statement set as job ``name``."""
     flink = job.flink_config()
     # Object reuse: without it every row is deep-copied for each operator it fans out to (a seventh of the JVM's
     # time with no Python, JFR).  Safe here: the SQL runtime reuses rows by design, the Python operators copy
@@ -147,5 +146,7 @@ def run_sql_job(job: PipelineJobConfig, sql_job: SqlJob, register: Callable[[obj
              "bounded=%s", name, job.input_stream, job.output_stream, job.output_s3, job.output_firehose,
              job.source_bounded)
     result = statement_set(t_env, job, sql_job).execute()
-    if job.source_bounded:
+    if not (flink.managed or flink.submitted):
+        # Locally the job runs in this process's mini cluster, which ends with it: wait (to the end of a
+        # bounded input; until stopped otherwise).  A cluster or the service owns a submitted job.
         result.wait()

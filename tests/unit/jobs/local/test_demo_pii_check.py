@@ -2,7 +2,7 @@
 import itertools
 
 from connectors.flink_launch import DEMO_KEYS
-from jobs.local.demo import S3Tally, pii_left, summarise
+from jobs.local.demo import DemoConfig, S3Tally, pii_left, summarise
 from pipelines.pii import Masker, builtin_policy
 from pipelines.records import Record
 from pipelines.synthetic import PAYMENT_PII_FIELDS, synthetic_records_with_pii
@@ -42,5 +42,6 @@ def test_pii_left_in_s3_fails_the_demo_even_when_the_counts_agree():
                       1.0, 1.0, None)
     assert leaky["counts_agree"] and not leaky["ok"]
     assert "FAILED: 1 of the produced PII values reached S3 unmasked" in leaky["report"]
-    passthrough = summarise(2, S3Tally(ids={"a", "b"}, latencies_ms=[1.0, 2.0]), 1.0, 1.0, None, job="passthrough")
+    passthrough = summarise(2, S3Tally(ids={"a", "b"}, latencies_ms=[1.0, 2.0]), 1.0, 1.0, None,
+                            DemoConfig(job="passthrough"))
     assert passthrough["ok"] and passthrough["pii_values_left"] is None and "PII left" not in passthrough["report"]

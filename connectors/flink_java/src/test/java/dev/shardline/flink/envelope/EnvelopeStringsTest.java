@@ -1,0 +1,84 @@
+package dev.shardline.flink.envelope;
+
+import org.apache.flink.types.Row;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** The hand-written UTF-8 check refuses what Python's strict decoder refuses; KinesisRecordFit's sizes. */
+class EnvelopeStringsTest {
+
+    /** An envelope whose id is {@code idBytes} as they are, the rest valid. */
+    private static byte[] envelopeWithId(byte[] idBytes) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(idBytes.length * 2);  // zig-zag varint; the tests keep lengths under 64
+        out.writeBytes(idBytes);
+        for (String text : new String[] {"t", "s"}) {
+            out.write(2);
+            out.writeBytes(text.getBytes(StandardCharsets.UTF_8));
+        }
+        out.write(2);  // event_time 1
+        out.write(2);
+        out.write('k');
+        out.write(0);  // schema: null
+        out.write(2);  // payload: map branch
+        out.write(0);  // empty map
+        return out.toByteArray();
+    }
+
+    private static byte[] bytes(int... values) {
+        byte[] out = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = (byte) values[i];
+        }
+        return out;
+    }
+
+    @Test
+    void wellFormedUtf8DecodesAsItIs() throws Exception {
+        String text = "a-é-€-𝄞";
+        assertEquals(text, EnvelopeCodec.decode(envelopeWithId(text.getBytes(StandardCharsets.UTF_8))).id());
+    }
+
+    @Test
+    void malformedUtf8IsRefusedAsPythonRefusesIt() {
+        byte[][] malformed = {
+            bytes(0xC0, 0x80),              // overlong NUL
+            bytes(0xE0, 0x80, 0x80),        // overlong three-byte form
+            bytes(0xED, 0xA0, 0x80),        // a UTF-16 surrogate
+            bytes(0xF4, 0x90, 0x80, 0x80),  // past U+10FFFF
+            bytes(0xF5, 0x80, 0x80, 0x80),  // no such lead byte
+            bytes(0x61, 0xE2, 0x82),        // truncated at the end
+            bytes(0xE2, 0x28, 0xA1),        // a bad continuation byte
+            bytes(0xFF),
+        };
+        for (byte[] id : malformed) {
+            EnvelopeCodec.EnvelopeException refused =
+                    assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.decode(envelopeWithId(id)));
+            assertEquals("field '<record>': not a shardline Avro envelope (UnicodeDecodeError)", refused.getMessage());
+        }
+    }
+
+    @Test
+    void aRecordUnderTheLimitFitsWithoutBeingEncoded() {
+        Row fit = new KinesisRecordFit().eval("i", "t", "s", 1L, "k", null, "{\"a\":\"" + "x".repeat(1000) + "\"}");
+        assertNull(fit.getField(0));
+        assertNull(fit.getField(1));
+    }
+
+    @Test
+    void aRecordOverTheLimitGivesTheRecordPathsReasonWithItsExactSize() throws Exception {
+        String payload = "{\"a\":\"" + "x".repeat(1024 * 1024) + "\"}";
+        Row fit = new KinesisRecordFit().eval("i", "t", "s", 1L, "k", null, payload);
+        long size = EnvelopeCodec.encode(new EnvelopeCodec.Envelope("i", "t", "s", 1L, "k", null, payload)).length + 1;
+        assertEquals("RecordTooLarge", fit.getField(0));
+        assertEquals("an output record is " + size + " bytes (envelope and partition key); a Kinesis record holds at "
+                + "most 1048576", fit.getField(1));
+    }
+}
