@@ -8,6 +8,7 @@ sentence.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Sequence
 
 from pipelines.pii.detectors.base import Match, confidence, context_before, context_near
@@ -47,7 +48,7 @@ _BRANDS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
 
 
 def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check over a string of ASCII digits."""
+    """The Luhn (mod 10) check over a string of decimal digits, in any script (what ``\\d`` matches)."""
     # Hand-written rather than stdnum.luhn: this runs on every candidate.  The
     # digits in odd places from the right count as they are, the others
     # doubled (digit sum: translated through _DOUBLED_DIGIT); summing the
@@ -58,7 +59,7 @@ def luhn_valid(digits: str) -> bool:
         return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = unicodedata.decimal(ch)  # full-width and other scripts' digits: their value, not their code point
         total += _DOUBLED[d] if i & 1 else d
     return total % 10 == 0
 

@@ -83,3 +83,11 @@ def test_encrypt_round_trip_and_wrong_key():
 def test_drop():
     assert Drop().apply("anything", "X") is None
 
+
+
+@pytest.mark.parametrize("card", ["４１１１１１１１１１１１１１１１", "４１１１ １１１１ １１１１ １１１１", "٤١١١١١١١١١١١١١١١"])
+def test_tokenize_reads_other_scripts_digits_instead_of_leaving_them_in_clear(card):
+    token = Tokenize(KEY16, keep_bin_last4=True).apply(card, "CREDIT_CARD")
+    assert token.isascii() and token != card
+    assert token == Tokenize(KEY16, keep_bin_last4=True).apply(card.replace("１", "1").replace("４", "4")
+                                                                .replace("١", "1").replace("٤", "4"), "CREDIT_CARD")

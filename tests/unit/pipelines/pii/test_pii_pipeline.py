@@ -106,3 +106,17 @@ def test_synthetic_notes_are_deterministic_by_seed():
         return [json.dumps(r.payload) for r in
                 itertools.islice(synthetic_records("payments", seed=seed, clock=FakeClock(0)), 20)]
     assert notes(1) == notes(1) and notes(1) != notes(2)
+
+
+def test_a_card_in_full_width_digits_is_masked_not_a_crash_nor_a_leak():
+    # The PII Unicode issue's poison pill: the Luhn check raised IndexError on it, and the payments policy's
+    # tokenizer, reading ASCII digits only, would have passed it through in clear.
+    card = "４９２９１２３４５６７８９０１５"
+    record = Record(id="fw", type="payment.created", source="t", partition_key="k", event_time=1,
+                    payload={"credit_card_number": card, "notes": f"paid with {card[:4]} {card[4:8]} {card[8:12]} "
+                                                                  f"{card[12:]}, thanks"})
+    masked = masking_pipeline(builtin_policy("payments", environ=ENV))(record).payload
+    middle = "345678"  # the digits between the BIN and the last four: what must not survive, in any script
+    for text in (masked["credit_card_number"], masked["notes"]):
+        assert card[6:12] not in text and middle not in text.replace(" ", "")
+    assert masked["notes"].startswith("paid with 4929 12") and masked["notes"].endswith("9015, thanks")
