@@ -1,5 +1,7 @@
 package dev.shardline.flink.firehose;
 
+import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
+
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
@@ -21,10 +23,10 @@ final class FirehoseDynamicSink implements DynamicTableSink {
     private final Configuration config;
     private final EncodingFormat<SerializationSchema<RowData>> format;
     private final DataType physicalType;
-    private final FirehoseSinkSettings settings;
+    private final AsyncSinkTableOptions.Settings settings;
 
     FirehoseDynamicSink(String deliveryStream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
-                        DataType physicalType, FirehoseSinkSettings settings) {
+                        DataType physicalType, AsyncSinkTableOptions.Settings settings) {
         this.deliveryStream = deliveryStream;
         this.config = config;
         this.format = format;

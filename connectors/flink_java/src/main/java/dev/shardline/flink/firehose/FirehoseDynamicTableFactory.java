@@ -1,5 +1,6 @@
 package dev.shardline.flink.firehose;
 
+import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
 import dev.shardline.flink.kinesis.table.AwsTableOptions;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
@@ -15,7 +16,6 @@ import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.factories.SerializationFormatFactory;
 
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 
 /**
@@ -38,31 +38,6 @@ public final class FirehoseDynamicTableFactory implements DynamicTableSinkFactor
 
     public static final ConfigOption<String> DELIVERY_STREAM = ConfigOptions.key("delivery-stream").stringType()
             .noDefaultValue().withDescription("Name of the delivery stream (Direct PUT) this table writes to.");
-    public static final ConfigOption<Integer> SINK_BATCH_MAX_SIZE = ConfigOptions.key("sink.batch.max-size").intType()
-            .defaultValue(FirehoseSinkSettings.DEFAULTS.batchSize())
-            .withDescription("Records per PutRecordBatch call (at most 500).");
-    public static final ConfigOption<Integer> SINK_REQUESTS_MAX_INFLIGHT = ConfigOptions.key("sink.requests.max-inflight")
-            .intType().defaultValue(FirehoseSinkSettings.DEFAULTS.maxInFlight())
-            .withDescription("PutRecordBatch calls in flight before backpressure.");
-    public static final ConfigOption<Integer> SINK_REQUESTS_MAX_BUFFERED = ConfigOptions.key("sink.requests.max-buffered")
-            .intType().defaultValue(FirehoseSinkSettings.DEFAULTS.maxBuffered())
-            .withDescription("Records buffered before backpressure.");
-    public static final ConfigOption<Long> SINK_FLUSH_BUFFER_SIZE = ConfigOptions.key("sink.flush-buffer.size").longType()
-            .defaultValue(FirehoseSinkSettings.DEFAULTS.flushBytes())
-            .withDescription("Bytes buffered before a flush (a call carries 4 MiB at most).");
-    public static final ConfigOption<Long> SINK_FLUSH_BUFFER_TIMEOUT = ConfigOptions.key("sink.flush-buffer.timeout")
-            .longType().defaultValue(FirehoseSinkSettings.DEFAULTS.flushMillis())
-            .withDescription("Milliseconds a record waits in the buffer at most.");
-    public static final ConfigOption<Boolean> SINK_FAIL_ON_ERROR = ConfigOptions.key("sink.fail-on-error").booleanType()
-            .defaultValue(FirehoseSinkSettings.DEFAULTS.failOnError())
-            .withDescription("Fail the job on a refused record instead of retrying it.");
-    public static final ConfigOption<Boolean> TRUST_ALL_CERTIFICATES = ConfigOptions.key("aws.trust.all.certificates")
-            .booleanType().defaultValue(false).withDescription("Accepted for the official connector's tables; true is refused.");
-    // The official connector's HTTP client settings: accepted, so its tables plan here; our client tunes itself.
-    private static final List<ConfigOption<?>> ACCEPTED_HTTP_OPTIONS = List.of(
-            ConfigOptions.key("sink.http-client.max-concurrency").intType().noDefaultValue(),
-            ConfigOptions.key("sink.http-client.read-timeout").intType().noDefaultValue(),
-            ConfigOptions.key("sink.http-client.protocol.version").stringType().noDefaultValue());
 
     @Override
     public String factoryIdentifier() {
@@ -76,11 +51,8 @@ public final class FirehoseDynamicTableFactory implements DynamicTableSinkFactor
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        Set<ConfigOption<?>> options = new HashSet<>(Set.of(SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
-                SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR,
-                TRUST_ALL_CERTIFICATES));
+        Set<ConfigOption<?>> options = new HashSet<>(AsyncSinkTableOptions.OPTIONS);
         options.addAll(AwsTableOptions.OPTIONS);
-        options.addAll(ACCEPTED_HTTP_OPTIONS);
         return options;
     }
 
@@ -91,17 +63,12 @@ public final class FirehoseDynamicTableFactory implements DynamicTableSinkFactor
                 helper.discoverEncodingFormat(SerializationFormatFactory.class, FactoryUtil.FORMAT);
         helper.validate();
         ReadableConfig options = helper.getOptions();
-        if (options.get(TRUST_ALL_CERTIFICATES)) {
-            throw new ValidationException("aws.trust.all.certificates: " + IDENTIFIER + " always verifies certificates");
-        }
-        int batchSize = options.get(SINK_BATCH_MAX_SIZE);
-        if (batchSize < 1 || batchSize > FirehoseSink.MAX_BATCH_RECORDS) {
+        AsyncSinkTableOptions.refuseTrustAll(options, IDENTIFIER);
+        AsyncSinkTableOptions.Settings settings = AsyncSinkTableOptions.Settings.of(options);
+        if (settings.batchSize() < 1 || settings.batchSize() > FirehoseSink.MAX_BATCH_RECORDS) {
             throw new ValidationException("sink.batch.max-size must be 1 to " + FirehoseSink.MAX_BATCH_RECORDS
-                    + " (PutRecordBatch's limit), got " + batchSize);
+                    + " (PutRecordBatch's limit), got " + settings.batchSize());
         }
-        FirehoseSinkSettings settings = new FirehoseSinkSettings(batchSize, options.get(SINK_REQUESTS_MAX_INFLIGHT),
-                options.get(SINK_REQUESTS_MAX_BUFFERED), options.get(SINK_FLUSH_BUFFER_SIZE),
-                options.get(SINK_FLUSH_BUFFER_TIMEOUT), options.get(SINK_FAIL_ON_ERROR));
         return new FirehoseDynamicSink(options.get(DELIVERY_STREAM), AwsTableOptions.clientConfiguration(options),
                 format, context.getPhysicalRowDataType(), settings);
     }

@@ -1,6 +1,7 @@
 package dev.shardline.flink.firehose;
 
 import dev.shardline.flink.kinesis.KinesisOptions;
+import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
 
 import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
@@ -56,7 +57,7 @@ public final class FirehoseSink<InputT> extends AsyncSinkBase<InputT, Record> {
     private final boolean failOnError;
 
     FirehoseSink(ElementConverter<InputT, Record> converter, String deliveryStream, ReadableConfig clientConfig,
-                 FirehoseSinkSettings settings) {
+                 AsyncSinkTableOptions.Settings settings) {
         super(converter, settings.batchSize(), settings.maxInFlight(), settings.maxBuffered(),
                 Math.min(settings.flushBytes(), MAX_BATCH_BYTES), settings.flushMillis(), MAX_RECORD_BYTES);
         if (deliveryStream == null || deliveryStream.isEmpty()) {

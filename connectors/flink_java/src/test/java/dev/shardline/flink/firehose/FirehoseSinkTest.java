@@ -1,6 +1,7 @@
 package dev.shardline.flink.firehose;
 
 import dev.shardline.flink.kinesis.SinkWriterContext;
+import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
 
 import org.apache.flink.configuration.Configuration;
 
@@ -58,7 +59,7 @@ class FirehoseSinkTest {
     private static void writeAndFlush(ScriptedFirehose firehose, String... values) throws Exception {
         FirehoseSink<String> sink = new FirehoseSink<>(
                 (value, context) -> Record.builder().data(SdkBytes.fromUtf8String(value)).build(), "search",
-                new Configuration(), new FirehoseSinkSettings(10, 4, 100, FirehoseSink.MAX_BATCH_BYTES, 60_000, false));
+                new Configuration(), new AsyncSinkTableOptions.Settings(10, 4, 100, FirehoseSink.MAX_BATCH_BYTES, 60_000, false));
         try (var writer = sink.createWriter(new SinkWriterContext(), List.of(), firehose)) {
             for (String value : values) {
                 writer.write(value, null);
@@ -111,7 +112,7 @@ class FirehoseSinkTest {
 
     @Test
     void aBatchNeverExceedsTheServiceLimits() {
-        FirehoseSinkSettings tooBig = new FirehoseSinkSettings(501, 4, 100, 1, 1, false);
+        AsyncSinkTableOptions.Settings tooBig = new AsyncSinkTableOptions.Settings(501, 4, 100, 1, 1, false);
         assertThrows(IllegalArgumentException.class, () -> new FirehoseSink<String>(
                 (value, context) -> Record.builder().data(SdkBytes.fromString(value, StandardCharsets.UTF_8)).build(),
                 "search", new Configuration(), tooBig));

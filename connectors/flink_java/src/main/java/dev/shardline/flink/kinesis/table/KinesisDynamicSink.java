@@ -6,7 +6,6 @@ import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.connector.base.sink.writer.ElementConverter;
 import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.format.EncodingFormat;
@@ -28,38 +27,16 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
     private final EncodingFormat<SerializationSchema<RowData>> format;
     private final DataType physicalType;
     private final KinesisPartitioner partitioner;
-    private final int batchSize;
-    private final int maxInFlight;
-    private final int maxBuffered;
-    private final long flushBytes;
-    private final long flushMillis;
-    private final boolean failOnError;
+    private final AsyncSinkTableOptions.Settings settings;
 
     KinesisDynamicSink(String stream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
-                       DataType physicalType, KinesisPartitioner partitioner, ReadableConfig options) {
-        this(stream, config, format, physicalType, partitioner,
-                options.get(KinesisDynamicTableFactory.SINK_BATCH_MAX_SIZE),
-                options.get(KinesisDynamicTableFactory.SINK_REQUESTS_MAX_INFLIGHT),
-                options.get(KinesisDynamicTableFactory.SINK_REQUESTS_MAX_BUFFERED),
-                options.get(KinesisDynamicTableFactory.SINK_FLUSH_BUFFER_SIZE),
-                options.get(KinesisDynamicTableFactory.SINK_FLUSH_BUFFER_TIMEOUT),
-                options.get(KinesisDynamicTableFactory.SINK_FAIL_ON_ERROR));
-    }
-
-    private KinesisDynamicSink(String stream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
-                               DataType physicalType, KinesisPartitioner partitioner, int batchSize, int maxInFlight,
-                               int maxBuffered, long flushBytes, long flushMillis, boolean failOnError) {
+                       DataType physicalType, KinesisPartitioner partitioner, AsyncSinkTableOptions.Settings settings) {
         this.stream = stream;
         this.config = config;
         this.format = format;
         this.physicalType = physicalType;
         this.partitioner = partitioner;
-        this.batchSize = batchSize;
-        this.maxInFlight = maxInFlight;
-        this.maxBuffered = maxBuffered;
-        this.flushBytes = flushBytes;
-        this.flushMillis = flushMillis;
-        this.failOnError = failOnError;
+        this.settings = settings;
     }
 
     @Override
@@ -73,8 +50,9 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
         KinesisStreamsSink.Builder<RowData> builder = KinesisStreamsSink.<RowData>builder()
                 .setElementConverter(new RowConverter(encoder, partitioner))
                 .setKinesisClientProperties(config)
-                .setMaxBatchSize(batchSize).setMaxInFlightRequests(maxInFlight).setMaxBufferedRequests(maxBuffered)
-                .setMaxBatchSizeInBytes(flushBytes).setMaxTimeInBufferMS(flushMillis).setFailOnError(failOnError);
+                .setMaxBatchSize(settings.batchSize()).setMaxInFlightRequests(settings.maxInFlight())
+                .setMaxBufferedRequests(settings.maxBuffered()).setMaxBatchSizeInBytes(settings.flushBytes())
+                .setMaxTimeInBufferMS(settings.flushMillis()).setFailOnError(settings.failOnError());
         builder = stream.startsWith("arn:") ? builder.setStreamArn(stream) : builder.setStreamName(stream);
         return SinkV2Provider.of(builder.build());
     }
@@ -85,8 +63,7 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
 
     @Override
     public DynamicTableSink copy() {
-        return new KinesisDynamicSink(stream, config, format, physicalType, partitioner, batchSize, maxInFlight,
-                maxBuffered, flushBytes, flushMillis, failOnError);
+        return new KinesisDynamicSink(stream, config, format, physicalType, partitioner, settings);
     }
 
     @Override

@@ -53,8 +53,6 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
 
     public static final ConfigOption<String> STREAM_ARN = ConfigOptions.key("stream.arn").stringType().noDefaultValue()
             .withDescription("The stream's ARN (emulators that take names only: its name).");
-    public static final ConfigOption<Boolean> TRUST_ALL_CERTIFICATES = ConfigOptions.key("aws.trust.all.certificates")
-            .booleanType().defaultValue(false).withDescription("Accepted for the official connector's tables; true is refused.");
     public static final ConfigOption<String> INITIAL_TIMESTAMP_FORMAT = ConfigOptions.key("source.init.timestamp.format")
             .stringType().defaultValue("yyyy-MM-dd'T'HH:mm:ss.SSSXXX")
             .withDescription("How source.init.timestamp is written (epoch seconds are accepted too).");
@@ -66,23 +64,6 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
     public static final ConfigOption<String> SINK_PARTITIONER_FIELD_DELIMITER =
             ConfigOptions.key("sink.partitioner-field-delimiter").stringType().defaultValue("|")
                     .withDescription("Joins the PARTITIONED BY columns into the partition key.");
-    public static final ConfigOption<Integer> SINK_BATCH_MAX_SIZE = ConfigOptions.key("sink.batch.max-size").intType()
-            .defaultValue(500).withDescription("Records per PutRecords call (at most 500).");
-    public static final ConfigOption<Integer> SINK_REQUESTS_MAX_INFLIGHT = ConfigOptions.key("sink.requests.max-inflight")
-            .intType().defaultValue(16).withDescription("PutRecords calls in flight before backpressure.");
-    public static final ConfigOption<Integer> SINK_REQUESTS_MAX_BUFFERED = ConfigOptions.key("sink.requests.max-buffered")
-            .intType().defaultValue(10000).withDescription("Records buffered before backpressure.");
-    public static final ConfigOption<Long> SINK_FLUSH_BUFFER_SIZE = ConfigOptions.key("sink.flush-buffer.size").longType()
-            .defaultValue(5L * 1024 * 1024).withDescription("Bytes buffered before a flush.");
-    public static final ConfigOption<Long> SINK_FLUSH_BUFFER_TIMEOUT = ConfigOptions.key("sink.flush-buffer.timeout")
-            .longType().defaultValue(5000L).withDescription("Milliseconds a record waits in the buffer at most.");
-    public static final ConfigOption<Boolean> SINK_FAIL_ON_ERROR = ConfigOptions.key("sink.fail-on-error").booleanType()
-            .defaultValue(false).withDescription("Fail the job on a refused record instead of retrying it.");
-    // The official connector's HTTP client settings: accepted, so its tables plan here; our clients tune themselves.
-    private static final List<ConfigOption<?>> ACCEPTED_HTTP_OPTIONS = List.of(
-            ConfigOptions.key("sink.http-client.max-concurrency").intType().noDefaultValue(),
-            ConfigOptions.key("sink.http-client.read-timeout").intType().noDefaultValue(),
-            ConfigOptions.key("sink.http-client.protocol.version").stringType().noDefaultValue());
 
     @Override
     public String factoryIdentifier() {
@@ -97,15 +78,14 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
         Set<ConfigOption<?>> options = new java.util.HashSet<>(Set.of(
-                KinesisOptions.AWS_CBOR_ENABLED, TRUST_ALL_CERTIFICATES,
+                KinesisOptions.AWS_CBOR_ENABLED,
                 KinesisOptions.STREAM_INITIAL_POSITION, KinesisOptions.STREAM_INITIAL_TIMESTAMP, INITIAL_TIMESTAMP_FORMAT,
                 KinesisOptions.SHARD_DISCOVERY_INTERVAL, KinesisOptions.SHARD_GET_RECORDS_MAX, READER_TYPE,
                 KinesisOptions.READER_EMPTY_RECORDS_FETCH_INTERVAL, KinesisOptions.SOURCE_BOUNDED,
                 KinesisOptions.RETRY_MIN_DELAY, KinesisOptions.RETRY_MAX_DELAY, KinesisOptions.RETRY_MAX_ATTEMPTS,
-                SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
-                SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR));
+                SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER));
         options.addAll(AwsTableOptions.OPTIONS);
-        options.addAll(ACCEPTED_HTTP_OPTIONS);
+        options.addAll(AsyncSinkTableOptions.OPTIONS);
         return options;
     }
 
@@ -143,14 +123,12 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         KinesisPartitioner keys = KinesisPartitioner.of(partitioner, partitionColumns,
                 options.get(SINK_PARTITIONER_FIELD_DELIMITER), context.getPhysicalRowDataType());
         return new KinesisDynamicSink(options.get(STREAM_ARN), clientConfiguration(options), format,
-                context.getPhysicalRowDataType(), keys, options);
+                context.getPhysicalRowDataType(), keys, AsyncSinkTableOptions.Settings.of(options));
     }
 
     /** The table's options as the connector's client and source options (the BASIC keys have other names). */
     static Configuration clientConfiguration(ReadableConfig options) {
-        if (options.get(TRUST_ALL_CERTIFICATES)) {
-            throw new ValidationException("aws.trust.all.certificates: " + IDENTIFIER + " always verifies certificates");
-        }
+        AsyncSinkTableOptions.refuseTrustAll(options, IDENTIFIER);
         Configuration config = AwsTableOptions.clientConfiguration(options);
         for (ConfigOption<?> option : List.of(KinesisOptions.AWS_CBOR_ENABLED,
                 KinesisOptions.STREAM_INITIAL_POSITION, KinesisOptions.SHARD_DISCOVERY_INTERVAL,
