@@ -249,7 +249,8 @@ def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
     """A DataStream of the raw bytes of every user record on ``stream`` (a name or an ARN).
 
     ``bounded`` reads each shard until a read finds it caught up, then the stream ends (tests,
-    demos, replays).  ``properties`` adds or overrides ``source.*``/``aws.*`` keys.
+    demos, replays).  ``properties`` adds or overrides ``source.*``/``aws.*`` keys.  ``positioned`` gives
+    ``(shard id, sequence number, sub-sequence number, bytes)`` tuples instead of the bytes alone.
     """
     from pyflink.common import Types, WatermarkStrategy
     from pyflink.datastream.connectors import Source
@@ -270,7 +271,7 @@ def kinesis_source(env, stream: str, *, initial_position: str = "TRIM_HORIZON",
     type_info = Types.PRIMITIVE_ARRAY(Types.BYTE())
     if positioned:
         builder = builder.setDeserializer(package.KinesisRecordDeserializer.positioned())
-        type_info = Types.TUPLE([Types.STRING(), type_info])
+        type_info = Types.TUPLE([Types.STRING(), Types.STRING(), Types.LONG(), type_info])
     builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
     j_source = builder.setSourceConfig(_java_configuration(values)).build()
     return env.from_source(Source(j_source), WatermarkStrategy.no_watermarks(), name or f"kinesis:{stream}",

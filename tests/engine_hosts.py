@@ -69,13 +69,13 @@ def run_flink(pipeline, datas: list[bytes]) -> tuple[list, list[DeadLetter]]:
         def get_metrics_group(self):
             return type("Metrics", (), {"counter": lambda self, name: Counter()})()
 
-    operator = ApplyPipeline("tests:pipeline", f"kinesis:{STREAM}", "pipelines.pii.dead_letters:mask_dead_letter",
+    operator = ApplyPipeline("tests:pipeline", STREAM, "pipelines.pii.dead_letters:mask_dead_letter",
                              Setup())
     operator.open(Context())
     letters, outputs = [], []
     for i, data in enumerate(datas):
-        # What the source's positioned deserializer emits: (shard/sequence, data), sequence numbers as KCL's.
-        for item in operator.process_element((f"{SHARD}/{1 + i}", data), None):
+        # What the source's positioned deserializer emits, sequence numbers as KCL's.
+        for item in operator.process_element((SHARD, str(1 + i), 0, data), None):
             if item[0] == DEAD_LETTERS:
                 letters.append(DeadLetter.from_json(item[1][1]))
             else:

@@ -50,13 +50,13 @@ class PipelineSetup(Protocol):
 
 
 class ApplyPipeline(ProcessFunction):
-    """``(position, bytes)`` in: decode, validate, run the pipeline function, encode.  Bad records go to
-    DEAD_LETTERS, with ``kinesis:<stream>/<position>`` as their source."""
+    """``(shard, sequence, sub-sequence, bytes)`` in: decode, validate, run the pipeline function, encode.
+    Bad records go to DEAD_LETTERS, with their position on ``stream`` as their source."""
 
-    def __init__(self, pipeline: str, source: str, dead_letter_mask: str | None = None,
+    def __init__(self, pipeline: str, stream: str, dead_letter_mask: str | None = None,
                  setup: PipelineSetup | None = None) -> None:
         self.pipeline_spec = pipeline
-        self.source = source
+        self.stream = stream
         self.mask_spec = dead_letter_mask
         self.setup = setup
 
@@ -73,33 +73,35 @@ class ApplyPipeline(ProcessFunction):
         if self.setup is not None:
             self.setup.close()
 
-    def process_element(self, value: tuple[str, bytes], ctx: ProcessFunction.Context):
+    def process_element(self, value: tuple[str, str, int, bytes], ctx: ProcessFunction.Context):
         from connectors.dead_letter import hour_partition
         from pipelines.engine import Rejected
         from pipelines.records import to_avro
 
-        position, data = value
+        data = value[3]
         outcome = self.path.from_bytes(data)
         if isinstance(outcome, Rejected):
-            yield DEAD_LETTERS, self._letter(outcome, position, data)
+            yield DEAD_LETTERS, self._letter(outcome, value)
             return
         try:
             processed = [(r.partition_key, hour_partition(r.event_time / 1000), to_avro(r)) for r in outcome]
         except (OverflowError, OSError, ValueError) as exc:
             rejected = Rejected(type(exc).__name__, "field 'event_time': is outside the calendar", "output")
-            yield DEAD_LETTERS, self._letter(rejected, position, data)
+            yield DEAD_LETTERS, self._letter(rejected, value)
             return
         yield from processed
 
-    def _letter(self, rejected, position: str, data: bytes) -> tuple[str, bytes]:
+    def _letter(self, rejected, value: tuple[str, str, int, bytes]) -> tuple[str, bytes]:
         from connectors.dead_letter import DeadLetter, hour_partition, identity, masked_letter
+        from pipelines import engine
         from pipelines.clock import SYSTEM_CLOCK
 
         now = SYSTEM_CLOCK.time()
         self.dead_letters.inc()
-        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, self.source)
-        # The position every engine writes: kinesis:<stream>/<shard>/<sequence>[:<sub-sequence>].
-        letter = masked_letter(DeadLetter.of(rejected, f"{self.source}/{position}", data, now), self.mask or identity)
+        shard, sequence, sub_sequence, data = value
+        source = engine.kinesis_source(self.stream, shard, sequence, sub_sequence)  # the form every engine writes
+        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, source)
+        letter = masked_letter(DeadLetter.of(rejected, source, data, now), self.mask or identity)
         return hour_partition(now), letter.to_json().encode("utf-8")
 
 
@@ -182,7 +184,7 @@ def build(env, job: PipelineJobConfig, flink: FlinkConfig, setup: PipelineSetup 
     raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
                          at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink,
                          positioned=True)
-    apply = ApplyPipeline(job.pipeline, f"kinesis:{job.input_stream}", job.dead_letter_mask, setup)
+    apply = ApplyPipeline(job.pipeline, job.input_stream, job.dead_letter_mask, setup)
     processed = raw.process(apply, output_type=PROCESSED).name(f"pipeline:{job.pipeline}")
     if job.output_stream:
         processed.map(lambda item: (item[0], item[2]), output_type=keyed_bytes_type()) \

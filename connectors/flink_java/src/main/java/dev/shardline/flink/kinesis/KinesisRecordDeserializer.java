@@ -4,7 +4,7 @@ import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.BasicTypeInfo;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.api.java.tuple.Tuple4;
 import org.apache.flink.api.java.typeutils.TupleTypeInfo;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.util.Collector;
@@ -42,25 +42,24 @@ public interface KinesisRecordDeserializer<T> extends Serializable, ResultTypeQu
     }
 
     /**
-     * The record's position and bytes: {@code (shard/sequence[:sub-sequence], data)}, the sub-sequence only
-     * inside a KPL aggregate.  A job prefixes {@code kinesis:<stream>/} to give a dead letter the position
-     * every engine writes, which {@code dlq redrive} reads.
+     * The record's position and bytes: {@code (shard id, sequence number, sub-sequence number, data)}, the
+     * sub-sequence 0 outside a KPL aggregate.  A job writes them into a dead letter's source in the form every
+     * engine writes ({@code pipelines.engine.kinesis_source}), which {@code dlq redrive} reads.
      */
-    static KinesisRecordDeserializer<Tuple2<String, byte[]>> positioned() {
+    static KinesisRecordDeserializer<Tuple4<String, String, Long, byte[]>> positioned() {
         return new KinesisRecordDeserializer<>() {
             private static final long serialVersionUID = 1L;
 
             @Override
-            public void deserialize(KinesisRecord record, Collector<Tuple2<String, byte[]>> out) {
-                String position = record.shardId() + "/" + record.sequenceNumber()
-                        + (record.subSequenceNumber() > 0 ? ":" + record.subSequenceNumber() : "");
-                out.collect(Tuple2.of(position, record.data()));
+            public void deserialize(KinesisRecord record, Collector<Tuple4<String, String, Long, byte[]>> out) {
+                out.collect(Tuple4.of(record.shardId(), record.sequenceNumber(), record.subSequenceNumber(),
+                        record.data()));
             }
 
             @Override
-            public TypeInformation<Tuple2<String, byte[]>> getProducedType() {
-                return new TupleTypeInfo<>(BasicTypeInfo.STRING_TYPE_INFO,
-                        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+            public TypeInformation<Tuple4<String, String, Long, byte[]>> getProducedType() {
+                return new TupleTypeInfo<>(BasicTypeInfo.STRING_TYPE_INFO, BasicTypeInfo.STRING_TYPE_INFO,
+                        BasicTypeInfo.LONG_TYPE_INFO, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
             }
         };
     }
