@@ -1,6 +1,7 @@
 package dev.shardline.flink.firehose;
 
 import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
+import dev.shardline.flink.table.TableEncoders;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.connector.sink2.SinkWriter;
@@ -66,11 +67,7 @@ final class FirehoseDynamicSink implements DynamicTableSink {
 
         @Override
         public void open(WriterInitContext context) {
-            try {
-                encoder.open(context.asSerializationSchemaInitializationContext());
-            } catch (Exception e) {
-                throw new IllegalStateException("the table's format could not open its encoder: " + e.getMessage(), e);
-            }
+            TableEncoders.open(encoder, context);
         }
 
         @Override

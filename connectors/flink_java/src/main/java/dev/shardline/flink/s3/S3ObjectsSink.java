@@ -1,6 +1,7 @@
 package dev.shardline.flink.s3;
 
 import dev.shardline.flink.kinesis.KinesisOptions;
+import dev.shardline.flink.table.TableEncoders;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -54,11 +55,7 @@ final class S3ObjectsSink implements Sink<RowData> {
 
     @Override
     public SinkWriter<RowData> createWriter(WriterInitContext context) throws IOException {
-        try {
-            encoder.open(context.asSerializationSchemaInitializationContext());
-        } catch (Exception e) {
-            throw new IOException("the table's format could not open its encoder: " + e.getMessage(), e);
-        }
+        TableEncoders.open(encoder, context);
         Configuration client = objects.client();
         S3Client s3 = KinesisOptions.configure(S3Client.builder().httpClient(UrlConnectionHttpClient.create())
                 .forcePathStyle(client.getOptional(KinesisOptions.AWS_ENDPOINT).isPresent()), client).build();

@@ -1,6 +1,7 @@
 package dev.shardline.flink.kinesis.table;
 
 import dev.shardline.flink.kinesis.KinesisStreamsSink;
+import dev.shardline.flink.table.TableEncoders;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.connector.sink2.SinkWriter;
@@ -86,11 +87,7 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
         @Override
         public void open(WriterInitContext context) {
             subtask = context.getTaskInfo().getIndexOfThisSubtask();
-            try {
-                encoder.open(context.asSerializationSchemaInitializationContext());
-            } catch (Exception e) {
-                throw new IllegalStateException("the table's format could not open its encoder: " + e.getMessage(), e);
-            }
+            TableEncoders.open(encoder, context);
         }
 
         @Override
