@@ -69,11 +69,11 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
     views = [("processed", sql_job.processed)]
     if sql_job.can_refuse:
         # An output must fit one Kinesis record, as RecordPath checks on every engine: a step may lengthen it.
-        fit = ("CASE WHEN error_type IS NULL THEN kinesis_record_fit(`id`, `type`, `source`, event_time, "
-               "partition_key, `schema`, payload) END")
+        # (Java table functions here and below: one call a record, however many of their columns are read.)
         views.append(("outputs", f"""SELECT {ENVELOPE_COLUMNS}, payload,
-            COALESCE(error_type, f.error_type) AS error_type, COALESCE(reason, f.reason) AS reason,
-            {POSITION_COLUMNS} FROM (SELECT *, {fit} AS f FROM processed)"""))
+            COALESCE(error_type, fit_error_type) AS error_type, COALESCE(reason, fit_reason) AS reason,
+            {POSITION_COLUMNS} FROM processed, LATERAL TABLE(kinesis_record_fit(`id`, `type`, `source`, event_time,
+            partition_key, `schema`, payload)) AS f(fit_error_type, fit_reason)"""))
     else:
         views.append(("outputs", "SELECT * FROM processed"))
     good = f"SELECT {ENVELOPE_COLUMNS}, payload FROM outputs WHERE error_type IS NULL"
@@ -107,10 +107,10 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
         flush_ms = str(max(1, round(job.firehose_batch_max_age_s * 1000)))
         creates.append(f"""CREATE TABLE output_firehose (entry BYTES) WITH ({with_clause(firehose_table_options(
             job.output_firehose, format='raw', **{'sink.flush-buffer.timeout': flush_ms}))})""")
-        views.append(("firehose_entries", f"""SELECT b.entry AS entry, b.error_type AS error_type,
-            b.reason AS reason, {POSITION_COLUMNS} FROM (SELECT opensearch_bulk({sql_string(job.output_firehose_index)},
-            `id`, `type`, `source`, event_time, partition_key, `schema`, payload) AS b, {POSITION_COLUMNS}
-            FROM outputs WHERE error_type IS NULL)"""))
+        views.append(("firehose_entries", f"""SELECT entry, bulk_error_type AS error_type, bulk_reason AS reason,
+            {POSITION_COLUMNS} FROM (SELECT * FROM outputs WHERE error_type IS NULL),
+            LATERAL TABLE(opensearch_bulk({sql_string(job.output_firehose_index)}, `id`, `type`, `source`,
+            event_time, partition_key, `schema`, payload)) AS b(entry, bulk_error_type, bulk_reason)"""))
         inserts.append("INSERT INTO output_firehose SELECT entry FROM firehose_entries WHERE error_type IS NULL")
         inserts.append(letters_from("firehose_entries"))
     return Statements(creates, views, inserts)

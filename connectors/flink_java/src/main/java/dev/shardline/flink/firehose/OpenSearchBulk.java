@@ -3,14 +3,15 @@ package dev.shardline.flink.firehose;
 import dev.shardline.flink.envelope.Json;
 
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.functions.ScalarFunction;
+import org.apache.flink.table.annotation.FunctionHint;
+import org.apache.flink.table.functions.TableFunction;
 import org.apache.flink.types.Row;
 
 import java.nio.charset.StandardCharsets;
 
 /**
- * {@code opensearch_bulk(index, id, type, source, event_time, partition_key, schema, payload_json)
- * -> ROW(entry BYTES, error_type STRING, reason STRING)}: an envelope's columns as one OpenSearch bulk
+ * {@code LATERAL TABLE(opensearch_bulk(index, id, type, source, event_time, partition_key, schema, payload_json))
+ * -> (entry BYTES, error_type STRING, reason STRING)}: an envelope's columns as one OpenSearch bulk
  * entry (an {@code index} action line and the record's JSON line), or why it cannot be one.
  *
  * <p>The bytes are those of {@code connectors.sinks.opensearch.opensearch_bulk} in Python, which the KCL
@@ -18,17 +19,26 @@ import java.nio.charset.StandardCharsets;
  * the record id: a record delivered twice is indexed once).  An entry over Firehose's record limit, or an
  * id over OpenSearch's, gives no entry but the error type and reason the Python writer gives, so a job
  * sends it to its dead letters instead of failing.
+ *
+ * <p>A table function, one row a record: the planner inlines a scalar function's ROW into each field read
+ * from it, and Flink 2.2's generated code then builds the entry once a field (three times a record).
  */
-public final class OpenSearchBulk extends ScalarFunction {
+@FunctionHint(output = @DataTypeHint("ROW<entry BYTES, error_type STRING, reason STRING>"))
+public final class OpenSearchBulk extends TableFunction<Row> {
     private static final long serialVersionUID = 1L;
     static final int MAX_ID_BYTES = 512;
 
     private transient String lastIndex;
     private transient String indexJson;
 
-    @DataTypeHint("ROW<entry BYTES, error_type STRING, reason STRING>")
-    public Row eval(String index, String id, String type, String source, Long eventTime, String partitionKey,
-                    String schema, String payloadJson) {
+    public void eval(String index, String id, String type, String source, Long eventTime, String partitionKey,
+                     String schema, String payloadJson) {
+        collect(row(index, id, type, source, eventTime, partitionKey, schema, payloadJson));
+    }
+
+    /** The entry, or why there is none. */
+    Row row(String index, String id, String type, String source, Long eventTime, String partitionKey,
+            String schema, String payloadJson) {
         if (id.getBytes(StandardCharsets.UTF_8).length > MAX_ID_BYTES) {
             return Row.of(null, "SerializationException", "firehose cannot encode the record: record id is "
                     + "longer than OpenSearch's " + MAX_ID_BYTES + "-byte _id limit");

@@ -67,7 +67,7 @@ class EnvelopeStringsTest {
 
     @Test
     void aRecordUnderTheLimitFitsWithoutBeingEncoded() {
-        Row fit = new KinesisRecordFit().eval("i", "t", "s", 1L, "k", null, "{\"a\":\"" + "x".repeat(1000) + "\"}");
+        Row fit = KinesisRecordFit.check("i", "t", "s", 1L, "k", null, "{\"a\":\"" + "x".repeat(1000) + "\"}");
         assertNull(fit.getField(0));
         assertNull(fit.getField(1));
     }
@@ -75,7 +75,7 @@ class EnvelopeStringsTest {
     @Test
     void aRecordOverTheLimitGivesTheRecordPathsReasonWithItsExactSize() throws Exception {
         String payload = "{\"a\":\"" + "x".repeat(1024 * 1024) + "\"}";
-        Row fit = new KinesisRecordFit().eval("i", "t", "s", 1L, "k", null, payload);
+        Row fit = KinesisRecordFit.check("i", "t", "s", 1L, "k", null, payload);
         long size = EnvelopeCodec.encode(new EnvelopeCodec.Envelope("i", "t", "s", 1L, "k", null, payload)).length + 1;
         assertEquals("RecordTooLarge", fit.getField(0));
         assertEquals("an output record is " + size + " bytes (envelope and partition key); a Kinesis record holds at "

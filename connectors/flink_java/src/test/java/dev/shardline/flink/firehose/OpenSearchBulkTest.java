@@ -20,7 +20,7 @@ class OpenSearchBulkTest {
                 + "{\"id\":\"p-1 \\\"q\\\" é\\u0001\",\"type\":\"payment.created\",\"source\":\"src\\\\x\","
                 + "\"event_time\":1700000000000,\"partition_key\":\"acct\\t7\",\"schema\":null,"
                 + "\"payload\":{\"note\":\"Zoë \\u001f\\n\",\"n\":3}}\n";
-        Row row = bulk.eval("paymënts", "p-1 \"q\" é\u0001", "payment.created", "src\\x", 1_700_000_000_000L,
+        Row row = bulk.row("paymënts", "p-1 \"q\" é\u0001", "payment.created", "src\\x", 1_700_000_000_000L,
                 "acct\t7", null, "{\"note\":\"Zoë \\u001f\\n\",\"n\":3}");
         assertEquals(expected, new String((byte[]) row.getField(0), StandardCharsets.UTF_8));
         assertNull(row.getField(1));
@@ -28,7 +28,7 @@ class OpenSearchBulkTest {
 
     @Test
     void anIdOverOpenSearchsLimitGivesTheReasonThePythonWriterGives() {
-        Row row = bulk.eval("i", "x".repeat(513), "t", "s", 1L, "k", "v1", "{}");
+        Row row = bulk.row("i", "x".repeat(513), "t", "s", 1L, "k", "v1", "{}");
         assertNull(row.getField(0));
         assertEquals("SerializationException", row.getField(1));
         assertEquals("firehose cannot encode the record: record id is longer than OpenSearch's 512-byte _id limit",
@@ -39,7 +39,7 @@ class OpenSearchBulkTest {
     void anEntryOverFirehosesRecordLimitIsRefusedWithItsSize() {
         // Python writes 1024141 bytes for this record too.
         String payload = "{\"blob\":\"" + "a".repeat(1_024_000) + "\"}";
-        Row row = bulk.eval("i", "r", "t", "s", 1L, "k", null, payload);
+        Row row = bulk.row("i", "r", "t", "s", 1L, "k", null, payload);
         assertNull(row.getField(0));
         assertEquals("RecordTooLarge", row.getField(1));
         assertEquals("bulk entry of 1024141 bytes is over Firehose's 1024000", row.getField(2));
