@@ -7,7 +7,9 @@ import pytest
 MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.policies",
            "pipelines.video.ladder", "pipelines.video.plans", "pipelines.video.graph", "pipelines.video.segments",
            "pipelines.video.assembly", "pipelines.video.hls", "pipelines.video.governor", "pipelines.engine",
-           "pipelines.wrapping", "pipelines.examples.clicks", "pipelines.pii.field_scan")
+           "pipelines.wrapping", "pipelines.examples.clicks", "pipelines.pii.field_scan",
+           "pipelines.timeseries.config", "pipelines.timeseries.readings", "pipelines.timeseries.windows",
+           "pipelines.timeseries.detect", "pipelines.timeseries.enrich", "pipelines.timeseries.pattern")
 
 
 @pytest.mark.parametrize("name", MODULES)

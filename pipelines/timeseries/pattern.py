@@ -1,0 +1,163 @@
+"""The time-series pattern, one record at a time: clean, enrich, detect, window.
+
+Every engine feeds records through ``TimeseriesPattern.on_record`` (in arrival order, one instance per
+partition of series) and routes what comes back by type:
+
+- ``EnrichedReading``: a clean reading with its device's metadata (the raw sink: S3 ``raw/dt=/hour=``);
+- ``Anomaly``: a reading its series' detector scored past the threshold (the alert stream);
+- ``WindowAggregate``: a window the watermark closed (the aggregate store: idempotent upserts);
+- ``LateReading``: a reading whose window had closed (the late side output);
+- ``Rejected``: why a record is no reading (the dead letters, with ``pipelines.engine``'s reasons).
+
+Exact duplicates, the same (device, metric, event time) again, are dropped and counted; they are
+remembered until their window closes, after which a repeat is late anyway.
+
+>>> from pipelines.clock import FakeClock
+>>> pattern = TimeseriesPattern(TimeseriesConfig(window_s=10, out_of_orderness_s=0), clock=FakeClock(2e9))
+>>> outputs = [pattern.on_payload({"device_id": "d", "metric": "t", "value": v, "event_time": t})
+...            for v, t in ((1, 1000), (1, 1000), (3, 12000), ("x", 13000))]
+>>> [[type(o).__name__ for o in out] for out in outputs]
+[['EnrichedReading'], [], ['EnrichedReading', 'WindowAggregate'], ['Rejected']]
+>>> pattern.stats.as_dict()
+{'read': 4, 'readings': 2, 'rejected': 1, 'duplicates': 1, 'late': 0, 'anomalies': 0, 'windows': 1, 'unknown_devices': 2}
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.engine import Rejected, rejection
+from pipelines.records import Record
+from pipelines.timeseries.config import TimeseriesConfig
+from pipelines.timeseries.detect import new_detector
+from pipelines.timeseries.enrich import Device, DeviceCatalog
+from pipelines.timeseries.readings import Reading, ReadingError, parse_reading
+from pipelines.timeseries.windows import SeriesWindows, WindowAggregate
+
+UNKNOWN_DEVICE = Device()
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichedReading:
+    reading: Reading
+    device: Device
+    known_device: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    series: str
+    event_time: int
+    value: float
+    score: float
+    threshold: float
+    detector: str
+    device: Device
+
+
+@dataclass(frozen=True, slots=True)
+class LateReading:
+    reading: Reading
+    watermark: int
+
+
+Output = Union[EnrichedReading, Anomaly, WindowAggregate, LateReading, Rejected]
+
+
+@dataclass
+class TimeseriesStats:
+    read: int = 0
+    readings: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    late: int = 0
+    anomalies: int = 0
+    windows: int = 0
+    unknown_devices: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = asdict(self)
+        del counts["rejected_by_reason"]
+        return counts
+
+
+class TimeseriesPattern:
+    def __init__(self, config: TimeseriesConfig = TimeseriesConfig(), devices: DeviceCatalog | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.devices = devices
+        self.clock = clock
+        self.stats = TimeseriesStats()
+        self.windows = SeriesWindows(config.window_ms, config.slide_ms, config.delay_ms)
+        self._detectors: dict[str, Any] = {}
+        self._seen: dict[int, set[tuple[str, int]]] = {}
+        """Slice start -> (series, event time) seen in it, for dropping duplicates until it closes."""
+        self._seen_slices: list[int] = []
+        self._max_future_ms = round(config.max_future_s * 1000)
+
+    def on_record(self, record: Record) -> list[Output]:
+        return self.on_payload(record.payload)
+
+    def on_payload(self, payload: Any) -> list[Output]:
+        self.stats.read += 1
+        try:
+            reading = parse_reading(payload, round(self.clock.time() * 1000), self._max_future_ms,
+                                    self.config.valid_ranges)
+        except ReadingError as exc:
+            rejected = rejection(exc, "validate")
+            self.stats.rejected += 1
+            self.stats.rejected_by_reason[rejected.reason] = self.stats.rejected_by_reason.get(rejected.reason, 0) + 1
+            return [rejected]
+        return self.on_reading(reading)
+
+    def on_reading(self, reading: Reading) -> list[Output]:
+        windows = self.windows
+        if windows.is_late(reading.event_time):
+            self.stats.late += 1
+            return [LateReading(reading, windows.watermark)]
+        series = reading.series
+        slice_start = windows.slice_start(reading.event_time)
+        seen = self._seen.get(slice_start)
+        if seen is None:
+            seen = self._seen[slice_start] = set()
+            heapq.heappush(self._seen_slices, slice_start)
+        if (series, reading.event_time) in seen:
+            self.stats.duplicates += 1
+            return []
+        seen.add((series, reading.event_time))
+        self.stats.readings += 1
+        device = self.devices.lookup(reading.device_id) if self.devices is not None else None
+        if device is None:
+            self.stats.unknown_devices += 1
+        enriched = EnrichedReading(reading, device or UNKNOWN_DEVICE, device is not None)
+        outputs: list[Output] = [enriched]
+        detector = self._detectors.get(series)
+        if detector is None:
+            detector = self._detectors[series] = new_detector(self.config)
+        score = detector.score(reading.value)
+        if score is not None and abs(score) > detector.threshold:
+            self.stats.anomalies += 1
+            outputs.append(Anomaly(series, reading.event_time, reading.value, score, detector.threshold,
+                                   self.config.detector, enriched.device))
+        windows.add(series, reading.event_time, reading.value)
+        closed = windows.advance(reading.event_time)
+        if closed:
+            self.stats.windows += len(closed)
+            outputs.extend(closed)
+            self._forget_closed_slices()
+        return outputs
+
+    def finish(self) -> list[WindowAggregate]:
+        """End of input: every open window, closed."""
+        closed = self.windows.close_all()
+        self.stats.windows += len(closed)
+        self._seen.clear()
+        self._seen_slices.clear()
+        return closed
+
+    def _forget_closed_slices(self) -> None:
+        while self._seen_slices and self.windows.is_late(self._seen_slices[0]):
+            self._seen.pop(heapq.heappop(self._seen_slices), None)
