@@ -12,6 +12,11 @@ partition of series) and routes what comes back by type:
 Exact duplicates, the same (device, metric, event time) again, are dropped and counted; they are
 remembered until their window closes, after which a repeat is late anyway.
 
+The detector scores a series' readings in event-time order, once the watermark has passed them (as Flink
+runs an ``OVER (PARTITION BY series ORDER BY event_time)``): so its alerts do not depend on the order in
+which records arrived, only on what arrived before the watermark.  A reading older than one its series has
+scored already is counted (``unscored``) and still windowed.
+
 >>> from pipelines.clock import FakeClock
 >>> pattern = TimeseriesPattern(TimeseriesConfig(window_s=10, out_of_orderness_s=0), clock=FakeClock(2e9))
 >>> outputs = [pattern.on_payload({"device_id": "d", "metric": "t", "value": v, "event_time": t})
@@ -19,7 +24,7 @@ remembered until their window closes, after which a repeat is late anyway.
 >>> [[type(o).__name__ for o in out] for out in outputs]
 [['EnrichedReading'], [], ['EnrichedReading', 'WindowAggregate'], ['Rejected']]
 >>> pattern.stats.as_dict()
-{'read': 4, 'readings': 2, 'rejected': 1, 'duplicates': 1, 'late': 0, 'anomalies': 0, 'windows': 1, 'unknown_devices': 2}
+{'read': 4, 'readings': 2, 'rejected': 1, 'duplicates': 1, 'late': 0, 'anomalies': 0, 'windows': 1, 'unknown_devices': 2, 'unscored': 0}
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from pipelines.timeseries.readings import Reading, ReadingError, parse_reading
 from pipelines.timeseries.windows import SeriesWindows, WindowAggregate
 
 UNKNOWN_DEVICE = Device()
+MAX_WATERMARK = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class TimeseriesStats:
     anomalies: int = 0
     windows: int = 0
     unknown_devices: int = 0
+    unscored: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -96,6 +103,10 @@ class TimeseriesPattern:
         self._seen: dict[int, set[tuple[str, int]]] = {}
         """Slice start -> (series, event time) seen in it, for dropping duplicates until it closes."""
         self._seen_slices: list[int] = []
+        self._to_score: list[tuple[int, int, str, EnrichedReading]] = []
+        """Heap of (event time, arrival number, series, reading) waiting for the watermark."""
+        self._scored_until: dict[str, int] = {}
+        self._arrivals = 0
         self._max_future_ms = round(config.max_future_s * 1000)
 
     def on_record(self, record: Record) -> list[Output]:
@@ -133,16 +144,14 @@ class TimeseriesPattern:
         if device is None:
             self.stats.unknown_devices += 1
         enriched = EnrichedReading(reading, device or UNKNOWN_DEVICE, device is not None)
-        outputs: list[Output] = [enriched]
-        detector = self._detectors.get(series)
-        if detector is None:
-            detector = self._detectors[series] = new_detector(self.config)
-        score = detector.score(reading.value)
-        if score is not None and abs(score) > detector.threshold:
-            self.stats.anomalies += 1
-            outputs.append(Anomaly(series, reading.event_time, reading.value, score, detector.threshold,
-                                   self.config.detector, enriched.device))
+        if reading.event_time > self._scored_until.get(series, -1):
+            self._arrivals += 1
+            heapq.heappush(self._to_score, (reading.event_time, self._arrivals, series, enriched))
+        else:
+            self.stats.unscored += 1
         windows.add(series, reading.event_time, reading.value)
+        outputs: list[Output] = [enriched]
+        self._score_until(windows.observe(reading.event_time), outputs)
         closed = windows.advance(reading.event_time)
         if closed:
             self.stats.windows += len(closed)
@@ -150,13 +159,30 @@ class TimeseriesPattern:
             self._forget_closed_slices()
         return outputs
 
-    def finish(self) -> list[WindowAggregate]:
-        """End of input: every open window, closed."""
+    def _score_until(self, watermark: int, outputs: list[Output]) -> None:
+        pending = self._to_score
+        while pending and pending[0][0] <= watermark:
+            event_time, _, series, enriched = heapq.heappop(pending)
+            self._scored_until[series] = event_time
+            detector = self._detectors.get(series)
+            if detector is None:
+                detector = self._detectors[series] = new_detector(self.config)
+            score = detector.score(enriched.reading.value)
+            if score is not None and abs(score) > detector.threshold:
+                self.stats.anomalies += 1
+                outputs.append(Anomaly(series, event_time, enriched.reading.value, score, detector.threshold,
+                                       self.config.detector, enriched.device))
+
+    def finish(self) -> list[Output]:
+        """End of input: every reading still waiting scored, then every open window closed."""
+        outputs: list[Output] = []
+        self._score_until(MAX_WATERMARK, outputs)
         closed = self.windows.close_all()
+        outputs.extend(closed)
         self.stats.windows += len(closed)
         self._seen.clear()
         self._seen_slices.clear()
-        return closed
+        return outputs
 
     def _forget_closed_slices(self) -> None:
         while self._seen_slices and self.windows.is_late(self._seen_slices[0]):
