@@ -46,6 +46,13 @@ class MadDetector:
             del self._sorted[bisect.bisect_left(self._sorted, self._arrival.popleft())]
         return score
 
+    def state(self) -> list[float]:
+        return list(self._arrival)
+
+    def restore(self, state: list[float]) -> None:
+        self._arrival = deque(state)
+        self._sorted = sorted(state)
+
     def _score(self, value: float) -> float:
         values = self._sorted
         median = _median(values)
@@ -84,6 +91,13 @@ class EwmaDetector:
             self.variance = (1 - self.alpha) * (self.variance + difference * increment)
         self.seen += 1
         return score
+
+    def state(self) -> list[float]:
+        return [self.seen, self.mean, self.variance]
+
+    def restore(self, state: list[float]) -> None:
+        seen, self.mean, self.variance = state
+        self.seen = int(seen)
 
 
 def new_detector(config: TimeseriesConfig) -> MadDetector | EwmaDetector:

@@ -42,6 +42,7 @@ from pipelines.timeseries.readings import Reading, ReadingError, parse_reading
 from pipelines.timeseries.windows import SeriesWindows, WindowAggregate
 
 UNKNOWN_DEVICE = Device()
+STATE_VERSION = 1
 MAX_WATERMARK = 2**63 - 1
 
 
@@ -184,6 +185,53 @@ class TimeseriesPattern:
         self._seen_slices.clear()
         return outputs
 
+    def snapshot(self) -> dict[str, Any]:
+        """The pattern's whole state as JSON-ready data: open windows, the watermark, the keys that make a
+        repeat a duplicate, the detectors and the readings waiting to be scored.  An engine stores it with the
+        stream position it reflects; ``restore`` from it and reading on from that position gives the same
+        outputs as a run that never stopped."""
+        return {
+            "version": STATE_VERSION,
+            "windows": self.windows.state(),
+            "seen": [[start, [list(key) for key in keys]] for start, keys in self._seen.items()],
+            "detectors": {series: detector.state() for series, detector in self._detectors.items()},
+            "to_score": [[event_time, arrival, series, _reading_state(enriched)]
+                         for event_time, arrival, series, enriched in self._to_score],
+            "scored_until": self._scored_until,
+            "arrivals": self._arrivals,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``snapshot()``'s data (taken with the same config)."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"a time-series snapshot of version {state.get('version')!r}; this shardline reads "
+                             f"version {STATE_VERSION}: start from the stream's position without it")
+        self.windows.restore(state["windows"])
+        self._seen = {start: {(series, event_time) for series, event_time in keys} for start, keys in state["seen"]}
+        self._seen_slices = list(self._seen)
+        heapq.heapify(self._seen_slices)
+        self._detectors = {}
+        for series, detector_state in state["detectors"].items():
+            detector = self._detectors[series] = new_detector(self.config)
+            detector.restore(detector_state)
+        self._to_score = [(event_time, arrival, series, _reading_from_state(data))
+                          for event_time, arrival, series, data in state["to_score"]]
+        heapq.heapify(self._to_score)
+        self._scored_until = dict(state["scored_until"])
+        self._arrivals = state["arrivals"]
+
     def _forget_closed_slices(self) -> None:
         while self._seen_slices and self.windows.is_late(self._seen_slices[0]):
             self._seen.pop(heapq.heappop(self._seen_slices), None)
+
+
+def _reading_state(enriched: EnrichedReading) -> list[Any]:
+    reading, device = enriched.reading, enriched.device
+    return [reading.device_id, reading.metric, reading.value, reading.event_time, dict(reading.attributes),
+            device.site, device.model, device.owner_team, enriched.known_device]
+
+
+def _reading_from_state(data: list[Any]) -> EnrichedReading:
+    device_id, metric, value, event_time, attributes, site, model, owner_team, known = data
+    return EnrichedReading(Reading(device_id, metric, value, event_time, attributes), Device(site, model, owner_team),
+                           known)

@@ -111,6 +111,19 @@ class SeriesWindows:
         """End of input: every open window closes (Flink's final watermark does the same)."""
         return self._close(lambda end: True)
 
+    def state(self) -> dict:
+        """Everything open, as JSON-ready data (``restore`` rebuilds it): a checkpoint of the windows."""
+        return {"watermark": self.watermark,
+                "slices": [[series, start, values] for (series, start), values in self._slices.items()],
+                "pending": [list(entry) for entry in self._pending]}
+
+    def restore(self, state: dict) -> None:
+        self.watermark = state["watermark"]
+        self._slices = {(series, start): list(values) for series, start, values in state["slices"]}
+        self._pending = [(end, series, start) for end, series, start in state["pending"]]
+        heapq.heapify(self._pending)
+        self._queued = {(series, start) for _, series, start in self._pending}
+
     def _close(self, due) -> list[WindowAggregate]:
         closed = []
         while self._pending and due(self._pending[0][0]):

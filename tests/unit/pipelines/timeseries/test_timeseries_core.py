@@ -214,3 +214,27 @@ def test_the_config_refuses_what_cannot_work():
                 {"valid_ranges": {"t": (5, 1)}}, {"detector_min_history": 500}):
         with pytest.raises(ValueError):
             TimeseriesConfig(**bad)
+
+
+@pytest.mark.parametrize("detector", ["mad", "ewma"])
+def test_a_pattern_restored_from_a_snapshot_goes_on_exactly_as_one_that_never_stopped(detector):
+    import json
+
+    data = list(generate(TelemetryConfig(devices=4, anomaly_rate=0.01, duplicate_rate=0.01, late_rate=0.005,
+                                         rate_per_s=40, seed=6), 12_000, NOW_MS))
+    config = dict(window_s=60, slide_s=20, detector=detector, detector_min_history=10)
+
+    def run(ts, payloads):
+        return [o for p, _ in payloads for o in ts.on_payload(p)]
+    whole = pattern(**config)
+    expected = run(whole, data) + whole.finish()
+    first = pattern(**config)
+    outputs = run(first, data[:7_777])
+    state = json.loads(json.dumps(first.snapshot()))  # what an engine stores: JSON
+    second = pattern(**config)
+    second.restore(state)
+    outputs += run(second, data[7_777:]) + second.finish()
+    assert outputs == expected
+    assert sum(isinstance(o, Anomaly) for o in expected) > 20 and sum(isinstance(o, LateReading) for o in expected)
+    with pytest.raises(ValueError, match="version"):
+        pattern().restore({**state, "version": 0})
