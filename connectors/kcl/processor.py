@@ -45,6 +45,7 @@ from connectors.backoff import BackpressureConfig, BackpressureTimeout, add_with
 from connectors.dead_letter import DeadLetter, DeadLetterSink
 from connectors.kcl.daemon import STREAM_VARIABLE
 from connectors.kinesis.batches import ConsumedRecord
+from connectors.kinesis.checkpoints import Checkpoint
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.engine import PipelineFn, RecordPath, Rejected, kinesis_source, rejection
 
@@ -120,6 +121,20 @@ class ProcessorMetrics:
         return cls._by_registry[registry]
 
 
+class ProcessorState(Protocol):
+    """A pipeline that keeps state across records (windows): saved before each checkpoint, named by the
+    position it reflects, and restored from the one the checkpoint names when a processor takes the shard."""
+
+    def restore(self, shard_id: str, position: "Checkpoint | None") -> None:
+        """Continue from the state saved at ``position`` (None: the shard starts without a checkpoint)."""
+
+    def save(self, shard_id: str, position: "Checkpoint") -> None:
+        """Store the state as of ``position`` (the last record delivered), before the checkpoint moves there."""
+
+    def finish(self) -> Iterable[Any]:
+        """The shard ended: whatever the state still holds, as outputs for the sink."""
+
+
 class FatalProcessorError(RuntimeError):
     """The processor cannot go on without losing records; the worker must stop."""
 
@@ -138,8 +153,9 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
     def __init__(self, pipeline: Pipeline, sink: OutputSink, *, dead_letters: DeadLetterSink | None = None,
                  config: ProcessorConfig = ProcessorConfig(), clock: Clock = SYSTEM_CLOCK,
                  registry: CollectorRegistry | None = None, rng: random.Random | None = None,
-                 stream_name: str | None = None) -> None:
+                 stream_name: str | None = None, state: ProcessorState | None = None) -> None:
         self.pipeline = pipeline
+        self.state = state
         self.sink = sink
         self.dead_letters = dead_letters
         self.config = config
@@ -152,6 +168,8 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
         self._last_checkpoint = 0.0
         self._lease_gone = False
         self._closed = False
+        self._position: Checkpoint | None = None
+        """The last record delivered: where a stateful processor checkpoints (its state is saved as of it)."""
 
     # -- the kclpy v3 callbacks ------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -159,6 +177,11 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
         self._last_checkpoint = self.clock.monotonic()
         log.info("event=kcl_processor_initialized shard=%s resume_from=%s", self.shard_id,
                  initialize_input.sequence_number)
+        if self.state is not None:
+            resume = initialize_input.sequence_number
+            position = (Checkpoint(resume, int(initialize_input.sub_sequence_number or 0))
+                        if resume and str(resume).isdigit() else None)  # else TRIM_HORIZON, LATEST, AT_TIMESTAMP
+            self._fatal_guard(self.state.restore, self.shard_id, position)
 
     def process_records(self, process_records_input: Any) -> None:
         self._fatal_guard(self._process, process_records_input)
@@ -172,6 +195,8 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
     def shard_ended(self, shard_ended_input: Any) -> None:
         # Must checkpoint, or the KCL retries shard end and never starts the child shards.
         def end() -> None:
+            if self.state is not None:
+                self._run(self._add_all(self.state.finish()))
             self._run(self.sink.flush())
             self._checkpoint(shard_ended_input.checkpointer, why="shard_end")
             self._close()
@@ -200,6 +225,7 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
         """Pipeline and sink for one batch, in one trip through the event loop; flushed before returning."""
         for raw in raw_records:
             record = to_consumed_record(raw, self.shard_id)
+            self._position = Checkpoint(record.sequence_number, record.sub_sequence_number)
             try:
                 outputs = list(self.pipeline(record))
             except Exception as exc:  # noqa: BLE001 - a pipeline error is about this record only
@@ -209,6 +235,10 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
                 await self._add(output)
             self.metrics.records.labels("processed").inc()
         await self.sink.flush()
+
+    async def _add_all(self, outputs: Iterable[Any]) -> None:
+        for output in outputs:
+            await self._add(output)
 
     async def _add(self, output: Any) -> None:
         backpressure = BackpressureConfig(self.config.backoff_base_s, self.config.backoff_cap_s,
@@ -236,9 +266,15 @@ class PipelineRecordProcessor(kclpy_v3.RecordProcessorBase):
         """Checkpoint at the end of the last delivered batch; False when it could not (and need not) be done."""
         if self._lease_gone:
             return False
+        at: tuple = ()
+        if self.state is not None and why != "shard_end":
+            if self._position is None:
+                return False  # nothing delivered since the shard was taken: the checkpoint is where it was
+            self.state.save(self.shard_id, self._position)  # before the checkpoint names it
+            at = (self._position.sequence_number, self._position.sub_sequence_number)
         for attempt in range(1, self.config.checkpoint_attempts + 1):
             try:
-                checkpointer.checkpoint()
+                checkpointer.checkpoint(*at)
                 self.metrics.checkpoints.labels("ok").inc()
                 return True
             except kcl.CheckpointError as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -19,22 +19,6 @@ from jobs.cli.errors import err, fail, run_async
 
 ts_app = typer.Typer(help="Time series: generate telemetry, run the pattern over a file, query the aggregates.",
                      no_args_is_help=True)
-
-
-def load_config(path: Optional[Path], overrides: dict[str, Any]):
-    """The pattern's settings: the file's (YAML or JSON), then the flags given."""
-    import yaml
-
-    from pipelines.timeseries.config import TimeseriesConfig
-
-    settings: dict[str, Any] = {}
-    if path is not None:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML reads JSON too
-        if not isinstance(document, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        settings.update(document)
-    settings.update({key: value for key, value in overrides.items() if value is not None})
-    return TimeseriesConfig.from_dict(settings)
 
 
 def seconds(text: Optional[str], flag: str) -> Optional[float]:
@@ -63,11 +47,11 @@ def ts_run(input: Path = typer.Option(..., "--input", exists=True, dir_okay=Fals
            as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
     """Clean, enrich, window and detect over a file; every window closes at the end of input."""
     from connectors.timeseries_devices import device_loader
-    from jobs.local.timeseries import TimeseriesFileRun, run_timeseries_file
+    from jobs.local.timeseries import TimeseriesFileRun, load_settings, run_timeseries_file
     from pipelines.timeseries.enrich import DeviceCatalog
 
     try:
-        settings = load_config(config, {"window_s": seconds(window, "--window"),
+        settings = load_settings(config, {"window_s": seconds(window, "--window"),
                                         "slide_s": seconds(slide, "--slide")})
         catalog = DeviceCatalog(device_loader(devices)) if devices else None
     except (ValueError, OSError) as exc:

@@ -33,6 +33,20 @@ log = logging.getLogger("shardline.timeseries")
 READING_TYPE = "telemetry.reading"
 
 
+def load_settings(path: Path | None, overrides: dict[str, Any]) -> TimeseriesConfig:
+    """The pattern's settings: the file's (YAML or JSON), then the flags given."""
+    import yaml
+
+    settings: dict[str, Any] = {}
+    if path is not None:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML reads JSON too
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        settings.update(document)
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return TimeseriesConfig.from_dict(settings)
+
+
 @dataclass(frozen=True)
 class TimeseriesFileRun:
     input: Path

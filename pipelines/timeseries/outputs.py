@@ -14,13 +14,14 @@ import json
 from typing import Any
 
 from pipelines.records import Record
-from pipelines.timeseries.pattern import Anomaly, EnrichedReading
+from pipelines.timeseries.pattern import Anomaly, EnrichedReading, LateReading
 from pipelines.timeseries.readings import iso_utc
 from pipelines.timeseries.windows import WindowAggregate
 
 WINDOW_TYPE = "timeseries.window"
 ANOMALY_TYPE = "timeseries.anomaly"
 READING_TYPE = "timeseries.reading"
+LATE_TYPE = "timeseries.late"
 SOURCE = "shardline.timeseries"
 
 
@@ -68,4 +69,13 @@ def reading_record(enriched: EnrichedReading) -> Record:
         payload["attributes"] = json.dumps(dict(reading.attributes), separators=(",", ":"), sort_keys=True,
                                            default=str)
     return Record(id=f"reading:{reading.series}:{reading.event_time}", type=READING_TYPE, source=SOURCE,
+                  partition_key=reading.device_id, event_time=reading.event_time, payload=payload)
+
+
+def late_record(late: LateReading) -> Record:
+    """A reading that came after its window closed, for the late side output (with the watermark it missed)."""
+    reading = late.reading
+    payload = {"device_id": reading.device_id, "metric": reading.metric, "value": reading.value,
+               "event_time": reading.event_time, "watermark": late.watermark}
+    return Record(id=f"late:{reading.series}:{reading.event_time}", type=LATE_TYPE, source=SOURCE,
                   partition_key=reading.device_id, event_time=reading.event_time, payload=payload)
