@@ -1,0 +1,178 @@
+package dev.shardline.flink.timeseries;
+
+import org.apache.flink.table.annotation.ArgumentHint;
+import org.apache.flink.table.annotation.ArgumentTrait;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.annotation.FunctionHint;
+import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.types.Row;
+
+import java.util.Arrays;
+
+/**
+ * What the time-series pattern does per series before its windows, as a process table function: the steps of
+ * {@code pipelines.timeseries.pattern.TimeseriesPattern.on_reading} with Flink's state and timers.
+ *
+ * <pre>{@code
+ * SELECT * FROM series_step(input => TABLE readings PARTITION BY series, on_time => DESCRIPTOR(ts),
+ *                           slide_ms => 60000, history => 120, min_history => 20, threshold => 4.5)
+ * }</pre>
+ *
+ * <p>For each reading, in arrival order: a reading whose slice (the window's slide) closed under the
+ * watermark is {@code late} (the side output, with the watermark it missed); a repeat of an event time the
+ * series has in an open slice is a duplicate, dropped; anything else is a {@code reading} (for the windows,
+ * with its row time) and, unless its series scored a later reading already, waits for the watermark.  A timer
+ * at its event time scores it against the series' previous {@code history} scored readings, so readings are
+ * scored in event-time order whatever order they came in, and an {@code anomaly} row carries its score and
+ * threshold.  The Python engines do the same in the same order: the three agree on the same input.
+ */
+@FunctionHint(output = @DataTypeHint(
+        "ROW<kind STRING, event_ms BIGINT, `value` DOUBLE, score DOUBLE, threshold DOUBLE, watermark_ms BIGINT>"))
+public final class SeriesStep extends ProcessTableFunction<Row> {
+    private static final long serialVersionUID = 1L;
+
+    /** One series' state; arrays hold {@code [0..count)}. */
+    public static class SeriesState {
+        /** Event times seen in open slices, ascending: a repeat is a duplicate. */
+        public long[] seen = new long[0];
+        public int seenCount;
+        /** Readings waiting for the watermark: event time and value. */
+        public long[] pendingTimes = new long[0];
+        public double[] pendingValues = new double[0];
+        public int pendingCount;
+        /** The detector's last scored values, oldest first (a ring: {@code historyStart} is the oldest). */
+        public double[] history = new double[0];
+        public int historyCount;
+        public int historyStart;
+        /** The event time of the reading scored last, or null. */
+        public Long scoredUntil;
+        /** The detector's settings, from the call (a timer has no arguments). */
+        public int historyLimit;
+        public int minHistory;
+        public double threshold;
+    }
+
+    public void eval(Context ctx, @StateHint(name = "series") SeriesState state,
+                     @ArgumentHint(value = {ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME},
+                             name = "input") Row reading,
+                     @ArgumentHint(name = "slide_ms") Long slideMs, @ArgumentHint(name = "history") Integer history,
+                     @ArgumentHint(name = "min_history") Integer minHistory,
+                     @ArgumentHint(name = "threshold") Double threshold) {
+        state.historyLimit = history;
+        state.minHistory = minHistory;
+        state.threshold = threshold;
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        long eventTime = time.time();
+        double value = reading.<Double>getFieldAs("value");
+        Long watermark = time.currentWatermark();
+        long sliceEnd = eventTime - Math.floorMod(eventTime, slideMs) + slideMs;
+        if (watermark != null) {
+            if (sliceEnd - 1 <= watermark) {
+                collect(Row.of("late", eventTime, value, null, null, watermark));
+                return;
+            }
+            forgetClosedSlices(state, slideMs, watermark);
+        }
+        if (!remember(state, eventTime)) {
+            return;  // a duplicate
+        }
+        collect(Row.of("reading", eventTime, value, null, null, null));
+        if (state.scoredUntil == null || eventTime > state.scoredUntil) {
+            state.pendingTimes = grow(state.pendingTimes, state.pendingCount);
+            state.pendingValues = grow(state.pendingValues, state.pendingCount);
+            state.pendingTimes[state.pendingCount] = eventTime;
+            state.pendingValues[state.pendingCount] = value;
+            state.pendingCount++;
+            time.registerOnTime(eventTime);
+        }
+    }
+
+    /** The watermark passed a reading's event time: score the readings up to it, oldest first. */
+    public void onTimer(OnTimerContext ctx, SeriesState state) {
+        long now = ctx.timeContext(Long.class).time();
+        while (true) {
+            int next = -1;
+            for (int i = 0; i < state.pendingCount; i++) {
+                if (state.pendingTimes[i] <= now && (next < 0 || state.pendingTimes[i] < state.pendingTimes[next])) {
+                    next = i;
+                }
+            }
+            if (next < 0) {
+                return;
+            }
+            long eventTime = state.pendingTimes[next];
+            double value = state.pendingValues[next];
+            int last = --state.pendingCount;
+            state.pendingTimes[next] = state.pendingTimes[last];
+            state.pendingValues[next] = state.pendingValues[last];
+            score(state, eventTime, value);
+        }
+    }
+
+    private void score(SeriesState state, long eventTime, double value) {
+        state.scoredUntil = eventTime;
+        if (state.historyCount >= state.minHistory) {
+            double score = MadDetector.score(ordered(state), state.historyCount, value);
+            if (Math.abs(score) > state.threshold) {
+                collect(Row.of("anomaly", eventTime, value, score, state.threshold, null));
+            }
+        }
+        if (state.history.length != state.historyLimit) {
+            state.history = Arrays.copyOf(ordered(state), state.historyLimit);
+            state.historyStart = 0;
+        }
+        if (state.historyCount < state.historyLimit) {
+            state.history[(state.historyStart + state.historyCount++) % state.historyLimit] = value;
+        } else {  // the ring is full: the newest takes the oldest's place
+            state.history[state.historyStart] = value;
+            state.historyStart = (state.historyStart + 1) % state.historyLimit;
+        }
+    }
+
+    private static double[] ordered(SeriesState state) {
+        double[] out = new double[state.historyCount];
+        for (int i = 0; i < state.historyCount; i++) {
+            out[i] = state.history[(state.historyStart + i) % Math.max(1, state.history.length)];
+        }
+        return out;
+    }
+
+    /** Adds {@code eventTime} to the seen times; false when it was there (a duplicate). */
+    private static boolean remember(SeriesState state, long eventTime) {
+        int at = Arrays.binarySearch(state.seen, 0, state.seenCount, eventTime);
+        if (at >= 0) {
+            return false;
+        }
+        int insert = -at - 1;
+        state.seen = grow(state.seen, state.seenCount);
+        System.arraycopy(state.seen, insert, state.seen, insert + 1, state.seenCount - insert);
+        state.seen[insert] = eventTime;
+        state.seenCount++;
+        return true;
+    }
+
+    /** Drops the seen times of slices the watermark closed: a repeat of them is late, not a duplicate. */
+    private static void forgetClosedSlices(SeriesState state, long slideMs, long watermark) {
+        int keep = 0;
+        while (keep < state.seenCount) {
+            long t = state.seen[keep];
+            if (t - Math.floorMod(t, slideMs) + slideMs - 1 > watermark) {
+                break;
+            }
+            keep++;
+        }
+        if (keep > 0) {
+            System.arraycopy(state.seen, keep, state.seen, 0, state.seenCount - keep);
+            state.seenCount -= keep;
+        }
+    }
+
+    private static long[] grow(long[] array, int count) {
+        return count < array.length ? array : Arrays.copyOf(array, Math.max(8, array.length * 2));
+    }
+
+    private static double[] grow(double[] array, int count) {
+        return count < array.length ? array : Arrays.copyOf(array, Math.max(8, array.length * 2));
+    }
+}
