@@ -1,5 +1,7 @@
 package dev.shardline.flink.timeseries;
 
+import dev.shardline.flink.envelope.Json;
+
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
@@ -19,16 +21,18 @@ import java.util.Arrays;
  *                           slide_ms => 60000, history => 120, min_history => 20, threshold => 4.5)
  * }</pre>
  *
- * <p>For each reading, in arrival order: a reading whose slice (the window's slide) closed under the
- * watermark is {@code late} (the side output, with the watermark it missed); a repeat of an event time the
- * series has in an open slice is a duplicate, dropped; anything else is a {@code reading} (for the windows,
- * with its row time) and, unless its series scored a later reading already, waits for the watermark.  A timer
- * at its event time scores it against the series' previous {@code history} scored readings, so readings are
- * scored in event-time order whatever order they came in, and an {@code anomaly} row carries its score and
- * threshold.  The Python engines do the same in the same order: the three agree on the same input.
+ * <p>The input has the columns {@code device_id, metric, value, event_ms, raw_payload, site, model,
+ * owner_team} and the row time.  For each reading, in arrival order: a reading whose slice (the window's
+ * slide) closed under the watermark is {@code late} (the side output, with the watermark it missed); a repeat
+ * of an event time the series has in an open slice is a duplicate, dropped; anything else is a {@code
+ * reading} (for the windows, with its row time, and the raw store: its {@code raw_payload}) and, unless its
+ * series scored a later reading already, waits for the watermark.  A timer at its event time scores it
+ * against the series' previous {@code history} scored readings, so readings are scored in event-time order
+ * whatever order they came in; an {@code anomaly} row carries the alert's payload (score and threshold, the
+ * device's site, model and team).  The Python engines do the same in the same order, and the payloads are
+ * those of {@code pipelines.timeseries.outputs}: the three engines agree on the same input.
  */
-@FunctionHint(output = @DataTypeHint(
-        "ROW<kind STRING, event_ms BIGINT, `value` DOUBLE, score DOUBLE, threshold DOUBLE, watermark_ms BIGINT>"))
+@FunctionHint(output = @DataTypeHint("ROW<kind STRING, event_ms BIGINT, `value` DOUBLE, payload STRING>"))
 public final class SeriesStep extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
 
@@ -47,6 +51,12 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         public int historyStart;
         /** The event time of the reading scored last, or null. */
         public Long scoredUntil;
+        /** The device's metadata as its last reading had it, for alerts. */
+        public String site;
+        public String model;
+        public String ownerTeam;
+        public String deviceId;
+        public String metric;
         /** The detector's settings, from the call (a timer has no arguments). */
         public int historyLimit;
         public int minHistory;
@@ -65,11 +75,17 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         TimeContext<Long> time = ctx.timeContext(Long.class);
         long eventTime = time.time();
         double value = reading.<Double>getFieldAs("value");
+        state.deviceId = reading.getFieldAs("device_id");
+        state.metric = reading.getFieldAs("metric");
         Long watermark = time.currentWatermark();
         long sliceEnd = eventTime - Math.floorMod(eventTime, slideMs) + slideMs;
         if (watermark != null) {
             if (sliceEnd - 1 <= watermark) {
-                collect(Row.of("late", eventTime, value, null, null, watermark));
+                StringBuilder late = new StringBuilder("{\"device_id\":");
+                Json.quoteTo(late, state.deviceId, false).append(",\"metric\":");
+                Json.quoteTo(late, state.metric, false).append(",\"value\":").append(value).append(",\"event_time\":")
+                        .append(eventTime).append(",\"watermark\":").append(watermark).append('}');
+                collect(Row.of("late", eventTime, value, late.toString()));
                 return;
             }
             forgetClosedSlices(state, slideMs, watermark);
@@ -77,7 +93,10 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         if (!remember(state, eventTime)) {
             return;  // a duplicate
         }
-        collect(Row.of("reading", eventTime, value, null, null, null));
+        state.site = reading.getFieldAs("site");
+        state.model = reading.getFieldAs("model");
+        state.ownerTeam = reading.getFieldAs("owner_team");
+        collect(Row.of("reading", eventTime, value, reading.<String>getFieldAs("raw_payload")));
         if (state.scoredUntil == null || eventTime > state.scoredUntil) {
             state.pendingTimes = grow(state.pendingTimes, state.pendingCount);
             state.pendingValues = grow(state.pendingValues, state.pendingCount);
@@ -115,7 +134,7 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         if (state.historyCount >= state.minHistory) {
             double score = MadDetector.score(ordered(state), state.historyCount, value);
             if (Math.abs(score) > state.threshold) {
-                collect(Row.of("anomaly", eventTime, value, score, state.threshold, null));
+                collect(Row.of("anomaly", eventTime, value, alert(state, eventTime, value, score)));
             }
         }
         if (state.history.length != state.historyLimit) {
@@ -128,6 +147,34 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
             state.history[state.historyStart] = value;
             state.historyStart = (state.historyStart + 1) % state.historyLimit;
         }
+    }
+
+    /** The alert's payload: {@code pipelines.timeseries.outputs.anomaly_record}'s, score rounded as Python's round(score, 6). */
+    static String alert(SeriesState state, long eventTime, double value, double score) {
+        StringBuilder out = new StringBuilder("{\"kind\":\"anomaly\",\"series\":");
+        Json.quoteTo(out, state.deviceId + "/" + state.metric, false);
+        out.append(",\"event_time\":").append(eventTime).append(",\"value\":").append(value).append(",\"score\":")
+                .append(round6(score)).append(",\"threshold\":").append(state.threshold)
+                .append(",\"detector\":\"mad\"");
+        String[][] device = {{"site", state.site}, {"model", state.model}, {"owner_team", state.ownerTeam}};
+        for (String[] field : device) {
+            out.append(",\"").append(field[0]).append("\":");
+            if (field[1] == null) {
+                out.append("null");
+            } else {
+                Json.quoteTo(out, field[1], false);
+            }
+        }
+        return out.append('}').toString();
+    }
+
+    /** Python's round(x, 6): the exact binary value rounded half-even to 6 decimals, then the nearest double. */
+    static String round6(double score) {
+        if (Double.isInfinite(score)) {
+            return score > 0 ? "Infinity" : "-Infinity";
+        }
+        return Double.toString(new java.math.BigDecimal(score).setScale(6, java.math.RoundingMode.HALF_EVEN)
+                .doubleValue());
     }
 
     private static double[] ordered(SeriesState state) {
