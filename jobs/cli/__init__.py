@@ -296,6 +296,27 @@ def bench_producer(records: int = typer.Option(200_000, help="Records per conten
     print(json.dumps(result, indent=2))
 
 
+@bench_app.command("timeseries")
+def bench_timeseries(records: int = typer.Option(100_000, min=2, help="Readings in the long run"),
+                     warmup_records: int = typer.Option(10_000, min=1, help="Readings in the short run, subtracted "
+                                                        "from the long one (start-up)"),
+                     repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
+                     rate: float = typer.Option(1000.0, help="Readings a second in the latency run"),
+                     latency: bool = typer.Option(True, help="Run the latency measurement (about 2 minutes)"),
+                     out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """The time-series pattern on Flink (against the same windows in pure SQL), KCL and the local runner."""
+    from benchmarks.timeseries import TimeseriesBenchConfig, run
+
+    try:
+        result = run(TimeseriesBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats,
+                                           latency_rate=rate), out_dir, with_latency=latency)
+    except (ValueError, RuntimeError, TimeoutError) as exc:
+        fail(str(exc))
+    flink = {job: ({k: v for k, v in data.items() if k != "runs"} if isinstance(data, dict) else data)
+             for job, data in result["flink"].items()}
+    print(json.dumps({k: v for k, v in result.items() if k != "flink"} | {"flink": flink}, indent=2))
+
+
 bench_app.command("pii")(bench_pii)
 bench_app.command("video")(bench_video)
 

@@ -37,15 +37,23 @@ class TimeseriesJobConfig:
     devices_refresh_s: float = 300.0
     """Seconds between reloads of the device table."""
     source_init_position: str = "TRIM_HORIZON"
+    """Where to start in shards found at the first start (TRIM_HORIZON, LATEST or AT_TIMESTAMP)."""
     source_init_timestamp: float | None = None
+    """Epoch seconds, with AT_TIMESTAMP."""
     source_bounded: bool = False
     """Stop once every shard has been read to its tip; every window closes at the end (tests, replays)."""
     parallelism: int = 1
+    """Operator parallelism (the application's own setting applies on Managed Flink)."""
     checkpoint_interval_ms: int = 10_000
+    """Checkpoint interval; 0 disables checkpoints (the application's own setting applies on Managed Flink)."""
     checkpoint_dir: str | None = None
+    """Local checkpoint folder (FlinkConfig's default when unset; Managed Flink ignores it)."""
     python_bundle_time_ms: int = 1000
+    """PyFlink hands records to check_reading in bundles closed after this long: latency vs. overhead."""
     python_bundle_size: int = 100_000
+    """...and in bundles of at most this many records."""
     python_execution_mode: str = "process"
+    """process: check_reading runs in worker processes (Beam); thread: inside the JVM (pemja)."""
     pattern: TimeseriesConfig = field(default_factory=TimeseriesConfig)
     """The ``ts.*`` keys."""
 

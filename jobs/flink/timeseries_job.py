@@ -49,7 +49,9 @@ class CheckReading(ScalarFunction):
     """``check_reading(payload JSON) -> ROW``: the reading's fields, its raw-store payload and its device, or
     why it is no reading (``pipelines.timeseries.readings``: the reasons every engine gives)."""
 
-    def __init__(self, max_future_ms: int, valid_ranges: dict, devices: str | None, refresh_s: float) -> None:
+    def __init__(self, max_future_ms: int, valid_ranges: dict, devices: str | None, refresh_s: float,
+                 with_raw: bool = True) -> None:
+        self.with_raw = with_raw
         self.max_future_ms = max_future_ms
         self.valid_ranges = valid_ranges
         self.devices_spec = devices
@@ -73,6 +75,8 @@ class CheckReading(ScalarFunction):
         from pipelines.timeseries.pattern import UNKNOWN_DEVICE, EnrichedReading
         from pipelines.timeseries.readings import ReadingError, parse_reading
 
+        if payload_json is None:  # not an envelope: its dead letter comes from the source's error column
+            return Row(*(None,) * len(CHECKED))
         try:
             reading = parse_reading(payload_from_json(payload_json), int(time.time() * 1000), self.max_future_ms,
                                     self.valid_ranges)
@@ -81,7 +85,7 @@ class CheckReading(ScalarFunction):
             return Row(None, None, None, None, None, None, None, None, rejected.error_type, rejected.reason)
         device = self.devices.lookup(reading.device_id) if self.devices is not None else None
         enriched = EnrichedReading(reading, device or UNKNOWN_DEVICE, device is not None)
-        raw = payload_to_json(reading_record(enriched).payload)
+        raw = payload_to_json(reading_record(enriched).payload) if self.with_raw else None
         return Row(reading.device_id, reading.metric, reading.value, reading.event_time, raw, enriched.device.site,
                    enriched.device.model, enriched.device.owner_team, None, None)
 
@@ -105,12 +109,14 @@ def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str
     checked_columns = ", ".join(f"c.{name} AS {name}" if name != "value" else "c.`value` AS `value`"
                                 for name in CHECKED)
     views = [
-        ("checked", f"""SELECT {checked_columns}, ts, `raw`, shard, seq, sub FROM
-            (SELECT *, check_reading(payload) AS c FROM input WHERE `error` IS NULL)"""),
+        # Every record passes here once, so one watermark assigner serves all (a branch of its own off
+        # `input` would compute the row time again).
+        ("checked", f"""SELECT {checked_columns}, ts, `error`, `raw`, shard, seq, sub FROM
+            (SELECT *, check_reading(payload) AS c FROM input)"""),
         # A reading whose time the JVM read otherwise than Python (an ISO form only one of them takes).
         ("readings", """SELECT CONCAT(device_id, '/', metric) AS series, device_id, metric, `value`, event_ms,
             raw_payload, site, model, owner_team, ts FROM checked
-            WHERE error_type IS NULL AND ts IS NOT NULL AND event_ms = epoch_ms(ts)"""),
+            WHERE `error` IS NULL AND error_type IS NULL AND event_ms = epoch_ms(ts)"""),
         ("steps", f"""SELECT * FROM series_step(input => TABLE readings PARTITION BY series,
             on_time => DESCRIPTOR(ts), slide_ms => CAST({pattern.slide_ms} AS BIGINT),
             history => {pattern.detector_history}, min_history => {pattern.detector_min_history},
@@ -148,12 +154,12 @@ def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str
                 "IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))")
     now = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
     inserts.append(f"""INSERT INTO dead_letters SELECT `error`, 'RecordValidationError', {position}, 1, {now},
-        mask_letter(`raw`) FROM input WHERE `error` IS NOT NULL""")
+        mask_letter(`raw`) FROM checked WHERE `error` IS NOT NULL""")
     inserts.append(f"""INSERT INTO dead_letters SELECT
         COALESCE(reason, 'field ''event_time'': not a time this engine reads the same way; use epoch '
                          || 'milliseconds or ISO 8601 with a UTC offset'),
         COALESCE(error_type, 'ReadingError'), {position}, 1, {now}, mask_letter(`raw`) FROM checked
-        WHERE error_type IS NOT NULL OR ts IS NULL OR event_ms <> epoch_ms(ts)""")
+        WHERE `error` IS NULL AND (error_type IS NOT NULL OR event_ms <> epoch_ms(ts))""")
     return creates, views, inserts
 
 
@@ -175,7 +181,7 @@ def register(t_env, job: TimeseriesJobConfig) -> None:
     pattern = job.pattern
     t_env.create_temporary_function("check_reading", udf(
         CheckReading(round(pattern.max_future_s * 1000), dict(pattern.valid_ranges), job.devices,
-                     job.devices_refresh_s), result_type=checked))
+                     job.devices_refresh_s, with_raw=bool(job.raw_s3)), result_type=checked))
     t_env.create_temporary_function("mask_letter", udf(MaskLetter(), result_type=DataTypes.BYTES()))
 
 

@@ -37,6 +37,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "connectors.kcl.processor:ProcessorConfig", "pipelines.pii.pipeline:PiiPipelineConfig")),
     ("PII policy files (the `scan:` and `classify:` sections of `shardline pii --policy`)", (
         "pipelines.pii.policy:ScanSettings", "pipelines.pii.policy:ClassifySettings")),
+    ("Time series (`shardline ts run --config`, the Flink job's `ts.*` properties, `shardline ts generate`)", (
+        "pipelines.timeseries.config:TimeseriesConfig", "jobs.flink.timeseries_config:TimeseriesJobConfig",
+        "jobs.local.timeseries_sinks:TimeseriesOutputs", "pipelines.timeseries.synthetic:TelemetryConfig")),
     ("Autoscaler policy files (`shardline scale --policy`, the template's PolicyJson)", (
         "scaling.spec:PolicySpec", "scaling.spec:ControllerSpec", "scaling.spec:LockSpec",
         "scaling.policies.target:TargetConfig", "scaling.policies.step:StepConfig",

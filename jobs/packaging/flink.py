@@ -56,6 +56,18 @@ _PII_JOB = ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers"
     "pii.keys.hmac.file": "keys/pii-hmac.hex",
     "pii.keys.fpe.file": "keys/pii-fpe.hex",
 })
+_TIMESERIES_JOB = ("jobs.flink.timeseries_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum",
+                                                  "cryptography"), {
+    "input.stream": "telemetry",
+    "aggregate.table": "telemetry-windows",
+    "alert.stream": "telemetry-alerts",
+    "raw.s3": "s3://my-bucket/raw",
+    "late.s3": "s3://my-bucket/late",
+    "dead_letter.s3": "s3://my-bucket/dead-letters",
+    "devices": "s3://my-bucket/devices.csv",
+    "ts.window_s": "60",
+    "ts.valid_ranges": '{"temperature": [-50, 150]}',
+})
 JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     "pipeline": _PIPELINE_JOB,
     "passthrough": _PIPELINE_JOB,
@@ -66,6 +78,9 @@ JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     "pii": _PII_JOB,
     # The DataStream PII job it replaced, with the same properties: the baseline of bench pii-job.
     "pii-datastream": ("jobs.flink.pii_datastream_job", *_PII_JOB[1:]),
+    # The time-series pattern: windows to DynamoDB, alerts, raw and late readings (jobs.flink.timeseries_config).
+    # Its dead letters are masked with the generic PII policy, hence the PII libraries.
+    "timeseries": _TIMESERIES_JOB,
 }
 
 

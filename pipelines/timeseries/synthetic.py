@@ -55,11 +55,13 @@ class TelemetryConfig:
     late_rate: float = 0.0
     """Share of records whose event time is ``late_by_s`` in the past."""
     late_by_s: float = 300.0
+    """How far in the past a late record's event time lies."""
     bad_rate: float = 0.0
     """Share of records that are no reading (``BAD_KINDS``, in turn)."""
     warmup: int = 40
     """Readings per series before the first anomaly may come."""
     seed: int = 7
+    """Seeds the values, the anomalies and the faults: the same seed makes the same records."""
 
     def __post_init__(self) -> None:
         unknown = [metric for metric in self.metrics if metric not in METRICS]

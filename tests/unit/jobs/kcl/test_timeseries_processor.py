@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig
 from connectors.snapshots import FileSnapshots
 from connectors.testing import FakeClock, ListDeadLetters, ListSink
-from jobs.kcl.timeseries_processor import TimeseriesStep
+from connectors.kcl.timeseries import TimeseriesStep
 from jobs.cli.timeseries import telemetry_envelope
 from pipelines.records import to_avro
 from pipelines.timeseries.config import TimeseriesConfig

@@ -96,7 +96,7 @@ def test_the_pii_job_ships_its_policies_and_the_detectors_libraries():
     assert {"phonenumbers", "python-stdnum", "cryptography"} <= set(vendored_distributions(requirements, PackageConfig()))
 
 
-@pytest.mark.parametrize("job", ["pipeline-sql", "pii"])
+@pytest.mark.parametrize("job", ["pipeline-sql", "pii", "timeseries"])
 def test_a_sql_path_zip_runs_its_job_module_from_the_unpacked_zip(package, tmp_path, job):
     from jobs.packaging.flink import JOBS
 

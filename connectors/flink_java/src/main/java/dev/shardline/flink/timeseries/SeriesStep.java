@@ -35,6 +35,7 @@ import java.util.Arrays;
 @FunctionHint(output = @DataTypeHint("ROW<kind STRING, event_ms BIGINT, `value` DOUBLE, payload STRING>"))
 public final class SeriesStep extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
+    static final String SCORE_TIMER = "score";
 
     /** One series' state; arrays hold {@code [0..count)}. */
     public static class SeriesState {
@@ -49,8 +50,12 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         public double[] history = new double[0];
         public int historyCount;
         public int historyStart;
+        /** The same values in ascending order, so a score needs no sort. */
+        public double[] sorted = new double[0];
         /** The event time of the reading scored last, or null. */
         public Long scoredUntil;
+        /** When the scoring timer fires, or null when none is set. */
+        public Long timerAt;
         /** The device's metadata as its last reading had it, for alerts. */
         public String site;
         public String model;
@@ -89,6 +94,7 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
                 return;
             }
             forgetClosedSlices(state, slideMs, watermark);
+            scoreUpTo(state, watermark);  // what the watermark passed is scored before this reading counts
         }
         if (!remember(state, eventTime)) {
             return;  // a duplicate
@@ -103,17 +109,37 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
             state.pendingTimes[state.pendingCount] = eventTime;
             state.pendingValues[state.pendingCount] = value;
             state.pendingCount++;
-            time.registerOnTime(eventTime);
+            if (state.timerAt == null) {
+                // One timer a series, not one a reading: readings that keep coming score the ones before them
+                // (above); the timer scores what a series that went quiet left waiting.
+                state.timerAt = eventTime;
+                time.registerOnTime(SCORE_TIMER, eventTime);
+            }
         }
     }
 
-    /** The watermark passed a reading's event time: score the readings up to it, oldest first. */
+    /** The watermark passed the timer: score the readings up to it, oldest first, and wait for the rest. */
     public void onTimer(OnTimerContext ctx, SeriesState state) {
-        long now = ctx.timeContext(Long.class).time();
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        Long watermark = time.currentWatermark();
+        scoreUpTo(state, watermark == null ? time.time() : Math.max(watermark, time.time()));
+        state.timerAt = null;
+        long newest = Long.MIN_VALUE;
+        for (int i = 0; i < state.pendingCount; i++) {
+            newest = Math.max(newest, state.pendingTimes[i]);
+        }
+        if (state.pendingCount > 0) {
+            state.timerAt = newest;
+            time.registerOnTime(SCORE_TIMER, newest);
+        }
+    }
+
+    /** Scores the waiting readings with event times up to {@code until}, in event-time order. */
+    private void scoreUpTo(SeriesState state, long until) {
         while (true) {
             int next = -1;
             for (int i = 0; i < state.pendingCount; i++) {
-                if (state.pendingTimes[i] <= now && (next < 0 || state.pendingTimes[i] < state.pendingTimes[next])) {
+                if (state.pendingTimes[i] <= until && (next < 0 || state.pendingTimes[i] < state.pendingTimes[next])) {
                     next = i;
                 }
             }
@@ -132,7 +158,7 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
     private void score(SeriesState state, long eventTime, double value) {
         state.scoredUntil = eventTime;
         if (state.historyCount >= state.minHistory) {
-            double score = MadDetector.score(ordered(state), state.historyCount, value);
+            double score = MadDetector.scoreSorted(state.sorted, state.historyCount, value);
             if (Math.abs(score) > state.threshold) {
                 collect(Row.of("anomaly", eventTime, value, alert(state, eventTime, value, score)));
             }
@@ -141,9 +167,17 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
             state.history = Arrays.copyOf(ordered(state), state.historyLimit);
             state.historyStart = 0;
         }
+        if (state.sorted.length != state.historyLimit) {
+            double[] values = Arrays.copyOf(state.sorted, state.historyLimit);
+            Arrays.sort(values, 0, Math.min(state.historyCount, state.historyLimit));
+            state.sorted = values;
+        }
         if (state.historyCount < state.historyLimit) {
-            state.history[(state.historyStart + state.historyCount++) % state.historyLimit] = value;
+            state.history[(state.historyStart + state.historyCount) % state.historyLimit] = value;
+            insertSorted(state.sorted, state.historyCount++, value);
         } else {  // the ring is full: the newest takes the oldest's place
+            removeSorted(state.sorted, state.historyCount, state.history[state.historyStart]);
+            insertSorted(state.sorted, state.historyCount - 1, value);
             state.history[state.historyStart] = value;
             state.historyStart = (state.historyStart + 1) % state.historyLimit;
         }
@@ -175,6 +209,18 @@ public final class SeriesStep extends ProcessTableFunction<Row> {
         }
         return Double.toString(new java.math.BigDecimal(score).setScale(6, java.math.RoundingMode.HALF_EVEN)
                 .doubleValue());
+    }
+
+    private static void insertSorted(double[] sorted, int count, double value) {
+        int at = Arrays.binarySearch(sorted, 0, count, value);
+        at = at < 0 ? -at - 1 : at;
+        System.arraycopy(sorted, at, sorted, at + 1, count - at);
+        sorted[at] = value;
+    }
+
+    private static void removeSorted(double[] sorted, int count, double value) {
+        int at = Arrays.binarySearch(sorted, 0, count, value);
+        System.arraycopy(sorted, at + 1, sorted, at, count - at - 1);
     }
 
     private static double[] ordered(SeriesState state) {

@@ -30,4 +30,22 @@ class MadDetectorTest {
         }
         assertEquals(java.util.Arrays.asList(PYTHON), scores);
     }
+
+    @Test
+    void theSortedFormScoresExactlyAsTheSelectingOne() {
+        java.util.Random random = new java.util.Random(7);
+        for (int n = 1; n < 130; n++) {
+            for (int round = 0; round < 20; round++) {
+                double[] values = new double[n];
+                for (int i = 0; i < n; i++) {
+                    values[i] = random.nextBoolean() ? random.nextGaussian() : random.nextInt(4);
+                }
+                double value = random.nextGaussian() * 5;
+                double[] sorted = values.clone();
+                java.util.Arrays.sort(sorted);
+                assertEquals(MadDetector.score(values, n, value), MadDetector.scoreSorted(sorted, n, value), 0.0,
+                        "n=" + n);
+            }
+        }
+    }
 }
