@@ -40,6 +40,9 @@ class TimeseriesJobConfig:
     """Where to start in shards found at the first start (TRIM_HORIZON, LATEST or AT_TIMESTAMP)."""
     source_init_timestamp: float | None = None
     """Epoch seconds, with AT_TIMESTAMP."""
+    source_idle_timeout_s: float = 30.0
+    """A shard with no record for this long no longer holds the watermark back (an empty shard would stop
+    every window from closing)."""
     source_bounded: bool = False
     """Stop once every shard has been read to its tip; every window closes at the end (tests, replays)."""
     parallelism: int = 1

@@ -94,7 +94,10 @@ def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str
     """(CREATE TABLEs, views in order, INSERTs of the one statement set) for ``job``."""
     pattern = job.pattern
     source_options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
-                      "source.bounded": str(job.source_bounded).lower()}
+                      "source.bounded": str(job.source_bounded).lower(),
+                      # Each shard has its own watermark (pushed into the source); a shard that has had no
+                      # record for this long stops holding the others back.
+                      "scan.watermark.idle-timeout": f"{round(job.source_idle_timeout_s * 1000)} ms"}
     if job.source_init_timestamp is not None:
         source_options["source.init.timestamp"] = repr(job.source_init_timestamp)
     creates = [f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,

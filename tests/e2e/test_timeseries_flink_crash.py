@@ -115,6 +115,7 @@ def test_a_killed_taskmanager_is_restored_and_the_windows_equal_an_uninterrupted
                 len(stored(dynamodb, table, series)) >= 20 else None
         checkpoint = wait_until(checkpointed_with_windows, 120, "for a checkpoint and windows", cluster)
         time.sleep(1.5)
+        killed_ms = time.time() * 1000
         cluster.kill_taskmanager()
         cluster.start_taskmanager()
         producer.join(timeout=120)
@@ -124,7 +125,12 @@ def test_a_killed_taskmanager_is_restored_and_the_windows_equal_an_uninterrupted
         expected = {(o.series, o.window_start): o for p in producer.sent for o in pattern.on_payload(p)
                     if isinstance(o, WindowAggregate) and not o.series.endswith("/closer")}
         assert pattern.stats.late == 0 and pattern.stats.rejected == 0
-        wait_until(lambda: set(stored(dynamodb, table, series)) >= set(expected), 180, "for every window", cluster)
+        deadline = time.monotonic() + 180
+        while not set(stored(dynamodb, table, series)) >= set(expected):
+            missing = sorted(set(expected) - set(stored(dynamodb, table, series)))
+            assert time.monotonic() < deadline, (f"{len(missing)} of {len(expected)} windows never came, e.g. "
+                                                 f"{missing[:5]}; killed at {killed_ms}")
+            time.sleep(1)
         restored = rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
         rest(cluster, f"/jobs/{job_id}?mode=cancel", method="PATCH")
     finally:
