@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -265,17 +266,24 @@ def latency(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
         job = subprocess.Popen([sys.executable, "-m", JOBS["pattern"], "--properties", str(properties)],
                                cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     seen: dict[tuple[str, int], float] = {}
-    try:
-        time.sleep(25)  # the job starts and reads from LATEST
-        produced = asyncio.run(_put_steadily(config))
-        deadline = time.time() + 3 * config.latency_window_s + 20
-        while time.time() < deadline:
+    stop = threading.Event()
+
+    def watch() -> None:  # alongside the producer: a window is timed when its item first appears
+        while not stop.is_set():
             for page in dynamodb.get_paginator("scan").paginate(TableName="ts-latency"):
                 for item in page["Items"]:
                     key = (item["series"]["S"], int(item["window_start"]["N"]))
                     seen.setdefault(key, time.time() * 1000 - int(item["window_end"]["N"]))
-            time.sleep(0.25)
+            stop.wait(0.25)
+    watcher = threading.Thread(target=watch, daemon=True)
+    try:
+        time.sleep(25)  # the job starts and reads from LATEST
+        watcher.start()
+        produced = asyncio.run(_put_steadily(config))
+        time.sleep(3 * config.latency_window_s + 10)
     finally:
+        stop.set()
+        watcher.join(timeout=30)
         os.killpg(job.pid, signal.SIGKILL)
         job.wait()
     # A window that closed only when the run's last readings came: its latency is the wait, not the job's.
