@@ -27,7 +27,6 @@ CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD")
 CARD_BRANDS = (("visa", ("4",), 16), ("mastercard", ("51", "52", "53", "54", "55", "2221", "2720"), 16),
                ("amex", ("34", "37"), 15), ("discover", ("6011", "65"), 16), ("jcb", ("3528", "3589"), 16),
                ("diners", ("36",), 14), ("unionpay", ("62",), 19), ("maestro", ("6759",), 12))
-SENSORS = ("temperature", "pressure", "humidity", "vibration")
 
 
 def luhn_check_digit(digits: str) -> str:
@@ -152,29 +151,35 @@ def payment(rng: random.Random, event_time_ms: int, notes_rng: random.Random | N
     return payload, [payload[name] for name in PAYMENT_PII_FIELDS] + [value for _, value in planted]
 
 
-def telemetry(rng: random.Random, event_time_ms: int, notes_rng: random.Random | None = None) -> tuple[dict, list[str]]:
-    """One sensor reading (it holds no PII)."""
-    return {"device_id": f"device-{rng.randrange(200):04d}", "sensor": rng.choice(SENSORS),
-            "value": round(rng.gauss(20.0, 5.0), 3), "unit": "si", "transaction_date": event_time_ms}, []
-
-
 GENERATORS: dict[str, tuple[str, str, Callable[[random.Random, int, random.Random], tuple[dict, list[str]]]]] = {
     # name: (record type, partition-key field, generator of (payload, the PII it holds))
     "payments": ("payment.created", "credit_card_number", payment),
-    "telemetry": ("telemetry.reading", "device_id", telemetry),
 }
+KINDS = (*GENERATORS, "telemetry")
+"""Every kind ``synthetic_records`` makes: telemetry comes from ``pipelines.timeseries.synthetic``."""
 
 
-def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK) -> Iterator[Record]:
-    """An endless stream of envelope records of ``kind`` (payments or telemetry)."""
+def synthetic_records(kind: str, seed: int = 7, clock: Clock = SYSTEM_CLOCK, telemetry=None) -> Iterator[Record]:
+    """An endless stream of envelope records of ``kind`` (payments or telemetry; ``telemetry`` is the
+    ``TelemetryConfig`` of the latter, default its defaults with ``seed``)."""
+    if kind == "telemetry":
+        from pipelines.timeseries.synthetic import TelemetryConfig, telemetry_records
+
+        return telemetry_records(telemetry or TelemetryConfig(seed=seed), clock)
     return (record for record, _ in synthetic_records_with_pii(kind, seed, clock))
 
 
 def synthetic_records_with_pii(kind: str, seed: int = 7,
                                clock: Clock = SYSTEM_CLOCK) -> Iterator[tuple[Record, list[str]]]:
     """``synthetic_records``, each with the PII values it holds (see ``payment``)."""
+    if kind == "telemetry":  # readings hold no PII
+        return ((record, []) for record in synthetic_records(kind, seed, clock))
     if kind not in GENERATORS:
-        raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {sorted(GENERATORS)}")
+        raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {sorted(KINDS)}")
+    return _records_with_pii(kind, seed, clock)
+
+
+def _records_with_pii(kind: str, seed: int, clock: Clock) -> Iterator[tuple[Record, list[str]]]:
     record_type, key_field, generate = GENERATORS[kind]
     rng = random.Random(seed)
     notes_rng = random.Random(f"{seed}/notes")

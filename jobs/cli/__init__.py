@@ -139,6 +139,9 @@ def produce(stream: str = typer.Option(..., help="Stream name"),
             input: Optional[Path] = typer.Option(None, "--input", help="JSON-lines file (envelopes or bare JSON "
                                                  "objects) or an Avro file of envelopes"),
             synthetic: Optional[str] = typer.Option(None, help="payments or telemetry"),
+            telemetry_config: Optional[Path] = typer.Option(
+                None, exists=True, dir_okay=False, help="With --synthetic telemetry: devices, metrics, anomaly, "
+                "duplicate, late and bad rates (YAML or JSON of TelemetryConfig's fields)"),
             rate: Optional[float] = typer.Option(None, help="Records per second (default: as fast as possible)"),
             count: Optional[int] = typer.Option(None, help="Stop after this many records"),
             aggregate: bool = typer.Option(False, help="KPL-aggregate records"),
@@ -160,6 +163,14 @@ def produce(stream: str = typer.Option(..., help="Stream name"),
     from jobs.local.streams import produce as run
     from pipelines.wrapping import WrapConfig
 
+    telemetry = None
+    if telemetry_config is not None:
+        from jobs.local.timeseries import load_telemetry_config
+
+        try:
+            telemetry = load_telemetry_config(telemetry_config)
+        except ValueError as exc:
+            fail(str(exc))
     wrapping = None
     if input is not None:
         wrapping = WrapConfig(type=type_ or input.stem, source=f"file:{input.name}", key_field=key_field,
@@ -168,7 +179,7 @@ def produce(stream: str = typer.Option(..., help="Stream name"),
         task = bar.add_task("produce", total=count)
         result = run_async(run(stream, input_path=input, synthetic=synthetic, rate=rate, count=count,
                                aggregate=aggregate, on_error=on_error, dead_letters=dlq, wrapping=wrapping,
-                               raw=raw, progress=lambda n: bar.advance(task, n)))
+                               raw=raw, progress=lambda n: bar.advance(task, n), telemetry=telemetry))
     summary = result.as_dict()
     print(json.dumps(summary) if as_json else
           f"produced {result.produced} records in {result.seconds:.1f}s; dead-lettered {result.dead_lettered}")

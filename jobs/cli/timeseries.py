@@ -85,7 +85,7 @@ def ts_generate(output: Path = typer.Option(..., help="JSON-lines file to write"
     """Synthetic telemetry with injected anomalies, duplicates, late and bad records, seeded."""
     from pipelines.records import to_json_line
     from pipelines.timeseries.readings import ReadingError, event_time_ms
-    from pipelines.timeseries.synthetic import TelemetryConfig, device_rows, generate
+    from pipelines.timeseries.synthetic import TelemetryConfig, device_rows, generate, telemetry_envelope
 
     try:
         config = TelemetryConfig(devices=devices, metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
@@ -111,20 +111,6 @@ def ts_generate(output: Path = typer.Option(..., help="JSON-lines file to write"
     if device_table is not None:
         device_table.write_text("".join(json.dumps(row) + "\n" for row in device_rows(config)), encoding="utf-8")
     err.print(f"wrote {records} records to {output}", highlight=False)
-
-
-def telemetry_envelope(payload: dict, number: int, seed: int):
-    """The envelope a device would send: partitioned by device, so a series stays in one shard, in order."""
-    from pipelines.records import Record
-    from pipelines.timeseries.readings import event_time_ms
-
-    try:
-        event_time = event_time_ms(payload.get("event_time"))
-    except ValueError:
-        event_time = 0  # a bad reading: the envelope is still valid, the pattern refuses its payload
-    device = payload.get("device_id") if isinstance(payload.get("device_id"), str) else "unknown"
-    return Record(id=f"telemetry-{seed}-{number}", type="telemetry.reading", source="synthetic/telemetry",
-                  partition_key=device or "unknown", event_time=event_time, payload=payload)
 
 
 @ts_app.command("query")

@@ -68,13 +68,14 @@ def parse_start_position(text: str) -> tuple[str, float | None]:
 
 
 def input_records(path: Path | None, synthetic: str | None, seed: int, clock: Clock,
-                  wrapping: WrapConfig | None = None) -> Iterator[tuple[str, Record | "BadLine"]]:
+                  wrapping: WrapConfig | None = None, telemetry=None) -> Iterator[tuple[str, Record | "BadLine"]]:
     if (path is None) == (synthetic is None):
         raise ValueError("give exactly one of --input FILE or --synthetic KIND")
     if path is not None:
         yield from read_input(path, wrapping, clock)
     else:
-        for index, record in enumerate(synthetic_records(synthetic, seed=seed, clock=clock), start=1):
+        records = synthetic_records(synthetic, seed=seed, clock=clock, telemetry=telemetry)
+        for index, record in enumerate(records, start=1):
             yield f"synthetic:{synthetic}:{index}", record
 
 
@@ -100,7 +101,7 @@ async def produce(stream: str, *, input_path: Path | None = None, synthetic: str
                   on_error: str = "dlq", dead_letters: Path | None = None, seed: int = 7,
                   clock: Clock = SYSTEM_CLOCK, progress: Progress | None = None,
                   producer: KinesisProducer | None = None, wrapping: WrapConfig | None = None,
-                  raw: bool = False) -> ProduceResult:
+                  raw: bool = False, telemetry=None) -> ProduceResult:
     """Publish envelope records (bare JSON objects wrapped with ``wrapping``, or lines as they are with ``raw``);
     bad ones go to the dead-letter file or stop the run."""
     if on_error not in ON_ERROR_CHOICES:
@@ -115,7 +116,7 @@ async def produce(stream: str, *, input_path: Path | None = None, synthetic: str
     start = clock.monotonic()
     producer = producer or KinesisProducer(ProducerConfig(stream_name=stream, aggregate=aggregate), clock=clock)
     items = (raw_lines(input_path, wrapping.key_field if wrapping else None) if raw
-             else input_records(input_path, synthetic, seed, clock, wrapping))
+             else input_records(input_path, synthetic, seed, clock, wrapping, telemetry))
     if count is not None:
         items = itertools.islice(items, count)
     try:

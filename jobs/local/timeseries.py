@@ -47,6 +47,23 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TimeseriesCon
     return TimeseriesConfig.from_dict(settings)
 
 
+def load_telemetry_config(path: Path):
+    """``produce --telemetry-config``: TelemetryConfig's fields from a YAML or JSON file."""
+    import dataclasses
+
+    import yaml
+
+    from pipelines.timeseries.synthetic import TelemetryConfig
+
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    known = {f.name for f in dataclasses.fields(TelemetryConfig)}
+    if not isinstance(document, dict) or set(document) - known:
+        raise ValueError(f"{path}: expected a mapping of {', '.join(sorted(known))}")
+    if "metrics" in document:
+        document["metrics"] = tuple(document["metrics"])
+    return TelemetryConfig(**document)
+
+
 @dataclass(frozen=True)
 class TimeseriesFileRun:
     input: Path

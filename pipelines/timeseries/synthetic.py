@@ -19,7 +19,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from pipelines.timeseries.readings import iso_utc
+from pipelines.clock import SYSTEM_CLOCK, Clock
+from pipelines.records import Record
+from pipelines.timeseries.readings import ReadingError, event_time_ms, iso_utc
 
 # metric: (typical level, spread of levels between devices, noise standard deviation, valid range)
 METRICS: dict[str, tuple[float, float, float, tuple[float, float]]] = {
@@ -159,3 +161,30 @@ def generate(config: TelemetryConfig, records: int, start_ms: int,
         if iso_times and isinstance(payload, dict) and isinstance(payload.get("event_time"), int):
             payload = {**payload, "event_time": iso_utc(payload["event_time"])}
         yield payload, label
+
+
+def telemetry_envelope(payload: dict[str, Any] | bytes, number: int, seed: int, now_ms: int = 0) -> Record:
+    """The envelope a device would send: partitioned by device id, so a series stays in one shard, in order.
+    A record that is no reading still gets a valid envelope (its payload as bytes when it is not even JSON):
+    the pattern refuses it, not the envelope check."""
+    if isinstance(payload, bytes):
+        return Record(id=f"telemetry-{seed}-{number}", type="telemetry.reading", source="synthetic/telemetry",
+                      partition_key="unknown", event_time=now_ms, payload=payload)
+    try:
+        event_time = event_time_ms(payload.get("event_time"))
+    except ReadingError:
+        event_time = now_ms
+    device = payload.get("device_id") if isinstance(payload.get("device_id"), str) else None
+    return Record(id=f"telemetry-{seed}-{number}", type="telemetry.reading", source="synthetic/telemetry",
+                  partition_key=device or "unknown", event_time=event_time, payload=payload)
+
+
+def telemetry_records(config: TelemetryConfig = TelemetryConfig(), clock: Clock = SYSTEM_CLOCK) -> Iterator[Record]:
+    """An endless stream of telemetry envelopes stamped with the clock's time (``shardline produce``)."""
+    generator = TelemetryGenerator(config)
+    number = 0
+    while True:
+        now_ms = int(clock.time() * 1000)
+        payload, _ = generator.next(now_ms)
+        number += 1
+        yield telemetry_envelope(payload, number, config.seed, now_ms)

@@ -20,7 +20,7 @@ from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data
 from connectors.timeseries_store import create_table, query_series
-from jobs.cli.timeseries import telemetry_envelope
+from pipelines.timeseries.synthetic import telemetry_envelope
 from pipelines.clock import FakeClock
 from pipelines.engine import Rejected
 from pipelines.records import from_avro, read_avro_file, to_avro

@@ -25,7 +25,7 @@ from connectors.flink import build_connector_jar
 from connectors.testing import create_stream
 from connectors.timeseries_store import create_table, query_series
 from flink_standalone import FLINK_HOME, StandaloneFlink
-from jobs.cli.timeseries import telemetry_envelope
+from pipelines.timeseries.synthetic import telemetry_envelope
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.clock import FakeClock
 from pipelines.records import to_avro

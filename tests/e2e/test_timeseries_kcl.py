@@ -15,7 +15,7 @@ import pytest
 from connectors.aws import client
 from connectors.kcl import FAST_START_JVM_OPTIONS, KclConfig, python_processor, run_daemon
 from connectors.timeseries_store import create_table, query_series
-from jobs.cli.timeseries import telemetry_envelope
+from pipelines.timeseries.synthetic import telemetry_envelope
 from pipelines.clock import FakeClock
 from pipelines.records import to_avro
 from pipelines.timeseries.config import TimeseriesConfig

@@ -9,7 +9,7 @@ from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig
 from connectors.snapshots import FileSnapshots
 from connectors.testing import FakeClock, ListDeadLetters, ListSink
 from connectors.kcl.timeseries import TimeseriesStep
-from jobs.cli.timeseries import telemetry_envelope
+from pipelines.timeseries.synthetic import telemetry_envelope
 from pipelines.records import to_avro
 from pipelines.timeseries.config import TimeseriesConfig
 from pipelines.timeseries.pattern import Anomaly, TimeseriesPattern

@@ -238,3 +238,23 @@ def test_a_pattern_restored_from_a_snapshot_goes_on_exactly_as_one_that_never_st
     assert sum(isinstance(o, Anomaly) for o in expected) > 20 and sum(isinstance(o, LateReading) for o in expected)
     with pytest.raises(ValueError, match="version"):
         pattern().restore({**state, "version": 0})
+
+
+def test_produce_s_synthetic_telemetry_is_envelopes_keyed_by_device_with_the_configured_faults():
+    import itertools
+
+    from pipelines.records import from_avro, to_avro
+    from pipelines.synthetic import synthetic_records
+
+    clock = FakeClock(NOW_MS / 1000)
+    config = TelemetryConfig(devices=3, metrics=("pressure",), bad_rate=0.2, seed=4)
+    records = list(itertools.islice(synthetic_records("telemetry", clock=clock, telemetry=config), 300))
+    assert all(from_avro(to_avro(r)) == r for r in records), "every one a valid envelope"
+    readings = [r for r in records if isinstance(r.payload, dict) and r.payload.get("metric") == "pressure"]
+    assert {r.partition_key for r in readings} == {"device-0000", "device-0001", "device-0002"}
+    assert all(r.partition_key == r.payload["device_id"] for r in readings)
+    ts = pattern()
+    outcomes = [o for r in records for o in ts.on_record(r)]
+    reasons = {o.reason for o in outcomes if isinstance(o, Rejected)}
+    assert {"field 'value': must be a number", "field 'metric': is required",
+            "field 'payload': is neither a map nor the JSON text of an object"} <= reasons
