@@ -16,11 +16,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.kinesis.checkpoints import Checkpoint
+from connectors.paths import atomic_write
 
 KEEP = 3
 """Snapshots kept per shard: the one the checkpoint names may trail the newest by one."""
@@ -49,18 +49,7 @@ class FileSnapshots:
         self.folder = Path(folder)
 
     def save(self, shard_id: str, position: Checkpoint, state: dict[str, Any]) -> None:
-        target = self.folder / shard_id / snapshot_name(position)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:  # whole or absent: the rename is atomic
-                out.write(_encode(state))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.folder / shard_id / snapshot_name(position), _encode(state))
 
     def load(self, shard_id: str, position: Checkpoint) -> dict[str, Any] | None:
         path = self.folder / shard_id / snapshot_name(position)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from connectors.kinesis.shards import ShardInfo
+from connectors.paths import atomic_write
 
 SHARD_END = "SHARD_END"
 
@@ -159,18 +159,4 @@ class FileCheckpointStore(MemoryCheckpointStore):
                                "checkpoints": {k: v.encode() for k, v in sorted(self.checkpoints.items())}},
                               indent=1)
             # fsync can take milliseconds on a busy disk: keep it off the event loop.
-            await asyncio.to_thread(_atomic_write, self.path, text)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            await asyncio.to_thread(atomic_write, self.path, text.encode("utf-8"))
