@@ -34,6 +34,25 @@ JAVA_FUNCTIONS = {"opensearch_bulk": "dev.shardline.flink.firehose.OpenSearchBul
                   "kinesis_record_fit": "dev.shardline.flink.envelope.KinesisRecordFit"}
 
 
+NOW = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
+"""A dead letter's ``time``: when it was written, epoch seconds."""
+
+
+def dead_letters_table(stream: str | None, s3_url: str | None) -> str:
+    """``CREATE TABLE dead_letters``: JSON letters on a Kinesis stream, or JSON objects under an S3 prefix."""
+    if stream:
+        letters = kinesis_table_options(stream, format="json")
+    else:
+        letters = s3_table_options(s3_url, format="json", **{"partition.time-column": "time"})
+    return f"CREATE TABLE dead_letters ({LETTER}) WITH ({with_clause(letters)})"
+
+
+def kinesis_position(stream: str) -> str:
+    """SQL for the position every engine writes, from the source's metadata columns:
+    ``kinesis:<stream>/<shard>/<sequence>[:<sub-sequence>]`` (``pipelines.engine.kinesis_source``)."""
+    return f"CONCAT('kinesis:{stream}/', shard, '/', seq, IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))"
+
+
 @dataclass(frozen=True)
 class SqlJob:
     """One job on the SQL path: its ``processed`` view and how a dead letter's data is masked."""
@@ -86,15 +105,8 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
         creates.append(f"""CREATE TABLE output_s3 ({ENVELOPE})
             WITH ({with_clause(s3_table_options(job.output_s3, format='shardline-envelope'))})""")
         inserts.append(f"INSERT INTO output_s3 {good}")
-    if job.dead_letter_stream:
-        letters = kinesis_table_options(job.dead_letter_stream, format="json")
-    else:
-        letters = s3_table_options(job.dead_letter_s3_url, format="json", **{"partition.time-column": "time"})
-    creates.append(f"CREATE TABLE dead_letters ({LETTER}) WITH ({with_clause(letters)})")
-    # The position every engine writes: kinesis:<stream>/<shard>/<sequence>[:<sub-sequence>].
-    position = (f"CONCAT('kinesis:{job.input_stream}/', shard, '/', seq, "
-                "IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))")
-    now = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
+    creates.append(dead_letters_table(job.dead_letter_stream, job.dead_letter_s3_url))
+    position, now = kinesis_position(job.input_stream), NOW
 
     def letters_from(view: str) -> str:
         return (f"INSERT INTO dead_letters SELECT reason, error_type, {position}, 1, {now}, {sql_job.letter_data} "

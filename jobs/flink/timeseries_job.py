@@ -28,7 +28,7 @@ from pyflink.table.udf import ScalarFunction, udf
 from connectors.flink import kinesis_table_options, s3_table_options, aws_table_options, table_environment, with_clause
 from jobs.flink.job_config import job_properties
 from jobs.flink.pii_job import MaskLetter
-from jobs.flink.sql_job import LETTER
+from jobs.flink.sql_job import NOW, dead_letters_table, kinesis_position
 from jobs.flink.timeseries_config import TimeseriesJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.timeseries")
@@ -148,14 +148,8 @@ def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str
         inserts.append(f"""INSERT INTO {setting} SELECT CONCAT('{kind}:', series, ':', CAST(event_ms AS STRING)),
             '{record_type}', {SOURCE}, event_ms, {key}, CAST(NULL AS STRING), payload
             FROM steps WHERE kind = '{kind}'""")
-    if job.dead_letter_stream:
-        letters = kinesis_table_options(job.dead_letter_stream, format="json")
-    else:
-        letters = s3_table_options(job.dead_letter_s3, format="json", **{"partition.time-column": "time"})
-    creates.append(f"CREATE TABLE dead_letters ({LETTER}) WITH ({with_clause(letters)})")
-    position = (f"CONCAT('kinesis:{job.input_stream}/', shard, '/', seq, "
-                "IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))")
-    now = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
+    creates.append(dead_letters_table(job.dead_letter_stream, job.dead_letter_s3))
+    position, now = kinesis_position(job.input_stream), NOW
     inserts.append(f"""INSERT INTO dead_letters SELECT `error`, 'RecordValidationError', {position}, 1, {now},
         mask_letter(`raw`) FROM checked WHERE `error` IS NOT NULL""")
     inserts.append(f"""INSERT INTO dead_letters SELECT
