@@ -30,8 +30,41 @@ PARTITIONED = Types.TUPLE([Types.STRING(), BYTES])
 DEAD_LETTERS = OutputTag("dead-letters", PARTITIONED)
 
 
+@dataclass(frozen=True, kw_only=True)
+class FlinkJobSettings:
+    """What every Flink job of ours reads beside its own keys: the source's start, checkpoints, parallelism
+    and how its Python functions run."""
+
+    source_init_position: str = "TRIM_HORIZON"
+    """Where to start in shards found at the first start (TRIM_HORIZON, LATEST or AT_TIMESTAMP)."""
+    source_init_timestamp: float | None = None
+    """Epoch seconds, with AT_TIMESTAMP."""
+    source_bounded: bool = False
+    """Stop once every shard has been read to its tip (tests, demos, replays)."""
+    parallelism: int = 1
+    """Operator parallelism (the application's own setting applies on Managed Flink)."""
+    checkpoint_interval_ms: int = 10_000
+    """Checkpoint interval; 0 disables checkpoints (the application's own setting applies on Managed Flink)."""
+    checkpoint_dir: str | None = None
+    """Local checkpoint folder (FlinkConfig's default when unset; Managed Flink ignores it)."""
+    python_bundle_time_ms: int = 1000
+    """PyFlink hands records to the Python workers in bundles closed after this long: latency vs. overhead."""
+    python_bundle_size: int = 100_000
+    """...and in bundles of at most this many records (Flink's default)."""
+    python_execution_mode: str = "process"
+    """process: Python functions run in worker processes (Beam); thread: inside the JVM (pemja), SQL path only."""
+
+    def flink_config(self) -> FlinkConfig:
+        """The Flink settings these properties give (on Managed Flink the application's own apply instead)."""
+        return FlinkConfig(parallelism=self.parallelism, checkpoint_interval_ms=self.checkpoint_interval_ms,
+                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
+                                  "python.fn-execution.bundle.size": str(self.python_bundle_size),
+                                  "python.execution-mode": self.python_execution_mode},
+                           **({"checkpoint_dir": Path(self.checkpoint_dir)} if self.checkpoint_dir else {}))
+
+
 @dataclass(frozen=True)
-class PipelineJobConfig:
+class PipelineJobConfig(FlinkJobSettings):
     """The job's settings; keys in the property group are the field names with '_' -> '.'."""
 
     input_stream: str
@@ -53,30 +86,12 @@ class PipelineJobConfig:
     no Python step)."""
     dead_letter_mask: str | None = None
     """module:function, bytes -> bytes, applied to a dead letter's data before it is stored (e.g. PII masking)."""
-    source_init_position: str = "TRIM_HORIZON"
-    """Where to start in shards found at the first start."""
-    source_init_timestamp: float | None = None
-    """Epoch seconds, with AT_TIMESTAMP."""
-    source_bounded: bool = False
-    """Stop once every shard has been read to its tip (tests, demos, replays)."""
-    parallelism: int = 1
-    """Operator parallelism."""
-    checkpoint_interval_ms: int = 10_000
-    """Checkpoint interval; 0 disables checkpoints."""
-    checkpoint_dir: str | None = None
-    """Local checkpoint folder (FlinkConfig's default when unset; Managed Flink ignores it)."""
     s3_batch_records: int = 5_000
     """Records per S3 object at most."""
     s3_batch_max_age_s: float = 60.0
     """An S3 batch is written at the latest this long after its first record."""
     firehose_batch_max_age_s: float = 1.0
     """A PutRecordBatch call is made at the latest this long after its first record (Firehose buffers too)."""
-    python_bundle_time_ms: int = 1000
-    """PyFlink hands records to the Python workers in bundles closed after this long: latency vs. overhead."""
-    python_bundle_size: int = 100_000
-    """...and in bundles of at most this many records (Flink's default)."""
-    python_execution_mode: str = "process"
-    """process: Python functions run in worker processes (Beam); thread: inside the JVM (pemja), SQL path only."""
 
     def __post_init__(self) -> None:
         if not (self.output_stream or self.output_s3 or self.output_firehose):
@@ -96,14 +111,6 @@ class PipelineJobConfig:
             return self.dead_letter_s3
         bucket, _ = split_s3_url(self.output_s3 or "", "output.s3")
         return f"s3://{bucket}/dead-letters"
-
-    def flink_config(self) -> FlinkConfig:
-        """The Flink settings these properties give (on Managed Flink the application's own apply instead)."""
-        return FlinkConfig(parallelism=self.parallelism, checkpoint_interval_ms=self.checkpoint_interval_ms,
-                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
-                                  "python.fn-execution.bundle.size": str(self.python_bundle_size),
-                                  "python.execution-mode": self.python_execution_mode},
-                           **({"checkpoint_dir": Path(self.checkpoint_dir)} if self.checkpoint_dir else {}))
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, str]) -> "PipelineJobConfig":

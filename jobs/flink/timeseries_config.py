@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Mapping
 
 from connectors.aws import split_s3_url
-from connectors.flink import FlinkConfig
-from jobs.flink.job_config import PROPERTY_GROUP, _parse
+from jobs.flink.job_config import PROPERTY_GROUP, FlinkJobSettings, _parse
 from pipelines.timeseries.config import TimeseriesConfig
 
 
 @dataclass(frozen=True)
-class TimeseriesJobConfig:
+class TimeseriesJobConfig(FlinkJobSettings):
     input_stream: str
     """Kinesis stream of telemetry envelopes (partitioned by device id)."""
     aggregate_table: str
@@ -36,27 +34,9 @@ class TimeseriesJobConfig:
     """Device table: a file in the zip, s3://bucket/key or dynamodb:TABLE."""
     devices_refresh_s: float = 300.0
     """Seconds between reloads of the device table."""
-    source_init_position: str = "TRIM_HORIZON"
-    """Where to start in shards found at the first start (TRIM_HORIZON, LATEST or AT_TIMESTAMP)."""
-    source_init_timestamp: float | None = None
-    """Epoch seconds, with AT_TIMESTAMP."""
     source_idle_timeout_s: float = 30.0
     """A shard with no record for this long no longer holds the watermark back (an empty shard would stop
     every window from closing)."""
-    source_bounded: bool = False
-    """Stop once every shard has been read to its tip; every window closes at the end (tests, replays)."""
-    parallelism: int = 1
-    """Operator parallelism (the application's own setting applies on Managed Flink)."""
-    checkpoint_interval_ms: int = 10_000
-    """Checkpoint interval; 0 disables checkpoints (the application's own setting applies on Managed Flink)."""
-    checkpoint_dir: str | None = None
-    """Local checkpoint folder (FlinkConfig's default when unset; Managed Flink ignores it)."""
-    python_bundle_time_ms: int = 1000
-    """PyFlink hands records to check_reading in bundles closed after this long: latency vs. overhead."""
-    python_bundle_size: int = 100_000
-    """...and in bundles of at most this many records."""
-    python_execution_mode: str = "process"
-    """process: check_reading runs in worker processes (Beam); thread: inside the JVM (pemja)."""
     pattern: TimeseriesConfig = field(default_factory=TimeseriesConfig)
     """The ``ts.*`` keys."""
 
@@ -70,13 +50,6 @@ class TimeseriesJobConfig:
         if self.pattern.detector != "mad":
             raise ValueError("ts.detector: the Flink job runs the mad detector (series_step); ewma runs on the "
                              "local runner and KCL only")
-
-    def flink_config(self) -> FlinkConfig:
-        return FlinkConfig(parallelism=self.parallelism, checkpoint_interval_ms=self.checkpoint_interval_ms,
-                           extra={"python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
-                                  "python.fn-execution.bundle.size": str(self.python_bundle_size),
-                                  "python.execution-mode": self.python_execution_mode},
-                           **({"checkpoint_dir": Path(self.checkpoint_dir)} if self.checkpoint_dir else {}))
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, str]) -> "TimeseriesJobConfig":

@@ -73,7 +73,18 @@ class Setting(NamedTuple):
 
 
 def settings(cls: type) -> list[Setting]:
-    """The fields of a dataclass as declared in its source: name, type, default and docstring."""
+    """The fields of a dataclass as declared in its source: name, type, default and docstring; its own fields
+    first, then those it inherits from dataclass bases (shared settings come after a job's own keys)."""
+    own = _declared(cls)
+    inherited: dict[str, Setting] = {}
+    for klass in reversed(cls.__mro__[1:]):
+        if "__dataclass_fields__" in vars(klass):
+            inherited.update((setting.name, setting) for setting in _declared(klass))
+    names = {setting.name for setting in own}
+    return own + [inherited[f.name] for f in dataclasses.fields(cls) if f.name in inherited and f.name not in names]
+
+
+def _declared(cls: type) -> list[Setting]:
     tree = ast.parse(inspect.getsource(cls).lstrip())
     body = tree.body[0].body  # type: ignore[attr-defined]
     out = []
