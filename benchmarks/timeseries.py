@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pii.flink_job import session_cpu_seconds
+from benchmarks.pii.flink_job import measure_job
 from benchmarks.report import RESULTS_DIR, write_results
 
 START_MS = 1_767_225_600_000
@@ -96,26 +96,10 @@ def run_flink(job: str, group: dict[str, str], workdir: Path, name: str, timeout
     properties = workdir / f"{name}.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
     log = workdir / f"{name}.log"
-    started = time.monotonic()
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", JOBS[job], "--properties", str(properties)], cwd=REPO_ROOT,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    seen: dict[int, tuple[float, str]] = {}
-    try:
-        while process.poll() is None:
-            session_cpu_seconds(process.pid, seen)
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"the {job} job ran over {timeout_s:.0f} s; see {log}")
-            time.sleep(0.1)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    if process.returncode != 0:
-        raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
-                           + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
-    cpu = {role: sum(s for s, r in seen.values() if r == role) for role in ("jvm", "python")}
-    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": {k: round(v, 2) for k, v in cpu.items()}}
+    return measure_job(process, job, log, timeout_s)
 
 
 def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:

@@ -98,15 +98,23 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
         **extra, "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
         "source.bounded": "true", "checkpoint.interval.ms": "0", "s3.batch.max-age-s": "5"}, workdir, prefix)
     log = workdir / f"{prefix}.log"
+    result = measure_job(launch_job(launched, properties, log), job, log, config.job_timeout_s,
+                         config.poll_interval_s)
+    return {**result, "cpu_total_s": round(sum(result["cpu_s"].values()), 2)}
+
+
+def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s: float = 0.1) -> dict[str, Any]:
+    """Wait for a job started in its own session; its wall time and the CPU seconds of its processes by role
+    (the JVM, the Python client and workers).  A job over ``timeout_s`` is killed; one that fails raises with
+    the end of its log."""
     started = time.monotonic()
-    process = launch_job(launched, properties, log)
     seen: dict[int, tuple[float, str]] = {}
     try:
         while process.poll() is None:
             session_cpu_seconds(process.pid, seen)
-            if time.monotonic() - started > config.job_timeout_s:
-                raise TimeoutError(f"the {job} job ran over {config.job_timeout_s:.0f} s; see {log}")
-            time.sleep(config.poll_interval_s)
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"the {job} job ran over {timeout_s:.0f} s; see {log}")
+            time.sleep(poll_interval_s)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -115,7 +123,7 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
         raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
                            + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     cpu = {role: round(sum(s for s, r in seen.values() if r == role), 2) for role in ("jvm", "python")}
-    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "cpu_total_s": round(sum(cpu.values()), 2)}
+    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu}
 
 
 def count_written(s3, prefix: str) -> int:
