@@ -1,5 +1,6 @@
 package dev.shardline.flink.dynamodb;
 
+import dev.shardline.flink.kinesis.AwsCallFailure;
 import dev.shardline.flink.kinesis.KinesisOptions;
 import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
 
@@ -18,12 +19,10 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
 import org.apache.flink.metrics.Counter;
 
 import software.amazon.awssdk.core.SdkBytes;
-import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
 import software.amazon.awssdk.services.dynamodb.DynamoDbAsyncClient;
 import software.amazon.awssdk.services.dynamodb.model.AttributeValue;
 import software.amazon.awssdk.services.dynamodb.model.BatchWriteItemRequest;
-import software.amazon.awssdk.services.dynamodb.model.DynamoDbException;
 import software.amazon.awssdk.services.dynamodb.model.PutRequest;
 import software.amazon.awssdk.services.dynamodb.model.WriteRequest;
 
@@ -34,8 +33,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
-import java.util.concurrent.CompletionException;
 
 /**
  * A DynamoDB sink on Flink's AsyncSinkBase: items written with BatchWriteItem (25 puts a call), buffered items
@@ -150,19 +149,15 @@ public final class DynamoDbSink<InputT> extends AsyncSinkBase<InputT, WriteReque
         }
 
         private void handleRequestError(Throwable error, List<WriteRequest> requests, ResultHandler<WriteRequest> result) {
-            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            Throwable cause = AwsCallFailure.cause(error);
             sendErrors.inc(requests.size());
-            DynamoDbException service = cause instanceof DynamoDbException d ? d : null;
-            boolean retryable = service != null && (service.isThrottlingException() || service.statusCode() >= 500);
-            if (retryable && !failOnError) {
+            if (AwsCallFailure.retryable(cause, Set.of()) && !failOnError) {
                 result.retryForEntries(requests);
                 return;
             }
-            String what = service != null ? service.awsErrorDetails().errorCode()
-                    : cause instanceof SdkClientException ? "unreachable" : cause.getClass().getSimpleName();
+            String what = AwsCallFailure.code(cause);
             result.completeExceptionally(new IllegalStateException("BatchWriteItem to dynamodb:" + table + " at "
-                    + config.getOptional(KinesisOptions.AWS_ENDPOINT).map(e -> e + " (aws.endpoint)")
-                            .orElse("the regional DynamoDB endpoint") + " failed (" + what + "); check that the table "
+                    + KinesisOptions.describeEndpoint(config, "DynamoDB") + " failed (" + what + "); check that the table "
                     + "exists with the key the table's PARTITIONED BY names, the region/endpoint and the role's "
                     + "dynamodb:BatchWriteItem permission", cause));
         }

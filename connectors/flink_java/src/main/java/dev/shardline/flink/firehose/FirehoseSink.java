@@ -1,5 +1,6 @@
 package dev.shardline.flink.firehose;
 
+import dev.shardline.flink.kinesis.AwsCallFailure;
 import dev.shardline.flink.kinesis.KinesisOptions;
 import dev.shardline.flink.kinesis.table.AsyncSinkTableOptions;
 
@@ -21,10 +22,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import software.amazon.awssdk.core.SdkBytes;
-import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
 import software.amazon.awssdk.services.firehose.FirehoseAsyncClient;
-import software.amazon.awssdk.services.firehose.model.FirehoseException;
 import software.amazon.awssdk.services.firehose.model.PutRecordBatchRequest;
 import software.amazon.awssdk.services.firehose.model.PutRecordBatchResponse;
 import software.amazon.awssdk.services.firehose.model.PutRecordBatchResponseEntry;
@@ -36,7 +35,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.concurrent.CompletionException;
+import java.util.Set;
 
 /**
  * A Firehose (Direct PUT) sink on Flink's AsyncSinkBase: batches PutRecordBatch (500 records / 4 MiB), keeps
@@ -149,18 +148,15 @@ public final class FirehoseSink<InputT> extends AsyncSinkBase<InputT, Record> {
         }
 
         private void handleRequestError(Throwable error, List<Record> records, ResultHandler<Record> result) {
-            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            Throwable cause = AwsCallFailure.cause(error);
             sendErrors.inc(records.size());
-            FirehoseException service = cause instanceof FirehoseException f ? f : null;
-            boolean retryable = service != null && (service.isThrottlingException() || service.statusCode() >= 500);
-            if (retryable && !failOnError) {
+            if (AwsCallFailure.retryable(cause, Set.of()) && !failOnError) {
                 result.retryForEntries(records);
                 return;
             }
-            String what = service != null ? service.awsErrorDetails().errorCode()
-                    : cause instanceof SdkClientException ? "unreachable" : cause.getClass().getSimpleName();
+            String what = AwsCallFailure.code(cause);
             result.completeExceptionally(new IllegalStateException("PutRecordBatch to firehose:" + deliveryStream
-                    + " at " + describeEndpoint(config) + " failed (" + what + "); check that the delivery stream "
+                    + " at " + KinesisOptions.describeEndpoint(config, "Firehose") + " failed (" + what + "); check that the delivery stream "
                     + "exists (Direct PUT), the region/endpoint and the role's firehose:PutRecordBatch permission",
                     cause));
         }
@@ -177,11 +173,6 @@ public final class FirehoseSink<InputT> extends AsyncSinkBase<InputT, Record> {
         }
     }
 
-    static String describeEndpoint(ReadableConfig config) {
-        return config.getOptional(KinesisOptions.AWS_ENDPOINT).map(e -> e + " (aws.endpoint)")
-                .orElse("the regional Firehose endpoint"
-                        + config.getOptional(KinesisOptions.AWS_REGION).map(r -> " of " + r).orElse(""));
-    }
 
     private static final class RecordSerializer extends AsyncSinkWriterStateSerializer<Record> {
         @Override

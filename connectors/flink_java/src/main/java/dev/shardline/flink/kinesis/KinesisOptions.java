@@ -87,8 +87,13 @@ public final class KinesisOptions {
 
     /** Where requests go, for error messages. */
     public static String describeEndpoint(ReadableConfig config) {
-        return config.getOptional(AWS_ENDPOINT).map(e -> e + " (aws.endpoint)")
-                .orElse("the regional Kinesis endpoint" + config.getOptional(AWS_REGION).map(r -> " of " + r).orElse(""));
+        return describeEndpoint(config, "Kinesis");
+    }
+
+    /** Where a client of {@code service} goes: the aws.endpoint override, or the service's regional endpoint. */
+    public static String describeEndpoint(ReadableConfig config, String service) {
+        return config.getOptional(AWS_ENDPOINT).map(e -> e + " (aws.endpoint)").orElse("the regional " + service
+                + " endpoint" + config.getOptional(AWS_REGION).map(r -> " of " + r).orElse(""));
     }
 
     /** Region, endpoint, credentials (and CBOR for emulators) on any AWS client builder (the S3 sink's too). */

@@ -19,9 +19,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import software.amazon.awssdk.core.SdkBytes;
-import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
-import software.amazon.awssdk.services.kinesis.model.KinesisException;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsRequest;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsResponse;
@@ -34,7 +32,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
-import java.util.concurrent.CompletionException;
+import java.util.Set;
 
 /**
  * A Kinesis sink on Flink's AsyncSinkBase: buffers, batches PutRecords (500 entries / 5 MiB), keeps
@@ -48,6 +46,9 @@ import java.util.concurrent.CompletionException;
  */
 public final class KinesisStreamsSink<InputT> extends AsyncSinkBase<InputT, PutRecordsRequestEntry> {
     private static final long serialVersionUID = 1L;
+    /** Codes Kinesis answers a whole call with when a shard is over its limits: try it again later. */
+    static final Set<String> RETRYABLE_CODES = Set.of("ProvisionedThroughputExceededException",
+            "LimitExceededException");
     private static final Logger LOG = LoggerFactory.getLogger(KinesisStreamsSink.class);
 
     private final String stream;
@@ -148,18 +149,13 @@ public final class KinesisStreamsSink<InputT> extends AsyncSinkBase<InputT, PutR
 
         private void handleRequestError(Throwable error, List<PutRecordsRequestEntry> entries,
                                         ResultHandler<PutRecordsRequestEntry> result) {
-            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            Throwable cause = AwsCallFailure.cause(error);
             sendErrors.inc(entries.size());
-            boolean retryable = cause instanceof KinesisException k
-                    && (k.isThrottlingException() || k.statusCode() >= 500
-                        || "ProvisionedThroughputExceededException".equals(k.awsErrorDetails().errorCode())
-                        || "LimitExceededException".equals(k.awsErrorDetails().errorCode()));
-            if (retryable && !failOnError) {
+            if (AwsCallFailure.retryable(cause, RETRYABLE_CODES) && !failOnError) {
                 result.retryForEntries(entries);
                 return;
             }
-            String what = cause instanceof KinesisException k ? k.awsErrorDetails().errorCode()
-                    : cause instanceof SdkClientException ? "unreachable" : cause.getClass().getSimpleName();
+            String what = AwsCallFailure.code(cause);
             result.completeExceptionally(new IllegalStateException("PutRecords to " + stream + " at "
                     + KinesisOptions.describeEndpoint(config) + " failed (" + what + "); check that the stream exists, "
                     + "the region/endpoint and the credentials", cause));
