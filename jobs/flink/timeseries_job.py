@@ -58,8 +58,20 @@ class CheckReading(ScalarFunction):
         self.refresh_s = refresh_s
 
     def open(self, function_context) -> None:
-        from pipelines.timeseries.enrich import DeviceCatalog
+        # Bound here once: imports inside eval cost a lookup each, a record.
+        import time
 
+        from pipelines.engine import rejection
+        from pipelines.records import payload_from_json, payload_to_json
+        from pipelines.timeseries.enrich import DeviceCatalog
+        from pipelines.timeseries.outputs import reading_record
+        from pipelines.timeseries.pattern import UNKNOWN_DEVICE, EnrichedReading
+        from pipelines.timeseries.readings import ReadingError, parse_reading
+
+        self._now = time.time
+        self._rejection, self._from_json, self._to_json = rejection, payload_from_json, payload_to_json
+        self._record, self._unknown, self._enriched = reading_record, UNKNOWN_DEVICE, EnrichedReading
+        self._error, self._parse = ReadingError, parse_reading
         self.devices = None
         if self.devices_spec:
             from connectors.timeseries_devices import device_loader
@@ -67,25 +79,17 @@ class CheckReading(ScalarFunction):
             self.devices = DeviceCatalog(device_loader(self.devices_spec), self.refresh_s)
 
     def eval(self, payload_json: str):
-        import time
-
-        from pipelines.engine import rejection
-        from pipelines.records import payload_from_json, payload_to_json
-        from pipelines.timeseries.outputs import reading_record
-        from pipelines.timeseries.pattern import UNKNOWN_DEVICE, EnrichedReading
-        from pipelines.timeseries.readings import ReadingError, parse_reading
-
         if payload_json is None:  # not an envelope: its dead letter comes from the source's error column
             return Row(*(None,) * len(CHECKED))
         try:
-            reading = parse_reading(payload_from_json(payload_json), int(time.time() * 1000), self.max_future_ms,
-                                    self.valid_ranges)
-        except ReadingError as exc:
-            rejected = rejection(exc, "validate")
+            reading = self._parse(self._from_json(payload_json), int(self._now() * 1000), self.max_future_ms,
+                                  self.valid_ranges)
+        except self._error as exc:
+            rejected = self._rejection(exc, "validate")
             return Row(None, None, None, None, None, None, None, None, rejected.error_type, rejected.reason)
         device = self.devices.lookup(reading.device_id) if self.devices is not None else None
-        enriched = EnrichedReading(reading, device or UNKNOWN_DEVICE, device is not None)
-        raw = payload_to_json(reading_record(enriched).payload) if self.with_raw else None
+        enriched = self._enriched(reading, device or self._unknown, device is not None)
+        raw = self._to_json(self._record(enriched).payload) if self.with_raw else None
         return Row(reading.device_id, reading.metric, reading.value, reading.event_time, raw, enriched.device.site,
                    enriched.device.model, enriched.device.owner_team, None, None)
 

@@ -152,8 +152,8 @@ class TimeseriesPattern:
             self.stats.unscored += 1
         windows.add(series, reading.event_time, reading.value)
         outputs: list[Output] = [enriched]
-        self._score_until(windows.observe(reading.event_time), outputs)
-        closed = windows.advance(reading.event_time)
+        self._score_until(windows.observe(reading.event_time), outputs)  # scored before their windows close
+        closed = windows.close_due()
         if closed:
             self.stats.windows += len(closed)
             outputs.extend(closed)

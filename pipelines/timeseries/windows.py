@@ -104,7 +104,14 @@ class SeriesWindows:
 
     def advance(self, event_time: int) -> list[WindowAggregate]:
         """``observe(event_time)``, then the windows that closed, in order of end, then series."""
-        watermark = self.observe(event_time)
+        self.observe(event_time)
+        return self.close_due()
+
+    def close_due(self) -> list[WindowAggregate]:
+        """The windows the current watermark has closed, in order of end, then series."""
+        watermark = self.watermark
+        if watermark is None:
+            return []
         return self._close(lambda end: end - 1 <= watermark)
 
     def close_all(self) -> list[WindowAggregate]:
