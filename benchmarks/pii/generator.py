@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from benchmarks.pii.values import DATES_FROM, DATES_TO, ValueFactory, group_digits
 
@@ -74,6 +74,41 @@ class LabelledRecord:
     spans: tuple[Span, ...]
     negatives: tuple[Span, ...]
     field_variants: dict[str, str] = field(default_factory=dict)
+
+
+#: One sentence of a note: (before, value, after, entity or NEGATIVE, variant); fillers have no value.
+Clause = tuple[str, str, str, str, str]
+
+
+def compose_note(clauses: list[Clause], fillers: Sequence[str], rng: random.Random,
+                 target: int) -> tuple[str, tuple[Span, ...], tuple[Span, ...]]:
+    """Pad ``clauses`` with fillers to about ``target`` characters, shuffle, join them with spaces.
+
+    Returns (notes, spans, negatives), the spans at the values' exact offsets.
+    """
+    length = sum(len(c[0]) + len(c[1]) + len(c[2]) + 1 for c in clauses)
+    while length < target:
+        filler = rng.choice(fillers)
+        clauses.append((filler, "", "", "", ""))
+        length += len(filler) + 1
+    rng.shuffle(clauses)
+    parts: list[str] = []
+    spans: list[Span] = []
+    negatives: list[Span] = []
+    pos = 0
+    for before, value, after, entity, variant in clauses:
+        if parts:
+            parts.append(" ")
+            pos += 1
+        parts.append(before)
+        pos += len(before)
+        if value:
+            (negatives if entity == NEGATIVE else spans).append(Span(entity, pos, pos + len(value), variant))
+            parts.append(value)
+            pos += len(value)
+        parts.append(after)
+        pos += len(after)
+    return "".join(parts), tuple(spans), tuple(negatives)
 
 
 # --- sentence templates: "{}" is the value; (template, has a cue word) --------------------
@@ -202,7 +237,7 @@ class PaymentRecordGenerator:
     # --- notes -------------------------------------------------------------------------
     def note(self) -> tuple[str, tuple[Span, ...], tuple[Span, ...]]:
         rng = self.rng
-        clauses: list[tuple[str, str, str, str, str]] = []  # (before, value, after, entity, variant)
+        clauses: list[Clause] = []
         for _ in range(rng.choices((0, 1, 2), self.mix.pii)[0]):
             entity = rng.choices(self._entities, self._weights)[0]
             value, variant = self._draw[entity]()
@@ -220,29 +255,7 @@ class PaymentRecordGenerator:
             clauses.append((before, value, after, NEGATIVE, f"{kind}:{variant}"))
         # Fillers overshoot the target by half a sentence on average, hence the lower range.
         target = rng.randint(self.note_chars - 50, self.note_chars + 10)
-        length = sum(len(c[0]) + len(c[1]) + len(c[2]) + 1 for c in clauses)
-        while length < target:
-            filler = rng.choice(_FILLERS)
-            clauses.append((filler, "", "", "", ""))
-            length += len(filler) + 1
-        rng.shuffle(clauses)
-        parts: list[str] = []
-        spans: list[Span] = []
-        negatives: list[Span] = []
-        pos = 0
-        for before, value, after, entity, variant in clauses:
-            if parts:
-                parts.append(" ")
-                pos += 1
-            parts.append(before)
-            pos += len(before)
-            if value:
-                (negatives if entity == NEGATIVE else spans).append(Span(entity, pos, pos + len(value), variant))
-                parts.append(value)
-                pos += len(value)
-            parts.append(after)
-            pos += len(after)
-        return "".join(parts), tuple(spans), tuple(negatives)
+        return compose_note(clauses, _FILLERS, rng, target)
 
     def _wrap(self, entity: str, value: str, variant: str) -> tuple[str, str, str]:
         """Punctuation written around some values: ports after IPs, angle brackets or mailto: around emails."""

@@ -332,6 +332,28 @@ bench_app.command("pii")(bench_pii)
 bench_app.command("video")(bench_video)
 
 
+@bench_app.command("pii-before-after")
+def bench_pii_before_after(baseline: str = typer.Option("HEAD", help="Git ref whose committed code is 'before'"),
+                           records: int = typer.Option(5_000, min=1), rounds: int = typer.Option(5, min=1),
+                           out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """The masker's records/s per core: the code at a git ref against the working tree, alternating in one run."""
+    from benchmarks.pii.before_after import run, summary
+
+    try:
+        print(json.dumps(summary(run(baseline, records, rounds, out_dir=out_dir)), indent=2))
+    except (ValueError, RuntimeError) as exc:
+        fail(str(exc))
+
+
+@bench_app.command("pii-unicode")
+def bench_pii_unicode(records: int = typer.Option(5_000, min=1, help="Labelled notes in the Unicode mix"),
+                      seed: int = typer.Option(11), out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """Recall and precision of the payments policy on Unicode free text, per entity and per written form."""
+    from benchmarks.pii.evaluate_unicode import run, table
+
+    print(table(run(records=records, seed=seed, out_dir=out_dir)))
+
+
 @bench_app.command("pii-job")
 def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in the long run"),
                   warmup_records: int = typer.Option(2_000, min=1, help="Records in the short run, subtracted "

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import os
 import re
-import unicodedata
 from typing import Any, Callable, Mapping, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -20,18 +19,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pipelines.pii.errors import PolicyError
 from pipelines.pii.fpe import BASE62, DIGITS, FF31Cipher
 from pipelines.pii.keys import KeyLoader, KeyRef
+from pipelines.pii.normalize import fold
 
 DEFAULT_REPLACEMENT = "**********"
 _DIGIT_RUNS = re.compile("([0-9]+)")  # ASCII digits only: FF3-1's alphabet, not every Unicode digit
 
 
-def ascii_digits(text: str) -> str:
-    """``text`` with every decimal digit of another script (full-width ``４``, Arabic-Indic ``٤``...) as its
-    ASCII digit, everything else as it is: what a detector matched with ``\\d`` can then be tokenized."""
-    if text.isascii():
-        return text
-    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None
-                   else ch for ch in text)
 _NONCE_BYTES = 12  # the GCM standard nonce size
 _MAX_CACHED_ENTITIES = 256  # Redact's filled-in templates (entity types are few; a recognizer's could be many)
 
@@ -160,8 +153,9 @@ class Tokenize:
 
     def apply(self, text: str, entity: str) -> str:
         if self._alphabet is DIGITS:
-            # Other scripts' digits become ASCII first: left out of the runs below, they were left in clear.
-            text = ascii_digits(text)
+            # Other scripts' digits become ASCII first (pipelines.pii.normalize): left out of the runs
+            # below, they were left in clear.
+            text = fold(text)
             if text.isascii() and text.isdigit():
                 return self._tokenize(text)
             # Grouped digits ("4111 1111-1111 1111"): tokenize the digits, then

@@ -13,6 +13,7 @@ from pipelines.pii.classify import ColumnClassifier
 from pipelines.pii.detectors import EntityRecognizer, Match
 from pipelines.pii.entities import entity_for_field_name
 from pipelines.pii.errors import MaskingError
+from pipelines.pii.normalize import fold
 from pipelines.pii.policy import KEEP, SCAN, TYPED, MaskingPolicy, ScanSettings
 from pipelines.pii.scanner import Scanner
 from pipelines.pii.values import NOT_TEXT, text_of
@@ -174,7 +175,9 @@ class Masker:
                     applies[entity] = apply
             pieces.append(text[pos:start])
             pos = m.end
-            replacement = apply(text[start:pos], entity)
+            # The action reads the value as the detector did (folded: ASCII digits, no invisible
+            # characters), so a hash or token does not depend on how the value was typed.
+            replacement = apply(fold(text[start:pos]), entity)
             if replacement is not None:
                 pieces.append(replacement)
             counts[entity] = counts.get(entity, 0) + 1

@@ -6,6 +6,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Collection, Sequence
 
 from pipelines.pii.detectors import Detector, EntityRecognizer, Match, default_detectors
+from pipelines.pii.normalize import folded
 
 if TYPE_CHECKING:
     from pipelines.pii.policy import ScanSettings
@@ -69,6 +70,25 @@ class Scanner:
                    min_confidence=settings.min_confidence, recognizer=recognizer)
 
     def scan(self, text: str) -> list[Match]:
+        """The confident matches in ``text``, without overlaps, in order; spans are ``text``'s own."""
+        if text.isascii():
+            found = self._detect(text)
+        else:
+            # Detectors read a folded view (pipelines.pii.normalize), made once per text; their spans
+            # map back to the original characters.
+            view = folded(text)
+            found = self._detect(view.text)
+            if view.origins is not None:
+                found = [Match(m.entity, *view.span(m.start, m.end), m.confidence) for m in found]
+        if self.recognizer is not None:
+            found.extend(self.recognizer.recognize(text))
+        entities, floor = self.entities, self.min_confidence
+        kept = [m for m in found
+                if m.confidence >= floor and (entities is None or m.entity in entities)]
+        return resolve_overlaps(kept)
+
+    def _detect(self, text: str) -> list[Match]:
+        """Every detector's matches in ``text``, unfiltered."""
         found: list[Match] = []
         for detector in self._always:
             found.extend(detector.find(text))
@@ -79,7 +99,7 @@ class Scanner:
                 if count < detector.min_digits:
                     break
                 found.extend(detector.find(text))
-        entities, floor = self.entities, self.min_confidence
+        floor = self.min_confidence
         if self._late:
             if count < 0:
                 count = _digits(text)
@@ -87,11 +107,7 @@ class Scanner:
             for detector in self._late:
                 if count >= detector.min_digits:
                     found.extend(detector.find(text, claimed))
-        if self.recognizer is not None:
-            found.extend(self.recognizer.recognize(text))
-        kept = [m for m in found
-                if m.confidence >= floor and (entities is None or m.entity in entities)]
-        return resolve_overlaps(kept)
+        return found
 
 
 _ASCII_DIGITS = b"0123456789"

@@ -5,6 +5,11 @@ suffix ("221 Baker Street", "0487 Hull Village Suite 759"), optionally followed
 by a unit and ", City, ST 12345".  Postal codes alone are only personal next
 to a cue ("zip", "postcode"), and only reported after one; columns named ``address``/``postcode`` are
 masked by field name instead.
+
+After a cue with a colon ("address:", "Adresse:", "Anschrift:", "dirección:",
+"domicilio:"), whatever follows up to the end of the sentence is an address, in
+any script and any country's order ("Hauptstraße 5, 10115 Berlin",
+"東京都千代田区千代田1-1").
 """
 from __future__ import annotations
 
@@ -45,6 +50,15 @@ _SUFFIX_WORD = re.compile("(?:" + "|".join(
     first + "(?:" + "|".join(sorted((s[1:] for s in _SUFFIXES if s[0] == first), key=len, reverse=True)) + ")"
     for first in sorted({s[0] for s in _SUFFIXES})) + r")\b")
 
+# Cue words, searched in the lower-cased text; the address runs to the end of its sentence.
+_ADDRESS_CUE = re.compile(r"(?:address|adresse|anschrift|direcci[oó]n|domicilio)\s*:\s*")
+_CUE_WORDS = ("addr", "adress", "anschrift", "direcci", "domicilio")
+# Where a cued address ends: ";", a line break, a full stop (Latin or CJK), or ". " after a word
+# that is no abbreviation ("ул. Ленина", "Hauptstr. 5" go on; "Berlin. Danke" ends).
+_ADDRESS_END = re.compile(r"[;\n\u3002]|\.(?:\s|$)|$")
+_ABBREVIATION = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,3}$")
+_MAX_ADDRESS = 160
+
 _POSTCODE = re.compile(
     r"(?<![\w\-])(?:\d{5}(?:-\d{4})?"                                   # US ZIP, ZIP+4
     r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"                               # UK
@@ -61,11 +75,39 @@ class AddressDetector:
         out = []
         if _SUFFIX_WORD.search(text) is not None:
             out = [Match(ADDRESS, m.start(), m.end(), 0.75) for m in _ADDRESS.finditer(text)]
-        # A postcode alone is only reported after a cue; without one, skip the search.
         low = text.lower()
+        # Every cue has a colon; len: lower() may change lengths, and offsets would not line up.
+        if ":" in low and len(low) == len(text):
+            for word in _CUE_WORDS:
+                if word in low:
+                    out.extend(_cued_addresses(text, low))
+                    break
+        # A postcode alone is only reported after a cue; without one, skip the search.
         if "zip" not in low and "post" not in low:
             return out
         for m in _POSTCODE.finditer(text):
             near = context_before(text, m.start(), _POSTCODE_CONTEXT, window=20)
             out.append(Match(POSTAL_CODE, m.start(), m.end(), confidence(0.3, 0.5, near)))
         return out
+
+
+def _cued_addresses(text: str, low: str) -> list[Match]:
+    """What follows an address cue, to the end of its sentence (at most _MAX_ADDRESS characters)."""
+    out = []
+    for cue in _ADDRESS_CUE.finditer(low):
+        if cue.start() > 0 and low[cue.start() - 1].isalnum():
+            continue
+        start = pos = cue.end()
+        limit = min(len(text), start + _MAX_ADDRESS)
+        while (stop := _ADDRESS_END.search(text, pos, limit)) is not None:
+            pos = stop.end()
+            if text[stop.start():stop.end()].startswith(".") and _ABBREVIATION.search(text, start, stop.start()):
+                continue
+            end = stop.start()
+            break
+        else:
+            end = limit
+        end = start + len(text[start:end].rstrip(" ,"))
+        if end > start:
+            out.append(Match(ADDRESS, start, end, 0.75))
+    return out

@@ -63,9 +63,10 @@ class EntityRecognizer(Protocol):
 
 # Where a sentence ends: a cue word in another sentence is not about this value
 # ("Order 123456789 shipped. SSN 123-45-6789 ..." must not lend "SSN" to the
-# order number).  A capital letter must follow, so abbreviations ("Tel. +44 ...",
-# "soc. sec. no. 123...") do not end the sentence.
-_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[A-Z])")
+# order number).  A letter that is not a lower-case ASCII one must follow (a
+# capital, or another script's), so abbreviations ("Tel. +44 ...", "soc. sec. no.
+# 123...") do not end the sentence; a CJK full stop always ends one.
+_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[^\W\d_a-z])|\u3002")
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 40) -> bool:

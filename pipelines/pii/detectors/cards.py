@@ -15,12 +15,18 @@ from pipelines.pii.detectors.base import Match, confidence, context_before, cont
 from pipelines.pii.entities import CREDIT_CARD
 
 # A maximal run of 12+ digits, each optionally preceded by one space or dash
-# (lookbehind after the first digit: see ssn.py).  Maximal, so a longer number
+# (lookbehind after the first digit: see ssn.py; other scripts' digits, spaces
+# and dashes are folded to these first, see pipelines.pii.normalize).  Maximal, so a longer number
 # (a 22-digit parcel id) is judged whole, not as a card-sized piece of it; a
 # "+" before it makes it an international phone number; letters glued to it
 # make it part of an alphanumeric id ("1Z999AA10123456784"); a group followed
 # by "/" and a digit is a date ("... 1111 09/27"), not part of the number.
-_CANDIDATE = re.compile(r"\d(?<![\w+-]\d)(?:[ -]?\d){11,}(?!\w|[-/]\d)")
+# Dots and slashes also part IPs, versions and dates: a card written with them is taken only
+# in the groups cards print ("4111.1111.1111.1111", "3782/822463/10005"), one kind throughout.
+# Both forms in one pattern: a second pass over the text would cost more than the card check.
+_CANDIDATE = re.compile(r"\d(?<![\w+-]\d)(?:(?<![./]\d)\d{3}([./])(?:\d{6}\1\d{4,5}|\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,5})?|\d{3}(?:\1\d{3}){2})"
+                        r"(?!\w|[./-]\d)"
+                        r"|(?:[ -]?\d){11,}(?!\w|[-/]\d))")
 _CONTEXT = re.compile(
     r"(?i)\b(?:card|credit|debit|cc|pan|visa|master\s*card|amex|american\s+express|discover|"
     r"jcb|diners|maestro|unionpay|rupay|mir)\b")
@@ -145,7 +151,7 @@ def _best_span(raw: str) -> tuple[int, int, bool] | None:
         sub = raw[start:end]
         if not _plausible_grouping(sub, groups[i:j]):
             continue
-        digits = sub.replace(" ", "").replace("-", "")
+        digits = sub.translate(_NO_SEPARATORS)
         if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
             continue
         known = card_brand_known(digits)
@@ -158,12 +164,15 @@ def _best_span(raw: str) -> tuple[int, int, bool] | None:
 
 def _plausible_grouping(raw: str, groups: list[tuple[int, int]]) -> bool:
     """One kind of separator, and groups as cards print them: 3+ digits, the last group excepted."""
-    if " " in raw and "-" in raw:
+    if " " in raw and "-" in raw:  # dots and slashes come only alone (see _CANDIDATE)
         return False
     for start, end in groups[:-1]:
         if end - start < 3:
             return False
     return True
+
+
+_NO_SEPARATORS = str.maketrans("", "", " -./")
 
 
 _GROUP = re.compile(r"\d+")

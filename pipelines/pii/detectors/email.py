@@ -1,7 +1,11 @@
-"""Email addresses (RFC 5322 dot-atom local part, DNS domain with a TLD).
+"""Email addresses: RFC 5322 dot-atom or quoted local parts, DNS domains with a TLD, internationalized too.
 
-Deliberately not the full RFC grammar: quoted local parts and IP-literal
-domains do not occur in payment data, and a tight pattern keeps precision up.
+RFC 6531 addresses are matched as written: local parts in any script
+(``josé.garcía@``, ``иван@``, ``山田@``), domains in Unicode (``müller.de``,
+``пример.рф``) or punycode (``xn--mller-kva.de``).  Full-width ``＠`` and ``．``
+are folded to ASCII before detectors run (``pipelines.pii.normalize``).  IP-literal
+domains stay out: they do not occur in payment data, and a tight pattern keeps
+precision up.
 """
 from __future__ import annotations
 
@@ -11,9 +15,15 @@ from typing import Sequence
 from pipelines.pii.detectors.base import Match
 from pipelines.pii.entities import EMAIL
 
-_CANDIDATE = re.compile(
-    r"(?<![\w.%+\-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w\-]|\.\w)")
+# \w is Unicode here: letters and digits of every script, as RFC 6531 allows.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~\-]+"
+_QUOTED = r'"(?:[^"\\\r\n]|\\.){1,62}"'
+_LABEL = r"[^\W_](?:[\w\-]{0,61}[^\W_])?"
+# An ASCII TLD may be followed by another script's letters (CJK and Thai run words together:
+# "山田@例え.jpです"); a TLD in another script, or punycode, ends at any letter.
+_TLD = r"(?:[A-Za-z]{2,24}(?![A-Za-z0-9_\-])|xn--[a-z0-9\-]{1,59}(?![\w\-])|[^\W\d_]{2,24}(?![\w\-]))"
+_CANDIDATE = re.compile(rf"(?<![\w.%+\-]){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}(?!\.\w)"
+                        rf"|(?<![\w\"]){_QUOTED}@(?:{_LABEL}\.)+{_TLD}(?!\.\w)")
 
 
 _MAX_LOCAL = 64  # RFC 5321

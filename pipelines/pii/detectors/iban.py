@@ -9,8 +9,10 @@ from stdnum import iban as stdnum_iban
 from pipelines.pii.detectors.base import Match
 from pipelines.pii.entities import IBAN
 
-# Country code, check digits, then 11-30 alphanumerics, optionally in groups of four.
-_CANDIDATE = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![\w])")
+# Country code, check digits, then 11-30 alphanumerics, optionally in groups of four parted by
+# spaces, dashes or dots (what stdnum's compact() strips; other scripts' spaces are folded to
+# ASCII first, see pipelines.pii.normalize).
+_CANDIDATE = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?:[ .\-]?[A-Z0-9]{4}){2,7}(?:[ .\-]?[A-Z0-9]{1,4})?(?![\w])")
 
 
 class IbanDetector:

@@ -32,8 +32,11 @@ from pipelines.pii.entities import PHONE_NUMBER
 _CANDIDATE = re.compile(
     r"[+(\d](?<![\w+@.\-/][+(\d])[\d ().\-/]{5,26}\d"
     r"(?:[ ,]*(?i:ext\.?|extension|ex\.?|x|\#)[ .]*\d{1,7})?(?![\w@]|[.\-/]\w)")
+# English, German, French and Spanish.
 _CONTEXT = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|call(?:ed)?|mobile|cell|fax|contact|reach|sms|text|whatsapp)\b")
+    r"(?i)\b(?:phone|tel|telephone|call(?:ed)?|mobile|cell|fax|contact|reach|sms|text|whatsapp"
+    r"|telefon|handy|mobil|r[uü]ckruf|anrufen|t[eé]l[eé]phone|t[eé]l|portable|rappeler|appeler"
+    r"|tel[eé]fono|tfno|m[oó]vil|celular|llamar)\b")
 # Shapes that are written as phone numbers: international, grouped, or with an
 # extension.  A bare run of digits is more often an id.
 _GROUPED = re.compile(r"[ ().\-/]")
@@ -143,6 +146,10 @@ class PhoneDetector:
         if idd:
             shift = idd.end() - 1
             raw = "+" + raw[idd.end():]
+        if "/" in raw and " " not in raw:
+            # Slashes as the only separator ("089/1234567", "+33/6/12/54/63/21"): the matcher reads
+            # a slash as parting two numbers; a space (same offsets) reads as a group.
+            raw = raw.replace("/", " ")
         found = self._match(raw, digits)
         if not found:
             return
