@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import uuid
 from collections.abc import Mapping  # isinstance() against typing's alias costs several times more
 from dataclasses import dataclass, field
@@ -254,6 +255,10 @@ def payload_from_json(text: str) -> Payload:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         raise RecordValidationError("payload", "is not JSON") from None
+    if may_hold_lone_surrogates(text):  # see parse_json_line
+        where = lone_surrogate_path(data, "payload")
+        if where is not None:
+            raise RecordValidationError(where, LONE_SURROGATE)
     if isinstance(data, dict) and set(data) == {"$base64"}:
         return _decode_base64(data["$base64"], "payload", None)
     return _validate_payload(data, None)
@@ -262,11 +267,59 @@ def payload_from_json(text: str) -> Payload:
 def parse_json_line(line: str | bytes, line_number: int | None = None) -> Any:
     """The JSON value of one line; errors carry the line number but never the line's content."""
     try:
-        return json.loads(line)
+        data = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         reason = f"malformed JSON at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) \
             else "not valid UTF-8"
         raise RecordValidationError("<record>", reason, line_number) from None
+    _refuse_lone_surrogates(line, data, line_number)
+    return data
+
+
+# json.loads turns an unpaired "\ud800".."\udfff" escape into a lone surrogate: a str that no UTF-8 writer
+# (Avro, JSON lines, a log line) can encode, so a record holding one stopped a file run at its first write
+# and could never reach a stream.  Only such an escape makes one (decoded UTF-8 never holds one), so text
+# without one is not walked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = ("holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not Unicode text "
+                  "and cannot be written as UTF-8")
+"""The reason every engine gives for such a value (it names the field, never the value)."""
+
+
+def may_hold_lone_surrogates(text: str | bytes) -> bool:
+    """False when JSON ``text`` cannot decode to a lone surrogate (it has no surrogate escape): most text."""
+    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(text, (bytes, bytearray)) else _SURROGATE_ESCAPE
+    return pattern.search(text) is not None
+
+
+def lone_surrogate_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string in a decoded JSON value holding a lone surrogate (a key
+    is named ``<key>``, never quoted), or None."""
+    if isinstance(value, str):
+        return (path or "<record>") if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if _SURROGATE.search(key):
+                return f"{path}.<key>" if path else "<key>"
+            found = lone_surrogate_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = lone_surrogate_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_lone_surrogates(text: str | bytes, data: Any, line_number: int | None) -> None:
+    if may_hold_lone_surrogates(text):
+        where = lone_surrogate_path(data)
+        if where is not None:
+            raise RecordValidationError(where, LONE_SURROGATE, line_number)
 
 
 def from_json_line(line: str | bytes, line_number: int | None = None) -> Record:

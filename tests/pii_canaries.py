@@ -4,7 +4,10 @@ Every sink is read in each form it can hold the values in: raw bytes, gunzipped,
 Avro containers and envelopes decoded to JSON, dead letters with their data
 decoded (Avro envelopes too), bulk lines.  A hit is a raw canary value, or its
 digits-only form, anywhere, or its digits-only form inside the digits of one
-string value (so ``536 22 1234`` written another way is still found).
+string value (so ``536 22 1234`` written another way is still found).  The
+Unicode canaries (full-width digits, no-break spaces, zero-width characters,
+internationalized emails, a Cyrillic name) are also looked for folded to ASCII
+and with their separators removed, in views folded the same way.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Iterable, Iterator
 
 import fastavro
 
+from pipelines.pii.normalize import fold
 from pipelines.records import Record, from_avro, to_json_line
 from pipelines.synthetic import luhn_check_digit
 
@@ -34,7 +38,28 @@ CANARIES = {
 _SPACED_CARD = " ".join(CANARIES["CREDIT_CARD"][i:i + 4] for i in range(0, 16, 4))
 CANARY_NOTES = (f"Cardholder: Zebulon Quartermaine gave SSN {CANARIES['US_SSN']} and card {_SPACED_CARD}; reply to "
                 f"{CANARIES['EMAIL']} or call {CANARIES['PHONE_NUMBER']}; seen from {CANARIES['IP_ADDRESS']}.")
+_WIDE_BODY, _HIDDEN_BODY = "455673758689985", "542523343010990"
+_WIDE_CARD = _WIDE_BODY + luhn_check_digit(_WIDE_BODY)
+_HIDDEN_CARD = _HIDDEN_BODY + luhn_check_digit(_HIDDEN_BODY)
+#: The same kinds of PII written as real text writes them (issue 15's forms), each a canary of its own.
+UNICODE_CANARIES = {
+    "CREDIT_CARD_FULL_WIDTH": "\u3000".join(_WIDE_CARD[i:i + 4] for i in range(0, 16, 4)).translate(
+        str.maketrans("0123456789", "０１２３４５６７８９")),
+    "CREDIT_CARD_INVISIBLE": "\u00a0".join("\u200b".join(_HIDDEN_CARD[i:i + 4]) for i in range(0, 16, 4)),
+    "US_SSN_EN_DASH": "457\u201355\u20135462",
+    "PHONE_NUMBER_NB_HYPHEN": "+1 206\u2011555\u20110143",
+    "EMAIL_IDN": "zoë.kanarie@müller-beispiel.de",
+    "EMAIL_PUNYCODE": "kanarie@" + "bücher-beispiel.de".encode("idna").decode("ascii"),
+    "PERSON_NAME_CYRILLIC": "Зебулон Квартермейн",
+    "IBAN_NO_BREAK": "DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000",
+}
+UNICODE_NOTES = (f"Name: {UNICODE_CANARIES['PERSON_NAME_CYRILLIC']}. Karte {UNICODE_CANARIES['CREDIT_CARD_FULL_WIDTH']} "
+                 f"und Kreditkarte {UNICODE_CANARIES['CREDIT_CARD_INVISIBLE']} gesperrt. SSN "
+                 f"{UNICODE_CANARIES['US_SSN_EN_DASH']} geprüft. Telefon {UNICODE_CANARIES['PHONE_NUMBER_NB_HYPHEN']}. "
+                 f"Antwort an {UNICODE_CANARIES['EMAIL_IDN']} oder {UNICODE_CANARIES['EMAIL_PUNYCODE']}. IBAN "
+                 f"{UNICODE_CANARIES['IBAN_NO_BREAK']} erstattet.")
 _NOT_DIGITS = re.compile(r"\D")
+_NOT_ALNUM = re.compile(r"[\W_]")
 
 
 def canary_payment(event_time_ms: int) -> dict:
@@ -45,19 +70,23 @@ def canary_payment(event_time_ms: int) -> dict:
         "purchase_site": "shop.example.com", "credit_card_number": CANARIES["CREDIT_CARD"],
         "credit_card_provider": "visa", "currency": "USD", "purchase_value": 12.5, "transaction_date": event_time_ms,
         "phone_number": CANARIES["PHONE_NUMBER"], "email": CANARIES["EMAIL"], "ipv4": CANARIES["IP_ADDRESS"],
-        "notes": CANARY_NOTES,
+        "notes": CANARY_NOTES + " " + UNICODE_NOTES,
     }
 
 
 def forms() -> list[str]:
-    """Every canary, raw and digits-only (when it has enough digits to identify anyone)."""
+    """Every canary raw, digits-only (ASCII, when it has enough digits to identify anyone), and, for the
+    Unicode ones, folded to ASCII and with its separators and invisible characters removed."""
     out = []
-    for value in CANARIES.values():
+    for value in (*CANARIES.values(), *UNICODE_CANARIES.values(), *UNICODE_CANARIES["PERSON_NAME_CYRILLIC"].split()):
         out.append(value)
-        digits = _NOT_DIGITS.sub("", value)
+        digits = _NOT_DIGITS.sub("", fold(value))
         if len(digits) >= 9 and digits != value:
             out.append(digits)
-    return out
+        if not value.isascii():
+            out.append(fold(value))
+            out.append(_NOT_ALNUM.sub("", fold(value)))
+    return list(dict.fromkeys(out))
 
 
 def digit_forms() -> list[str]:
@@ -138,10 +167,11 @@ def leaks(blobs: dict[str, bytes | str]) -> list[str]:
     for where, blob in blobs.items():
         data = blob.encode("utf-8") if isinstance(blob, str) else blob
         for view in views(data):
-            hits = {form for form in every if form in view}
+            folded_view = fold(view)  # an output holding "４１１１" still holds the card
+            hits = {form for form in every if form in view or form in folded_view}
             for line in view.splitlines() or [view]:
                 for value in _strings(line):
-                    value_digits = _NOT_DIGITS.sub("", value)
+                    value_digits = _NOT_DIGITS.sub("", fold(value))
                     hits.update(d for d in digits if d in value_digits)
             found.extend(f"{where}: {hit}" for hit in sorted(hits))
     return sorted(set(found))

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
 import threading
 from typing import Any
+
+import fastavro
 
 from pipelines.pii.entities import entity_for_field_name
 from pipelines.pii.errors import MaskingError
 from pipelines.pii.masker import Masker
 from pipelines.pii.policy import MaskingPolicy, builtin_policy
 from pipelines.pii.scanner import Scanner
-from pipelines.records import Record, from_avro, to_avro
+from pipelines.records import PARSED_SCHEMA, Record, from_avro, to_avro
 
 # "first_name": "Jane"  /  first_name=Jane  /  first_name: Jane  (in text that is not a JSON document)
 _PAIR = re.compile(r"""(?P<key>"[^"\\]{1,64}"|'[^'\\]{1,64}'|[A-Za-z_][\w.\-]{0,63})(?P<sep>\s*[:=]\s*)"""
@@ -40,6 +43,7 @@ _PAIR = re.compile(r"""(?P<key>"[^"\\]{1,64}"|'[^'\\]{1,64}'|[A-Za-z_][\w.\-]{0,
 # Digit runs (with the separators numbers are written with) long enough to be an SSN, card or phone.
 _LONG_NUMBER = re.compile(r"\d(?:[\s\-./()]?\d){6,}")
 _SCALARS = (str, int, float)
+_REPLACED = "\ufffd"  # what a byte that is not UTF-8 is read as
 
 
 class DeadLetterMask:
@@ -72,7 +76,16 @@ class DeadLetterMask:
             record = from_avro(data)
             # The reader ignores trailing bytes: only an exact round trip is an envelope.
             return record if to_avro(record) == data else None
-        except Exception:  # noqa: BLE001 - any failure to decode means "not an envelope"
+        except Exception:  # noqa: BLE001 - any failure to decode means "not an envelope" as it is
+            pass
+        # An envelope with a string that is not UTF-8 is refused by every engine, and is still an envelope.
+        # Read as text, Avro has no "key": "value" shape, so the text scan left the values of fields such as
+        # first_name in clear: read it with the bad bytes as U+FFFD and mask it field by field.
+        try:
+            buffer = io.BytesIO(data)
+            raw = fastavro.schemaless_reader(buffer, PARSED_SCHEMA, handle_unicode_errors="replace")
+            return Record(**raw) if buffer.tell() == len(data) else None
+        except Exception:  # noqa: BLE001 - not an envelope at all
             return None
 
     def _mask_record(self, record: Record) -> Record:
@@ -91,7 +104,11 @@ class DeadLetterMask:
             return self._mask_bytes(value)
         if isinstance(value, bool) or value is None:
             return value
-        return self._scalar(key, value)  # a masked number becomes its masked text: the map takes strings
+        masked = self._scalar(key, value)  # a masked number becomes its masked text: the map takes strings
+        if isinstance(value, str) and _REPLACED in value and isinstance(masked, str):
+            # Bytes that were not UTF-8 (see _envelope): a number split by one escapes the detectors.
+            masked = self.mask_text(masked, numbers=True)
+        return masked
 
     def _mask_bytes(self, data: bytes) -> bytes:
         try:
@@ -104,7 +121,10 @@ class DeadLetterMask:
             return self.mask_text(text).encode("utf-8")
         if not isinstance(document, (_Pairs, list)):
             return self.mask_text(text).encode("utf-8")
-        return _dump_json(self._json(None, document)).encode("utf-8")
+        # A "\ud800" escape decodes to a lone surrogate, which UTF-8 cannot encode: the letter fell back to the
+        # text scan and lost its envelope.  Surrogates stand only inside JSON strings here, where
+        # backslashreplace writes them as the same escape.
+        return _dump_json(self._json(None, document)).encode("utf-8", "backslashreplace")
 
     # --- JSON documents -----------------------------------------------------------------------
     def _json(self, key: str | None, value: Any) -> Any:

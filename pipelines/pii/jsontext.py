@@ -27,7 +27,8 @@ from typing import Any, Mapping, NamedTuple
 
 from pipelines.pii.errors import MaskingError
 from pipelines.pii.masker import Masker
-from pipelines.records import ENVELOPE_SCHEMA, RecordValidationError, validate
+from pipelines.records import (ENVELOPE_SCHEMA, LONE_SURROGATE, RecordValidationError, lone_surrogate_path,
+                               may_hold_lone_surrogates, validate)
 
 ENVELOPE_FIELDS = frozenset(f["name"] for f in ENVELOPE_SCHEMA["fields"])
 _DECODER = json.JSONDecoder()
@@ -137,8 +138,19 @@ def mask_json_object(masker: Masker, text: str, start: int = 0) -> tuple[str, di
     return masked, counts, obj_start, obj_end
 
 
+def _refuse_lone_surrogates(text: str, members: list[Member], error: type = MaskingError) -> None:
+    """A lone surrogate (from an unpaired ``\\ud800`` escape) cannot be hashed or written as UTF-8: masking
+    failed with a UnicodeEncodeError, a reason that names no field.  Refuse it by field, in the words every
+    engine uses (``pipelines.records``); text without such an escape is not walked."""
+    if may_hold_lone_surrogates(text):
+        where = lone_surrogate_path({m.key: m.value for m in members})
+        if where is not None:
+            raise error(where, LONE_SURROGATE)
+
+
 def _mask_members(masker: Masker, text: str, members: list[Member], obj_start: int,
                   obj_end: int) -> tuple[str, dict[str, int]]:
+    _refuse_lone_surrogates(text, members)
     keys = [m.key for m in members]
     if len(set(keys)) != len(keys):
         # json.loads keeps the last duplicate; masking only that one could pass an earlier value through.
@@ -186,6 +198,7 @@ def mask_json_line(masker: Masker, line: str) -> tuple[str, dict[str, int]]:
     if not is_envelope(members):
         masked, counts = _mask_members(masker, line, members, obj_start, obj_end)
         return line[:obj_start] + masked + line[obj_end:], counts
+    _refuse_lone_surrogates(line, members, RecordValidationError)  # "payload.notes", as the local runner says
     envelope = {m.key: m.value for m in members}
     if len(envelope) != len(members):
         raise RecordValidationError("<record>", "a field appears twice")

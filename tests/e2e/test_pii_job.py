@@ -28,7 +28,8 @@ from pipelines.engine import RecordPath
 from pipelines.pii import builtin_policy
 from pipelines.pii.pipeline import masking_pipeline
 from connectors.sinks.opensearch import opensearch_bulk
-from pipelines.records import Record, from_avro, read_avro_file, to_avro
+from pipelines.records import Record, RecordValidationError, from_avro, read_avro_file, to_avro
+from tests.pii_bad_unicode import full_width_leaks, kinesis_data
 from tests.pii_canaries import leaks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
@@ -49,12 +50,18 @@ def run(local_stack, tmp_path_factory):
     create_stream(kinesis, output, 1)
     s3.create_bucket(Bucket=bucket)
     good, bad = input_records()
+    reference = masking_pipeline(builtin_policy("payments", environ=KEYS))
+    # Bad Unicode (tests/pii_bad_unicode.py): masked (full width, the largest record) or dead letters.
+    unicode = kinesis_data(reference)
+    good += [from_avro(unicode.pop(name)) for name in ("full_width", "largest")]
+    bad += [unicode.pop(name) for name in ("surrogate_bytes", "surrogate_avro", "not_utf8_bytes", "not_utf8_avro")]
     too_big_for_firehose = [
         Record(id="l" * 600, type="payment.created", source="sql-test", partition_key="acct-long-id",
                payload={"note": "an id over OpenSearch's limit"}, event_time=1_700_000_000_000),
         Record(id="escapes", type="payment.created", source="sql-test", partition_key="acct-escapes",
                payload={"note": "\x01" * 200_000}, event_time=1_700_000_000_000)]
     good += too_big_for_firehose
+    too_big_for_firehose.append(good[-3])  # the largest record: its bulk entry is over Firehose's limit too
     grows = Record(id="grows", type="payment.created", source="sql-test", partition_key="acct-grows",
                    payload={"notes": "Customer " + "a@b.io " * 20_000}, event_time=1_700_000_000_000)
     firehose = f"sql-search-{suffix}"
@@ -65,6 +72,7 @@ def run(local_stack, tmp_path_factory):
     entries = [{"Data": to_avro(r), "PartitionKey": r.partition_key} for r in good]
     entries += [{"Data": data, "PartitionKey": f"bad-{i}"} for i, data in enumerate(bad)]
     entries.append({"Data": to_avro(grows), "PartitionKey": grows.partition_key})
+    entries.append({"Data": unicode["grows"], "PartitionKey": "acct-grows-1mib"})  # 1 MiB, over it once masked
     assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
     (work / "hmac.hex").write_text(KEYS["SHARDLINE_PII_HMAC_KEY"] + "\n")
     properties = work / "application_properties.json"
@@ -82,10 +90,10 @@ def run(local_stack, tmp_path_factory):
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     objects = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
                for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
-    reference = masking_pipeline(builtin_policy("payments", environ=KEYS))
     return {"expected": {r.id: reference(r) for r in good}, "bad": bad, "objects": objects, "source": source,
             "not_for_firehose": [r.id for r in too_big_for_firehose], "grows": to_avro(grows),
-            "stream": read_stream_data(kinesis, output), "log": done.stdout + done.stderr}
+            "stream": read_stream_data(kinesis, output), "log": done.stdout + done.stderr,
+            "grows_1mib": unicode["grows"]}
 
 
 def test_the_sql_job_writes_exactly_the_reference_masking_to_the_stream_and_s3(run):
@@ -114,7 +122,8 @@ def test_records_firehose_cannot_take_are_dead_letters_with_the_python_writer_s_
     refused = {from_avro(l.data).id: l for l in dead_letters(run) if l.error_type in
                ("SerializationException", "RecordTooLarge") and "firehose" in l.reason.lower()}
     assert sorted(refused) == sorted(run["not_for_firehose"])
-    long_id, escapes = (refused[i] for i in run["not_for_firehose"])
+    long_id, escapes, largest = (refused[i] for i in run["not_for_firehose"])
+    assert largest.error_type == "RecordTooLarge" and largest.reason.endswith("bytes is over Firehose's 1024000")
     assert long_id.reason == ("firehose cannot encode the record: record id is longer than OpenSearch's 512-byte "
                               "_id limit")
     assert escapes.error_type == "RecordTooLarge" and escapes.reason.endswith("bytes is over Firehose's 1024000")
@@ -122,10 +131,13 @@ def test_records_firehose_cannot_take_are_dead_letters_with_the_python_writer_s_
 
 
 def test_a_record_masking_makes_too_large_is_a_dead_letter_with_every_engine_s_reason(run):
-    found = [l for l in dead_letters(run) if l.error_type == "RecordTooLarge" and "Kinesis" in l.reason]
-    expected = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS))).from_bytes(run["grows"])
-    assert [(l.error_type, l.reason) for l in found] == [(expected.error_type, expected.reason)]
-    assert found[0].reason.startswith("an output record is ") and from_avro(found[0].data).id == "grows"
+    found = sorted((l for l in dead_letters(run) if l.error_type == "RecordTooLarge" and "Kinesis" in l.reason),
+                   key=lambda l: from_avro(l.data).id)
+    path = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS)))
+    expected = [path.from_bytes(run[name]) for name in ("grows", "grows_1mib")]
+    assert [(l.error_type, l.reason) for l in found] == [(e.error_type, e.reason) for e in expected]
+    assert found[0].reason.startswith("an output record is ")
+    assert [from_avro(l.data).id for l in found] == ["grows", "grows-1mib"]
 
 
 def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reason(run):
@@ -138,7 +150,17 @@ def test_bad_records_reach_the_dead_letters_masked_with_their_position_and_reaso
     path = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS)))
     assert sorted((l.error_type, l.reason) for l in found) == sorted(
         (r.error_type, r.reason) for r in (path.from_bytes(data) for data in run["bad"]))
-    assert sorted(from_avro(l.data).id for l in found if l.error_type == "MaskingError") == ["bad-json", "bad-utf8"]
+    assert sorted(from_avro(l.data).id for l in found if l.error_type == "MaskingError") == [
+        "bad-json", "bad-utf8", "not-utf8-bytes", "surrogate-bytes"]
+    # Bad Unicode: every letter is still an envelope, masked (an Avro string that is not UTF-8 too).
+    assert {"surrogate-avro", "not-utf8-avro"} <= {envelope_id(l.data) for l in found}
+
+
+def envelope_id(data: bytes) -> str | None:
+    try:
+        return from_avro(data).id
+    except RecordValidationError:
+        return None
 
 
 def test_no_canary_leaks_from_the_pii_job(run):
@@ -146,3 +168,4 @@ def test_no_canary_leaks_from_the_pii_job(run):
     blobs.update({f"stream[{i}]": data for i, data in enumerate(run["stream"])})
     blobs["log"] = run["log"]
     assert leaks(blobs) == []
+    assert full_width_leaks(blobs) == []   # also the full-width card, read as NFKC text
