@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from pipelines.pii.detectors.base import Match, confidence, context_before
+from pipelines.pii.detectors.base import Match, colon_cues, confidence, context_before
 from pipelines.pii.entities import ADDRESS, POSTAL_CODE
 
 # USPS standard suffixes (the common ones) plus their abbreviations; Faker's
@@ -50,9 +50,8 @@ _SUFFIX_WORD = re.compile("(?:" + "|".join(
     first + "(?:" + "|".join(sorted((s[1:] for s in _SUFFIXES if s[0] == first), key=len, reverse=True)) + ")"
     for first in sorted({s[0] for s in _SUFFIXES})) + r")\b")
 
-# Cue words, searched in the lower-cased text; the address runs to the end of its sentence.
-_ADDRESS_CUE = re.compile(r"(?:address|adresse|anschrift|direcci[oó]n|domicilio)\s*:\s*")
-_CUE_WORDS = ("addr", "adress", "anschrift", "direcci", "domicilio")
+# Cue words before a colon, in the lower-cased text; the address runs to the end of its sentence.
+_ADDRESS_CUES = ("address", "adresse", "anschrift", "dirección", "direccion", "domicilio")
 # Where a cued address ends: ";", a line break, a full stop (Latin or CJK), or ". " after a word
 # that is no abbreviation ("ул. Ленина", "Hauptstr. 5" go on; "Berlin. Danke" ends).
 _ADDRESS_END = re.compile(r"[;\n\u3002]|\.(?:\s|$)|$")
@@ -76,12 +75,9 @@ class AddressDetector:
         if _SUFFIX_WORD.search(text) is not None:
             out = [Match(ADDRESS, m.start(), m.end(), 0.75) for m in _ADDRESS.finditer(text)]
         low = text.lower()
-        # Every cue has a colon; len: lower() may change lengths, and offsets would not line up.
+        # Every cue ends in a colon; lower() may change lengths, and offsets would not line up.
         if ":" in low and len(low) == len(text):
-            for word in _CUE_WORDS:
-                if word in low:
-                    out.extend(_cued_addresses(text, low))
-                    break
+            out.extend(_cued_addresses(text, low))
         # A postcode alone is only reported after a cue; without one, skip the search.
         if "zip" not in low and "post" not in low:
             return out
@@ -94,10 +90,11 @@ class AddressDetector:
 def _cued_addresses(text: str, low: str) -> list[Match]:
     """What follows an address cue, to the end of its sentence (at most _MAX_ADDRESS characters)."""
     out = []
-    for cue in _ADDRESS_CUE.finditer(low):
-        if cue.start() > 0 and low[cue.start() - 1].isalnum():
-            continue
-        start = pos = cue.end()
+    for _, colon_end in colon_cues(low, _ADDRESS_CUES):
+        start = colon_end
+        while start < len(text) and text[start] in " \t\u00a0":
+            start += 1
+        pos = start
         limit = min(len(text), start + _MAX_ADDRESS)
         while (stop := _ADDRESS_END.search(text, pos, limit)) is not None:
             pos = stop.end()

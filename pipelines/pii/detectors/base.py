@@ -66,7 +66,8 @@ class EntityRecognizer(Protocol):
 # order number).  A letter that is not a lower-case ASCII one must follow (a
 # capital, or another script's), so abbreviations ("Tel. +44 ...", "soc. sec. no.
 # 123...") do not end the sentence; a CJK full stop always ends one.
-_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[^\W\d_a-z])|\u3002")
+# (One character class first, so the engine skips ahead in C: a top-level "|" made it twice as slow.)
+_SENTENCE_END = re.compile(r"[.!?;\u3002](?:(?<=\u3002)|\s+(?=[^\W\d_a-z]))")
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 40) -> bool:
@@ -92,3 +93,24 @@ def context_near(text: str, start: int, end: int, words: re.Pattern[str], window
 
 def confidence(base: float, boost: float, has_context: bool) -> float:
     return min(1.0, base + boost) if has_context else base
+
+
+def colon_cues(low: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(where the word starts, where the colon ends) for each ":" right after one of ``words`` ("Adresse :",
+    "nom du client:") in lower-cased text.  Colons are rare: looking back from each (one C call) is
+    cheaper than searching the text for every word (about 0.1 us a word)."""
+    out = []
+    colon = low.find(":")
+    while colon >= 0:
+        end = colon
+        while end and low[end - 1] == " ":
+            end -= 1
+        if low.endswith(words, 0, end):
+            for word in words:
+                if low.endswith(word, 0, end):
+                    start = end - len(word)
+                    if start == 0 or not low[start - 1].isalnum():
+                        out.append((start, colon + 1))
+                    break
+        colon = low.find(":", colon + 1)
+    return out

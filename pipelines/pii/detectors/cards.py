@@ -24,9 +24,9 @@ from pipelines.pii.entities import CREDIT_CARD
 # Dots and slashes also part IPs, versions and dates: a card written with them is taken only
 # in the groups cards print ("4111.1111.1111.1111", "3782/822463/10005"), one kind throughout.
 # Both forms in one pattern: a second pass over the text would cost more than the card check.
-_CANDIDATE = re.compile(r"\d(?<![\w+-]\d)(?:(?<![./]\d)\d{3}([./])(?:\d{6}\1\d{4,5}|\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,5})?|\d{3}(?:\1\d{3}){2})"
-                        r"(?!\w|[./-]\d)"
-                        r"|(?:[ -]?\d){11,}(?!\w|[-/]\d))")
+_CANDIDATE = re.compile(r"\d(?<![\w+-]\d)(?:(?:[ -]?\d){11,}(?!\w|[-/]\d)"
+                        r"|(?<![./]\d)\d{3}([./])(?:\d{6}\1\d{4,5}|\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,5})?|\d{3}(?:\1\d{3}){2})"
+                        r"(?!\w|[./-]\d))")
 _CONTEXT = re.compile(
     r"(?i)\b(?:card|credit|debit|cc|pan|visa|master\s*card|amex|american\s+express|discover|"
     r"jcb|diners|maestro|unionpay|rupay|mir)\b")
@@ -151,7 +151,9 @@ def _best_span(raw: str) -> tuple[int, int, bool] | None:
         sub = raw[start:end]
         if not _plausible_grouping(sub, groups[i:j]):
             continue
-        digits = sub.translate(_NO_SEPARATORS)
+        digits = sub.replace(" ", "").replace("-", "")  # two C calls: cheaper than a translate table
+        if not digits.isdigit():
+            digits = digits.replace(".", "").replace("/", "")
         if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
             continue
         known = card_brand_known(digits)
@@ -171,8 +173,6 @@ def _plausible_grouping(raw: str, groups: list[tuple[int, int]]) -> bool:
             return False
     return True
 
-
-_NO_SEPARATORS = str.maketrans("", "", " -./")
 
 
 _GROUP = re.compile(r"\d+")

@@ -22,8 +22,10 @@ _LABEL = r"[^\W_](?:[\w\-]{0,61}[^\W_])?"
 # An ASCII TLD may be followed by another script's letters (CJK and Thai run words together:
 # "山田@例え.jpです"); a TLD in another script, or punycode, ends at any letter.
 _TLD = r"(?:[A-Za-z]{2,24}(?![A-Za-z0-9_\-])|xn--[a-z0-9\-]{1,59}(?![\w\-])|[^\W\d_]{2,24}(?![\w\-]))"
-_CANDIDATE = re.compile(rf"(?<![\w.%+\-]){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}(?!\.\w)"
-                        rf"|(?<![\w\"]){_QUOTED}@(?:{_LABEL}\.)+{_TLD}(?!\.\w)")
+_DOT_ATOM = rf"(?<![\w.%+\-]){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}(?!\.\w)"
+_CANDIDATE = re.compile(_DOT_ATOM)
+# Quoted local parts are rare: the alternative is tried only in texts with a '"'.
+_CANDIDATE_OR_QUOTED = re.compile(rf"{_DOT_ATOM}|(?<![\w\"]){_QUOTED}@(?:{_LABEL}\.)+{_TLD}(?!\.\w)")
 
 
 _MAX_LOCAL = 64  # RFC 5321
@@ -38,10 +40,11 @@ class EmailDetector:
         out: list[Match] = []
         done = 0  # text before this offset is already searched
         at = text.find("@")
+        candidate = _CANDIDATE_OR_QUOTED if at >= 0 and '"' in text else _CANDIDATE
         while at >= 0:
             # Search only near the "@": scanning the whole text with a pattern
             # that starts with a wide character class costs ~20 us a text.
-            m = _CANDIDATE.search(text, max(done, at - _MAX_LOCAL - 1), at + 256)
+            m = candidate.search(text, max(done, at - _MAX_LOCAL - 1), at + 256)
             if m is not None and m.start() <= at < m.end():
                 local, _, domain = m.group().rpartition("@")
                 if len(local) <= _MAX_LOCAL and len(domain) <= 253:

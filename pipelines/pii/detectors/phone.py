@@ -33,11 +33,13 @@ from pipelines.pii.entities import PHONE_NUMBER
 _CANDIDATE = re.compile(
     r"[+(\d](?<![\w+@.\-/][+(\d])[\d ().\-/]{5,26}\d"
     r"(?:[ ,]*(?i:ext\.?|extension|ex\.?|x|\#)[ .]*\d{1,7})?(?![\w@]|[.\-/]\w)")
-# English, German, French and Spanish.
+# English, German, French and Spanish (phone, tel, telephone, telefon, téléphone, teléfono, text, tfno,
+# portable, call(ed), cell, contact, celular, mobile, mobil, móvil, reach, rückruf, rappeler, anrufen, appeler...).
+# Grouped by first letter: case-blind matching cannot skip ahead on a literal, and a flat list of 27 words
+# took 60% longer a search.
 _CONTEXT = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|call(?:ed)?|mobile|cell|fax|contact|reach|sms|text|whatsapp"
-    r"|telefon|handy|mobil|r[uü]ckruf|anrufen|t[eé]l[eé]phone|t[eé]l|portable|rappeler|appeler"
-    r"|tel[eé]fono|tfno|m[oó]vil|celular|llamar)\b")
+    r"(?i)\b(?:t(?:[eé]l(?:[eé](?:phone|fono|fon))?|ext|fno)|p(?:hone|ortable)|c(?:all(?:ed)?|ell|ontact|elular)"
+    r"|m(?:obile?|[oó]vil)|fax|r(?:each|[uü]ckruf|appeler)|sms|whatsapp|handy|a(?:nrufen|ppeler)|llamar)\b")
 # Shapes that are written as phone numbers: international, grouped, or with an
 # extension.  A bare run of digits is more often an id.
 _GROUPED = re.compile(r"[ ().\-/]")
@@ -79,8 +81,8 @@ class PhoneDetector:
     def find(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[Match]:
         out = []
         pos = 0
-        claimed = _merged(skip) if len(skip) > 1 else list(skip)
-        claimed_ends = [end for _, end in claimed]
+        # A few claimed spans are walked; many (a long note full of PII) are merged once and bisected.
+        claimed, claimed_ends = (skip, None) if len(skip) <= _FEW_CLAIMED else _sorted_claims(skip)
         while (m := _CANDIDATE.search(text, pos)) is not None:
             start, end = m.span()
             pos = end
@@ -353,28 +355,36 @@ def _grouped_as_formatted(raw: str, number: PhoneNumber) -> bool:
 _DIGITS = re.compile(r"\d+")
 
 
-def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` sorted, overlapping ones joined: each candidate then looks up only its neighbours."""
-    out: list[tuple[int, int]] = []
+_FEW_CLAIMED = 16
+
+
+def _sorted_claims(spans: Sequence[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[int]]:
+    """``spans`` sorted, overlapping ones joined, and their ends: each candidate then bisects to its neighbours."""
+    merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            out.append((start, end))
-    return out
+            merged.append((start, end))
+    return merged, [end for _, end in merged]
 
 
-def _unclaimed(start: int, end: int, claimed: list[tuple[int, int]], claimed_ends: list[int]) -> list[tuple[int, int]]:
-    """The parts of [start, end) outside every claimed span (sorted, disjoint), long enough to hold a phone number.
+def _unclaimed(start: int, end: int, claimed: Sequence[tuple[int, int]],
+               claimed_ends: list[int] | None) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside every claimed span, long enough to hold a phone number.
 
-    A bisection finds the first claimed span that may overlap: walking them all for every candidate made a
-    note full of PII quadratic (16 s for 1 MiB).
+    With ``claimed_ends`` the spans are sorted and disjoint (``_sorted_claims``), and only those from the
+    first that may overlap are looked at: walking them all for every candidate made a note full of PII
+    quadratic (16 s for 1 MiB).
     """
     pieces = [(start, end)]
-    for i in range(bisect_right(claimed_ends, start), len(claimed)):
+    first = 0 if claimed_ends is None else bisect_right(claimed_ends, start)
+    for i in range(first, len(claimed)):
         c_start, c_end = claimed[i]
-        if c_start >= end:
+        if c_start >= end and claimed_ends is not None:
             break
+        if c_end <= start or c_start >= end:
+            continue
         pieces = [part for s, e in pieces
                   for part in ((s, min(e, c_start)), (max(s, c_end), e)) if part[1] - part[0] >= 7]
     return pieces
