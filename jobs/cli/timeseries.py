@@ -2,6 +2,8 @@
 
     shardline ts generate --output readings.jsonl --records 100000 [--anomaly-rate 0.002 ...]
     shardline ts run --input readings.jsonl --output windows.jsonl [--window 60s] [--config ts.yaml]
+    shardline ts run --stream telemetry --aggregate-table T --dlq s3://b/dlq --snapshots s3://b/state \\
+        [--alert-stream A] [--raw-s3 s3://b/raw] [--checkpoints ts.json] [--idle-timeout 30]
     shardline ts query --series device-0001/temperature --from 2026-01-01T00:00:00Z --to ... \\
         (--table AGGREGATES | --input windows.jsonl) [--json] [--plot out.png]
 """
@@ -33,30 +35,63 @@ def seconds(text: Optional[str], flag: str) -> Optional[float]:
 
 
 @ts_app.command("run")
-def ts_run(input: Path = typer.Option(..., "--input", exists=True, dir_okay=False,
-                                      help="JSON lines: envelopes holding readings, or bare reading objects"),
-           output: Optional[Path] = typer.Option(None, help="JSON lines of windows and anomalies (default stdout)"),
+def ts_run(input: Optional[Path] = typer.Option(None, "--input", exists=True, dir_okay=False,
+                                                help="JSON lines: envelopes holding readings, or bare reading objects"),
+           stream: Optional[str] = typer.Option(None, "--stream", help="Kinesis stream of readings (instead of "
+                                                "--input): the local runner as the engine"),
+           output: Optional[Path] = typer.Option(None, help="File mode: JSON lines of windows and anomalies "
+                                                 "(default stdout)"),
            window: Optional[str] = typer.Option(None, help="Window length, e.g. 60s or 5m (default 60s)"),
            slide: Optional[str] = typer.Option(None, help="Slide of sliding windows (default: tumbling)"),
            config: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                                  help="Settings file (YAML or JSON): see TimeseriesConfig"),
            devices: Optional[str] = typer.Option(None, help="Device table: FILE.jsonl|.csv, s3://bucket/key "
                                                  "or dynamodb:TABLE"),
-           dlq: Optional[Path] = typer.Option(None, help="Dead-letter file (default <output>.dlq.jsonl)"),
-           late: Optional[Path] = typer.Option(None, help="Late readings (default <output>.late.jsonl)"),
+           dlq: Optional[str] = typer.Option(None, help="Dead letters: a file (file mode: default "
+                                             "<output>.dlq.jsonl), or on a stream s3://bucket/prefix (required)"),
+           late: Optional[Path] = typer.Option(None, help="File mode: late readings (default <output>.late.jsonl)"),
+           aggregate_table: Optional[str] = typer.Option(None, help="Stream mode: DynamoDB table for windows"),
+           alert_stream: Optional[str] = typer.Option(None, help="Stream mode: Kinesis stream for anomalies"),
+           anomaly_table: Optional[str] = typer.Option(None, help="Stream mode: DynamoDB table for anomalies"),
+           raw_s3: Optional[str] = typer.Option(None, help="Stream mode: s3://bucket/prefix for clean readings"),
+           late_s3: Optional[str] = typer.Option(None, help="Stream mode: s3://bucket/prefix for late readings"),
+           snapshots: Optional[str] = typer.Option(None, help="Stream mode: the windows' state, a folder or "
+                                                   "s3://bucket/prefix (required)"),
+           checkpoints: Optional[Path] = typer.Option(None, help="Stream mode: checkpoint file, to resume "
+                                                      "where the last run ended"),
+           start: str = typer.Option("trim_horizon", "--from", help="Stream mode: trim_horizon, latest or "
+                                     "at_timestamp:T"),
+           checkpoint_interval: float = typer.Option(10.0, help="Stream mode: seconds between a shard's snapshots"),
+           count: Optional[int] = typer.Option(None, help="Stream mode: stop after this many records"),
+           idle_timeout: Optional[float] = typer.Option(None, help="Stream mode: stop after this many seconds "
+                                                        "without records"),
+           keep_open: bool = typer.Option(False, "--keep-open", help="Stream mode: leave open windows unwritten "
+                                          "when the run stops (a resumed run writes them)"),
            as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON")):
-    """Clean, enrich, window and detect over a file; every window closes at the end of input."""
+    """Clean, enrich, window and detect over a file (every window closes at the end of input) or a stream."""
     from connectors.timeseries_devices import device_loader
-    from jobs.local.timeseries import TimeseriesFileRun, load_settings, run_timeseries_file
+    from jobs.local.timeseries import load_settings
     from pipelines.timeseries.enrich import DeviceCatalog
 
+    if (input is None) == (stream is None):
+        fail("give --input FILE or --stream NAME (one of them)")
     try:
         settings = load_settings(config, {"window_s": seconds(window, "--window"),
                                         "slide_s": seconds(slide, "--slide")})
         catalog = DeviceCatalog(device_loader(devices)) if devices else None
     except (ValueError, OSError) as exc:
         fail(str(exc))
-    run = TimeseriesFileRun(input=input, output=output, dead_letters=dlq, late=late)
+    if stream is not None:
+        counts = _run_stream(stream, settings, catalog, dlq=dlq, aggregate_table=aggregate_table,
+                             alert_stream=alert_stream, anomaly_table=anomaly_table, raw_s3=raw_s3, late_s3=late_s3,
+                             snapshots=snapshots, checkpoints=checkpoints, start=start,
+                             checkpoint_interval=checkpoint_interval, count=count, idle_timeout=idle_timeout,
+                             keep_open=keep_open)
+        print(json.dumps(counts) if as_json else ", ".join(f"{name} {n}" for name, n in counts.items()))
+        return
+    from jobs.local.timeseries import TimeseriesFileRun, run_timeseries_file
+
+    run = TimeseriesFileRun(input=input, output=output, dead_letters=Path(dlq) if dlq else None, late=late)
     stats = run_async(run_timeseries_file(run, settings, catalog))
     counts = stats.as_dict()
     text = json.dumps(counts) if as_json else ", ".join(f"{name} {count}" for name, count in counts.items())
@@ -64,6 +99,30 @@ def ts_run(input: Path = typer.Option(..., "--input", exists=True, dir_okay=Fals
     if stats.rejected:
         err.print(f"{stats.rejected} records went to {run.dead_letter_path()}; see them with: "
                   f"shardline dlq summary {run.dead_letter_path()}", highlight=False, soft_wrap=True)
+
+
+def _run_stream(stream: str, settings, catalog, *, dlq, aggregate_table, alert_stream, anomaly_table, raw_s3,
+                late_s3, snapshots, checkpoints, start, checkpoint_interval, count, idle_timeout,
+                keep_open) -> dict:
+    """``ts run --stream``: the local runner as the engine (``jobs.local.timeseries_stream``); its counts."""
+    from connectors.aws import EndpointUnreachable
+    from jobs.local.streams import parse_start_position
+    from jobs.local.timeseries_sinks import TimeseriesOutputs
+    from jobs.local.timeseries_stream import TimeseriesStreamRun, run_timeseries_stream
+
+    if not snapshots:
+        fail("give --snapshots (a folder or s3://bucket/prefix): windows stay open across batches, and their "
+             "state is what a resumed run starts from")
+    try:
+        position, timestamp = parse_start_position(start)
+        outputs = TimeseriesOutputs(aggregate_table=aggregate_table, dead_letters=dlq, alert_stream=alert_stream,
+                                    anomaly_table=anomaly_table, raw_s3=raw_s3, late_s3=late_s3)
+        run = TimeseriesStreamRun(stream=stream, snapshots=snapshots, checkpoints=checkpoints, start=position,
+                                  at_timestamp=timestamp, checkpoint_interval_s=checkpoint_interval, count=count,
+                                  idle_timeout_s=idle_timeout, close_at_end=not keep_open)
+        return run_async(run_timeseries_stream(run, outputs, settings, catalog)).as_dict()
+    except (EndpointUnreachable, ValueError) as exc:
+        fail(str(exc))
 
 
 @ts_app.command("generate")

@@ -91,6 +91,13 @@ class TimeseriesStats:
         del counts["rejected_by_reason"]
         return counts
 
+    def add(self, other: "TimeseriesStats") -> None:
+        """Count ``other``'s records too (an engine with one pattern per shard reports their sum)."""
+        for name, value in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + value)
+        for reason, n in other.rejected_by_reason.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + n
+
 
 class TimeseriesPattern:
     def __init__(self, config: TimeseriesConfig = TimeseriesConfig(), devices: DeviceCatalog | None = None,

@@ -103,3 +103,25 @@ def test_settings_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "whole number of slides" in result.output
     result = runner.invoke(app, ["ts", "run", "--input", str(source), "--window", "soon"])
     assert result.exit_code == 2 and "is not a duration" in result.output
+
+
+def test_run_takes_a_file_or_a_stream_and_a_stream_needs_its_state_and_outputs(tmp_path):
+    readings = tmp_path / "readings.jsonl"
+    readings.write_text("")
+    both = runner.invoke(app, ["ts", "run", "--input", str(readings), "--stream", "telemetry"])
+    neither = runner.invoke(app, ["ts", "run"])
+    no_state = runner.invoke(app, ["ts", "run", "--stream", "telemetry", "--aggregate-table", "t", "--dlq", "d.jsonl"])
+    no_table = runner.invoke(app, ["ts", "run", "--stream", "telemetry", "--snapshots", str(tmp_path / "state"),
+                                   "--dlq", "d.jsonl"])
+    assert both.exit_code == neither.exit_code == no_state.exit_code == no_table.exit_code == 2
+    assert "--input FILE or --stream NAME" in both.output and "--input FILE or --stream NAME" in neither.output
+    assert "--snapshots" in no_state.output and "aggregate table" in no_table.output
+
+
+def test_stats_of_every_shard_add_up():
+    from pipelines.timeseries.pattern import TimeseriesStats
+
+    total, one = TimeseriesStats(), TimeseriesStats(read=3, readings=2, rejected=1, rejected_by_reason={"value": 1})
+    total.add(one)
+    total.add(one)
+    assert (total.read, total.readings, total.rejected, total.rejected_by_reason) == (6, 4, 2, {"value": 2})
