@@ -28,6 +28,8 @@ GOOD = {"device_id": "d-1", "metric": "temperature", "value": 20.5, "event_time"
     ({"metric": None}, "metric", "is required"),
     ({"device_id": ""}, "device_id", "must be a non-empty string"),
     ({"device_id": "a/b"}, "device_id", "must not contain '/'"),
+    ({"device_id": "d\ud800"}, "device_id", "must be Unicode text (it holds a lone surrogate)"),
+    ({"metric": "t\udfff"}, "metric", "must be Unicode text (it holds a lone surrogate)"),
     ({"event_time": "yesterday"}, "event_time", "must be epoch milliseconds or ISO 8601 text"),
     ({"event_time": -1}, "event_time", "must lie between 1970 and the year 9999"),
     ({"event_time": "9999-12-31T00:00:00Z"}, "event_time", "is more than 86400 s ahead of the clock"),
