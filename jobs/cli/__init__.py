@@ -312,7 +312,7 @@ def bench_timeseries(records: int = typer.Option(100_000, min=2, help="Readings 
                      warmup_records: int = typer.Option(10_000, min=1, help="Readings in the short run, subtracted "
                                                         "from the long one (start-up)"),
                      repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
-                     rate: float = typer.Option(1000.0, help="Readings a second in the latency run"),
+                     rate: float = typer.Option(5000.0, help="Readings a second in the latency run"),
                      latency: bool = typer.Option(True, help="Run the latency measurement (about 2 minutes)"),
                      out_dir: Path = typer.Option(Path("benchmarks/results"))):
     """The time-series pattern on Flink (against the same windows in pure SQL), KCL and the local runner."""
