@@ -183,7 +183,8 @@ def ts_query(series: str = typer.Option(..., help="device_id/metric"),
              plot: Optional[Path] = typer.Option(None, help="Draw the series and its anomalies to this PNG"),
              as_json: bool = typer.Option(False, "--json")):
     """The windows of one series over a time range, from the aggregate table or a `ts run` output file."""
-    from pipelines.timeseries.readings import ReadingError, event_time_ms, iso_utc
+    from pipelines.timeseries.readings import ReadingError, event_time_ms
+    from pipelines.times import iso_utc
 
     if (table is None) == (input is None):
         fail("give exactly one of --table NAME or --input FILE")

@@ -25,7 +25,7 @@ from pipelines.timeseries.config import TimeseriesConfig
 from pipelines.timeseries.enrich import DeviceCatalog
 from pipelines.timeseries.outputs import anomaly_line, window_line
 from pipelines.timeseries.pattern import Anomaly, LateReading, TimeseriesPattern, TimeseriesStats
-from pipelines.timeseries.readings import iso_utc
+from pipelines.times import iso_utc
 from pipelines.timeseries.windows import WindowAggregate
 from pipelines.wrapping import WrapConfig
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipelines.records import Record
 from pipelines.timeseries.pattern import Anomaly, EnrichedReading, LateReading
-from pipelines.timeseries.readings import iso_utc
+from pipelines.times import iso_utc
 from pipelines.timeseries.windows import WindowAggregate
 
 WINDOW_TYPE = "timeseries.window"

@@ -16,7 +16,6 @@ pipelines.timeseries.readings.ReadingError: field 'event_time': is more than 864
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
@@ -24,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pipelines.errors import FieldError
+from pipelines.times import epoch_ms
 
-MAX_EVENT_TIME_MS = 253_402_300_799_999
-"""9999-12-31T23:59:59.999Z, the last time ISO 8601 writes with four digits."""
 
 
 class ReadingError(FieldError):
@@ -112,33 +110,7 @@ def _name(payload: Mapping[str, Any], key: str) -> str:
 
 def event_time_ms(value: Any) -> int:
     """Epoch milliseconds from epoch milliseconds (an integer) or ISO 8601 text (UTC when no offset)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        millis = value
-    elif isinstance(value, float) and value.is_integer():
-        millis = int(value)
-    elif isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ReadingError("event_time", "must be epoch milliseconds or ISO 8601 text") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        millis = (parsed - EPOCH) // dt.timedelta(milliseconds=1)
-    elif value is None:
-        raise ReadingError("event_time", "is required")
-    else:
-        raise ReadingError("event_time", "must be epoch milliseconds or ISO 8601 text")
-    if not 0 <= millis <= MAX_EVENT_TIME_MS:
-        raise ReadingError("event_time", "must lie between 1970 and the year 9999")
-    return millis
+    return epoch_ms(value, "event_time", ReadingError)
 
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def iso_utc(millis: int) -> str:
-    """``2026-01-01T00:00:05Z`` (milliseconds shown only when there are some)."""
-    moment = EPOCH + dt.timedelta(milliseconds=millis)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"

@@ -21,7 +21,8 @@ from typing import Any, Iterator
 
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.records import Record
-from pipelines.timeseries.readings import ReadingError, event_time_ms, iso_utc
+from pipelines.timeseries.readings import ReadingError, event_time_ms
+from pipelines.times import iso_utc
 
 # metric: (typical level, spread of levels between devices, noise standard deviation, valid range)
 METRICS: dict[str, tuple[float, float, float, tuple[float, float]]] = {

@@ -9,7 +9,10 @@ MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.
            "pipelines.video.assembly", "pipelines.video.hls", "pipelines.video.governor", "pipelines.engine",
            "pipelines.wrapping", "pipelines.examples.clicks", "pipelines.pii.field_scan",
            "pipelines.timeseries.config", "pipelines.timeseries.readings", "pipelines.timeseries.windows",
-           "pipelines.timeseries.detect", "pipelines.timeseries.enrich", "pipelines.timeseries.pattern")
+           "pipelines.timeseries.detect", "pipelines.timeseries.enrich", "pipelines.timeseries.pattern",
+           "pipelines.times", "pipelines.eventsourcing.events", "pipelines.eventsourcing.domain",
+           "pipelines.eventsourcing.bank", "pipelines.eventsourcing.config", "pipelines.eventsourcing.aggregates",
+           "pipelines.eventsourcing.pattern", "pipelines.eventsourcing.outputs", "pipelines.eventsourcing.synthetic")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,8 @@ from pipelines.timeseries.config import TimeseriesConfig
 from pipelines.timeseries.detect import EwmaDetector, MadDetector, _median, _median_deviation
 from pipelines.timeseries.enrich import Device, DeviceCatalog
 from pipelines.timeseries.pattern import Anomaly, EnrichedReading, LateReading, TimeseriesPattern
-from pipelines.timeseries.readings import ReadingError, event_time_ms, iso_utc, parse_reading
+from pipelines.timeseries.readings import ReadingError, event_time_ms, parse_reading
+from pipelines.times import iso_utc
 from pipelines.timeseries.synthetic import TelemetryConfig, generate
 from pipelines.timeseries.windows import SeriesWindows, WindowAggregate, aggregate, p95_rank
 

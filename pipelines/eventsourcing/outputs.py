@@ -1,0 +1,55 @@
+"""The pattern's outputs as every engine writes them: JSON lines for files, envelopes for sinks.
+
+Ids are deterministic, so a replay writes the same items again rather than new ones: a derived event keeps
+the id the pattern gave it (``<type>:<source event id>``), a projection is ``state:<aggregate id>:<version>``.
+Both are partitioned by aggregate id, so one aggregate's outputs stay in order on their streams.
+
+>>> from pipelines.eventsourcing.pattern import StateChanged
+>>> changed = StateChanged("a-1", 3, {"balance": "15.00", "owner": "Customer 1", "branch": "north"}, "open", 7)
+>>> state_line(changed)
+{'aggregate_id': 'a-1', 'version': 3, 'state': {'balance': '15.00', 'owner': 'Customer 1', 'branch': 'north'}, 'status': 'open'}
+>>> record = projection_record(changed)
+>>> record.id, record.partition_key, record.payload["state"]
+('state:a-1:3', 'a-1', '{"balance":"15.00","branch":"north","owner":"Customer 1"}')
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipelines.eventsourcing.pattern import DerivedEvent, StateChanged
+from pipelines.records import Record
+
+SOURCE = "shardline.eventsourcing"
+STATE_TYPE = "eventsourcing.state"
+
+
+def state_line(changed: StateChanged) -> dict[str, Any]:
+    """One aggregate's projection as ``shardline es run --output STATE.jsonl`` writes it (one line each)."""
+    return {"aggregate_id": changed.aggregate_id, "version": changed.version, "state": dict(changed.state),
+            "status": changed.status}
+
+
+def derived_record(derived: DerivedEvent) -> Record:
+    """The envelope of a derived event for its output stream.  Its payload is an event as
+    ``pipelines.eventsourcing.events.parse_event`` reads it (``data`` as JSON text, the envelope's payload
+    being flat), plus the id of the event it derives from."""
+    payload = {"aggregate_id": derived.aggregate_id, "aggregate_type": derived.aggregate_type,
+               "version": derived.version, "event_id": derived.event_id, "type": derived.type,
+               "occurred_at": derived.occurred_at, "source_event_id": derived.source_event_id,
+               "data": _json(derived.data)}
+    return Record(id=derived.event_id, type=derived.type, source=SOURCE, partition_key=derived.aggregate_id,
+                  event_time=derived.occurred_at, payload=payload)
+
+
+def projection_record(changed: StateChanged) -> Record:
+    """The envelope of a projection update for the projection store (an upsert by aggregate id that a store
+    applies only over an older version)."""
+    payload = {"aggregate_id": changed.aggregate_id, "version": changed.version, "status": changed.status,
+               "state": _json(changed.state)}
+    return Record(id=f"state:{changed.aggregate_id}:{changed.version}", type=STATE_TYPE, source=SOURCE,
+                  partition_key=changed.aggregate_id, event_time=changed.occurred_at, payload=payload)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
