@@ -16,6 +16,7 @@ from jobs.cli.errors import CommandGroup, err, fail, progress_bar, run_async
 from jobs.cli.dlq import dlq_app
 from jobs.cli.pii import bench as bench_pii, pii_app
 from jobs.cli.scale import scale_app
+from jobs.cli.eventsourcing import es_app
 from jobs.cli.timeseries import ts_app
 from jobs.cli.video import bench as bench_video, video_app
 
@@ -32,6 +33,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(pii_app, name="pii")
 app.add_typer(scale_app, name="scale")
 app.add_typer(ts_app, name="ts")
+app.add_typer(es_app, name="es")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(video_app, name="video")
 

@@ -94,3 +94,14 @@ class CommandGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - only AWS problems are turned into a line; the rest re-raise
             fail_on_aws(exc)
             raise
+
+
+def report_file_run(counts: dict, rejected: int, dead_letters, *, as_json: bool, output_to_stdout: bool) -> None:
+    """A file run's counts (on stderr when its output went to stdout), and where its dead letters went."""
+    import json
+
+    text = json.dumps(counts) if as_json else ", ".join(f"{name} {n}" for name, n in counts.items())
+    (err.print(text) if output_to_stdout and not as_json else print(text))
+    if rejected:
+        err.print(f"{rejected} records went to {dead_letters}; see them with: shardline dlq summary {dead_letters}",
+                  highlight=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from jobs.cli.errors import err, fail, run_async
+from jobs.cli.errors import err, fail, report_file_run, run_async
 
 ts_app = typer.Typer(help="Time series: generate telemetry, run the pattern over a file, query the aggregates.",
                      no_args_is_help=True)
@@ -93,12 +93,8 @@ def ts_run(input: Optional[Path] = typer.Option(None, "--input", exists=True, di
 
     run = TimeseriesFileRun(input=input, output=output, dead_letters=Path(dlq) if dlq else None, late=late)
     stats = run_async(run_timeseries_file(run, settings, catalog))
-    counts = stats.as_dict()
-    text = json.dumps(counts) if as_json else ", ".join(f"{name} {count}" for name, count in counts.items())
-    (err.print(text) if output is None and not as_json else print(text))
-    if stats.rejected:
-        err.print(f"{stats.rejected} records went to {run.dead_letter_path()}; see them with: "
-                  f"shardline dlq summary {run.dead_letter_path()}", highlight=False, soft_wrap=True)
+    report_file_run(stats.as_dict(), stats.rejected, run.dead_letter_path(), as_json=as_json,
+                    output_to_stdout=output is None)
 
 
 def _run_stream(stream: str, settings, catalog, *, dlq, aggregate_table, alert_stream, anomaly_table, raw_s3,

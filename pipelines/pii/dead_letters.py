@@ -145,6 +145,15 @@ class DeadLetterMask:
     def _scalar(self, key: str, value: Any) -> Any:
         if not isinstance(value, _SCALARS):
             return self.mask_text(str(value))
+        if isinstance(value, str) and value[:1] in ("{", "[") and value[-1:] in ("}", "]"):
+            # JSON text inside a field (a flat envelope payload carries nested data so): its keys say what
+            # its values are, which a scan of the text cannot read through the escaping.
+            try:
+                document = json.loads(value, object_pairs_hook=_Pairs)
+            except (ValueError, RecursionError):
+                document = None
+            if isinstance(document, (_Pairs, list)):
+                return _dump_json(self._json(None, document))
         try:
             masked, _ = self.masker.mask({key: value})
         except MaskingError:

@@ -35,7 +35,7 @@ ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _FIELD_HINTS: dict[str, str] = {}
 for _entity, _names in {
     PERSON_NAME: "name firstname lastname surname fullname givenname familyname middlename "
-                 "forename customername cardholder cardholdername holdername accountholder",
+                 "forename customername cardholder cardholdername holdername accountholder owner accountowner",
     ADDRESS: "address streetaddress street address1 address2 addressline1 addressline2 "
              "homeaddress billingaddress shippingaddress mailingaddress",
     POSTAL_CODE: "postcode postalcode zip zipcode",
