@@ -356,6 +356,19 @@ def bench_pii_unicode(records: int = typer.Option(5_000, min=1, help="Labelled n
     print(table(run(records=records, seed=seed, out_dir=out_dir)))
 
 
+@bench_app.command("eventsourcing")
+def bench_eventsourcing(events: int = typer.Option(1_000_000, min=100, help="Events in the stream"),
+                        tail: float = typer.Option(0.02, min=0.0001, max=1.0, help="Share replayed after the "
+                                                   "snapshot in the rebuild"),
+                        repeats: int = typer.Option(3, min=1),
+                        out_dir: Path = typer.Option(Path("benchmarks/results"))):
+    """Events applied a second per core, and a rebuild from a snapshot against a full replay."""
+    from benchmarks.eventsourcing import EventSourcingBenchConfig, run
+
+    result = run(EventSourcingBenchConfig(events=events, tail=tail, repeats=repeats), out_dir)
+    print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
+
+
 @bench_app.command("pii-job")
 def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in the long run"),
                   warmup_records: int = typer.Option(2_000, min=1, help="Records in the short run, subtracted "

@@ -1,0 +1,189 @@
+"""The event-sourcing pattern: events applied a second per core, and a rebuild from a snapshot against a full replay.
+
+    shardline bench eventsourcing [--events 1000000] [--tail 0.02] [--repeats 3]
+
+- **Applied events a second per core**: ``EventSourcingPattern.on_payload`` over a seeded bank stream (CPU of
+  this process); the local runner's file mode (``shardline es run``) over the same events as envelopes, its
+  process's CPU, long file less short one.
+- **Rebuild**: the projections as of the stream's end, two ways, in the same run.  The baseline replays every
+  event from the start; the contender loads the snapshot taken before the last ``--tail`` share of the
+  events (JSON, from a file, as an engine stores it) and replays only those.  Both must end in the same
+  projections; the headline is the ratio of their times (the issue's goal: at least 20).
+
+Only the pure core and the local runner so far: the Flink and KCL engines are not built yet.
+Writes ``benchmarks/results/eventsourcing.json`` and ``eventsourcing.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import RESULTS_DIR, write_results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRANSACTIONS = 49
+"""Deposits and withdrawals per account: with its opening and (sometimes) its closing, about 50 events."""
+
+
+@dataclass(frozen=True)
+class EventSourcingBenchConfig:
+    events: int = 1_000_000
+    """About how many events the stream holds (accounts = events / 50)."""
+    tail: float = 0.02
+    """Share of the stream after the snapshot that a rebuild replays."""
+    runner_events: int = 100_000
+    """Events of the local runner's long file (its short one is a tenth)."""
+    repeats: int = 3
+    seed: int = 5
+
+
+def events(config: EventSourcingBenchConfig, count: int | None = None) -> list[dict]:
+    from pipelines.eventsourcing.synthetic import BankStreamConfig, generate_bank_stream
+
+    wanted = count or config.events
+    stream = generate_bank_stream(BankStreamConfig(accounts=max(1, wanted // (TRANSACTIONS + 1)),
+                                                   transactions=TRANSACTIONS, seed=config.seed))
+    return [payload for payload, _ in stream.records]
+
+
+def _pattern():
+    from pipelines.clock import FakeClock
+    from pipelines.eventsourcing.pattern import EventSourcingPattern
+
+    return EventSourcingPattern(clock=FakeClock(0))
+
+
+def core_rate(payloads: list[dict], repeats: int) -> dict[str, Any]:
+    seconds = []
+    for _ in range(repeats):
+        pattern = _pattern()
+        started = time.process_time()
+        for payload in payloads:
+            pattern.on_payload(payload)
+        seconds.append(time.process_time() - started)
+    median = statistics.median(seconds)
+    return {"events": len(payloads), "cpu_s": [round(s, 3) for s in seconds],
+            "events_per_s_per_core": round(len(payloads) / median, 1)}
+
+
+def rebuild(payloads: list[dict], config: EventSourcingBenchConfig, workdir: Path) -> dict[str, Any]:
+    """Full replay against snapshot + tail, each timed ``repeats`` times; both must give the same projections."""
+    cut = int(len(payloads) * (1 - config.tail))
+    before = _pattern()
+    for payload in payloads[:cut]:
+        before.on_payload(payload)
+    snapshot_file = workdir / "snapshot.json"
+    snapshot_file.write_text(json.dumps(before.snapshot()), encoding="utf-8")
+    full, from_snapshot, final = [], [], {}
+    for _ in range(config.repeats):
+        started = time.process_time()
+        replayed = _pattern()
+        for payload in payloads:
+            replayed.on_payload(payload)
+        full.append(time.process_time() - started)
+        started = time.process_time()
+        restored = _pattern()
+        restored.restore(json.loads(snapshot_file.read_text(encoding="utf-8")))
+        for payload in payloads[cut:]:
+            restored.on_payload(payload)
+        from_snapshot.append(time.process_time() - started)
+        final = {"full": replayed.projections(), "snapshot": restored.projections()}
+    if final["full"] != final["snapshot"]:
+        raise RuntimeError("the rebuild from the snapshot ended in other projections than the full replay")
+    return {"events": len(payloads), "tail_events": len(payloads) - cut,
+            "snapshot_bytes": snapshot_file.stat().st_size, "aggregates": len(final["full"]),
+            "full_replay_s": round(statistics.median(full), 3),
+            "snapshot_and_tail_s": round(statistics.median(from_snapshot), 3),
+            "speedup": round(statistics.median(full) / statistics.median(from_snapshot), 1)}
+
+
+def runner_rate(config: EventSourcingBenchConfig, workdir: Path) -> dict[str, Any]:
+    """``shardline es run`` over envelope files: the process's CPU, the long file's less the short one's."""
+    import resource
+
+    from pipelines.eventsourcing.synthetic import bank_envelope
+    from pipelines.records import to_json_line
+
+    payloads = events(config, config.runner_events)
+    sizes = {"short": len(payloads) // 10, "long": len(payloads)}
+    costs = []
+    for _ in range(config.repeats):
+        cpu = {}
+        for size, count in sizes.items():
+            path = workdir / f"events-{size}.jsonl"
+            path.write_text("".join(to_json_line(bank_envelope(p, n, config.seed)) + "\n"
+                                    for n, p in enumerate(payloads[:count])), encoding="utf-8")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-c", "from jobs.cli import main; main()", "es", "run", "--input",
+                            str(path), "--output", str(workdir / f"state-{size}.jsonl")], cwd=REPO_ROOT,
+                           check=True, capture_output=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[size] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        costs.append((cpu["long"] - cpu["short"]) / (sizes["long"] - sizes["short"]))
+    median = statistics.median(costs)
+    return {"events": sizes["long"], "us_per_event": round(median * 1e6, 1),
+            "events_per_s_per_core": round(1 / median, 1) if median > 0 else None}
+
+
+def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: Path | None = RESULTS_DIR, *,
+        plot: bool = True) -> dict[str, Any]:
+    started = time.monotonic()
+    payloads = events(config)
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        result = {"benchmark": "eventsourcing", "config": asdict(config),
+                  "headline": "rebuild: full replay time / (snapshot load + tail replay) time",
+                  "pattern": core_rate(payloads, config.repeats), "local_runner": runner_rate(config, workdir),
+                  "rebuild": rebuild(payloads, config, workdir)}
+    result["goals"] = {"rebuild_20x": {"met": result["rebuild"]["speedup"] >= 20,
+                                       "value": result["rebuild"]["speedup"]}}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    write_results(result, out_dir, "eventsourcing", _plot if plot else None)
+    return result
+
+
+def _plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rates, rebuild_) = plt.subplots(1, 2, figsize=(10, 3.4))
+    labels = ["pattern (in process)", "local runner (es run)"]
+    values = [result["pattern"]["events_per_s_per_core"], result["local_runner"]["events_per_s_per_core"] or 0]
+    rates.barh(labels, values, color=["tab:blue", "tab:orange"])
+    for i, value in enumerate(values):
+        rates.text(value, i, f" {value:,.0f}", va="center", fontsize=8)
+    rates.invert_yaxis()
+    rates.set_xlabel("events applied a second, per core")
+    data = result["rebuild"]
+    rebuild_.bar(["full replay", f"snapshot + last {data['tail_events']:,}"],
+                 [data["full_replay_s"], data["snapshot_and_tail_s"]], color=["tab:gray", "tab:green"])
+    rebuild_.set_ylabel("CPU seconds")
+    rebuild_.set_title(f"Rebuild of {data['events']:,} events: {data['speedup']}x faster from a snapshot", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=EventSourcingBenchConfig.events)
+    parser.add_argument("--tail", type=float, default=EventSourcingBenchConfig.tail)
+    parser.add_argument("--repeats", type=int, default=EventSourcingBenchConfig.repeats)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    result = run(EventSourcingBenchConfig(events=args.events, tail=args.tail, repeats=args.repeats), args.out_dir)
+    print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
