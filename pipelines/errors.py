@@ -11,3 +11,12 @@ class FieldError(ValueError):
 
     field: str | None
     reason: str
+
+    def __init__(self, field_name: str | None, reason: str) -> None:
+        self.field = field_name
+        self.reason = reason
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """The message: ``field '<name>': <reason>``, or the reason alone for the whole record."""
+        return f"field '{self.field}': {self.reason}" if self.field else self.reason

@@ -66,11 +66,12 @@ class RecordValidationError(FieldError):
     """A record does not fit the envelope.  Names the field and the reason, never the value."""
 
     def __init__(self, field_name: str, reason: str, line: int | None = None) -> None:
-        self.field = field_name
-        self.reason = reason
         self.line = line
-        where = f"line {line}: " if line is not None else ""
-        super().__init__(f"{where}field '{field_name}': {reason}")
+        super().__init__(field_name, reason)
+
+    def describe(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}field '{self.field}': {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,10 +47,8 @@ DeriveFn = Callable[[Mapping[str, Any], Mapping[str, Any], Event], Optional[Iter
 class DomainRuleError(FieldError):
     """A business rule refuses an event: a fixed reason (and the field it is about, if one), never a value."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"field '{field}': {reason}" if field else reason)
+    def __init__(self, reason: str, field: str | None = None) -> None:  # a rule's reason comes first
+        super().__init__(field, reason)
 
 
 class Domain:

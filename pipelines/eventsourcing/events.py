@@ -35,11 +35,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class EventError(FieldError):
     """A record is not a usable event: the field and our reason, never the value."""
 
-    def __init__(self, field_name: str | None, reason: str) -> None:
-        self.field = field_name
-        self.reason = reason
-        super().__init__(f"field '{field_name}': {reason}" if field_name else reason)
-
 
 @dataclass(frozen=True, slots=True)
 class Event:

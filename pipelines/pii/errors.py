@@ -25,7 +25,5 @@ class MissingKeyError(PolicyError):
 class MaskingError(FieldError):
     """A payload cannot be masked (e.g. a value is not valid UTF-8).  Names the field, never the value."""
 
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"field '{field}': {reason}" if field is not None else reason)
+    def describe(self) -> str:
+        return f"field '{self.field}': {self.reason}" if self.field is not None else self.reason
