@@ -65,14 +65,29 @@ def stored_windows(dynamodb, table: str, series: set[str]) -> dict:
     return items
 
 
-def test_a_killed_worker_loses_no_window_and_changes_none(kinesis_mock_stack, tmp_path):
-    stream = f"ts-kcl-{uuid.uuid4().hex[:8]}"
-    kinesis, dynamodb, s3 = client("kinesis"), client("dynamodb"), client("s3")
+def new_stack(prefix: str) -> tuple[str, str, str]:
+    """A two-shard stream, its aggregate table and a bucket (the stream's name): (stream, table, bucket)."""
+    stream = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kinesis = client("kinesis")
     kinesis.create_stream(StreamName=stream, ShardCount=2)
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    table, bucket = f"{stream}-windows", stream
-    create_table(dynamodb, table)
-    s3.create_bucket(Bucket=bucket)
+    create_table(client("dynamodb"), f"{stream}-windows")
+    client("s3").create_bucket(Bucket=stream)
+    return stream, f"{stream}-windows", stream
+
+
+def assert_windows_equal(stored: dict, expected: dict) -> None:
+    """The aggregate table's items are the pattern's windows, number for number."""
+    assert set(stored) == set(expected)
+    for key, window in expected.items():
+        item = stored[key]
+        assert (item["count"], item["min"], item["max"], item["mean"], item["p95"], item["window_end"]) == (
+            window.count, window.min, window.max, window.mean, window.p95, window.window_end), key
+
+
+def test_a_killed_worker_loses_no_window_and_changes_none(kinesis_mock_stack, tmp_path):
+    kinesis, dynamodb, s3 = client("kinesis"), client("dynamodb"), client("s3")
+    stream, table, bucket = new_stack("ts-kcl")
     rows = telemetry()
     expected = expected_windows(rows)
     config_file = tmp_path / "ts.json"
@@ -108,12 +123,7 @@ def test_a_killed_worker_loses_no_window_and_changes_none(kinesis_mock_stack, tm
                  "the dead worker's shards to move", survivors)
         wait_for(lambda: set(stored_windows(dynamodb, table, series)) >= set(expected), 90, "every window",
                  survivors)
-        stored = stored_windows(dynamodb, table, series)
-        assert set(stored) == set(expected)
-        for key, window in expected.items():
-            item = stored[key]
-            assert (item["count"], item["min"], item["max"], item["mean"], item["p95"], item["window_end"]) == (
-                window.count, window.min, window.max, window.mean, window.p95, window.window_end), key
+        assert_windows_equal(stored_windows(dynamodb, table, series), expected)
         restored = (tmp_path / f"{leader}.log").read_text(errors="replace").count("event=timeseries_restored")
         assert restored >= len(victim_shards), "the survivor took the dead worker's shards from their snapshots"
         raw = s3.list_objects_v2(Bucket=bucket, Prefix="raw/dt=2026-01-01/")

@@ -14,17 +14,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
 from connectors.aws import client
 from connectors.dead_letter import parse_dead_letters
-from connectors.timeseries_store import create_table
 from jobs.local.timeseries_sinks import TimeseriesOutputs
 from jobs.local.timeseries_stream import TimeseriesStreamRun, run_timeseries_stream
 from pipelines.timeseries.config import TimeseriesConfig
-from tests.e2e.test_timeseries_kcl import SETTINGS, expected_windows, put, stored_windows, telemetry
+from tests.e2e.test_timeseries_kcl import (SETTINGS, assert_windows_equal, expected_windows, new_stack, put,
+                                           stored_windows, telemetry)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -39,13 +38,8 @@ def checkpointed_shards(path) -> int:
 def test_a_killed_run_resumes_from_its_snapshot_and_changes_no_window(local_stack, tmp_path):
     import asyncio
 
-    stream = f"ts-run-{uuid.uuid4().hex[:8]}"
     kinesis, dynamodb, s3 = client("kinesis"), client("dynamodb"), client("s3")
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    table, bucket = f"{stream}-windows", stream
-    create_table(dynamodb, table)
-    s3.create_bucket(Bucket=bucket)
+    stream, table, bucket = new_stack("ts-run")
     rows = telemetry()
     half = len(rows) // 2
     put(kinesis, stream, rows[:half], 0)
@@ -77,12 +71,7 @@ def test_a_killed_run_resumes_from_its_snapshot_and_changes_no_window(local_stac
     stats = asyncio.run(run_timeseries_stream(run, outputs, TimeseriesConfig(**SETTINGS)))
 
     expected = expected_windows(rows)
-    stored = stored_windows(dynamodb, table, {series for series, _ in expected})
-    assert set(stored) == set(expected)
-    for key, window in expected.items():
-        item = stored[key]
-        assert (item["count"], item["min"], item["max"]) == (window.count, window.min, window.max), key
-        assert item["mean"] == pytest.approx(window.mean) and item["p95"] == pytest.approx(window.p95), key
+    assert_windows_equal(stored_windows(dynamodb, table, {series for series, _ in expected}), expected)
     assert stats.read > 0
     letters = [letter for obj in s3.list_objects_v2(Bucket=bucket, Prefix="dead-letters")["Contents"]
                for letter in parse_dead_letters(
