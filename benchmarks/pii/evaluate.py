@@ -296,34 +296,43 @@ def variant_groups(entities: dict) -> list[tuple[str, int, int]]:
 
 
 def _plot(result: dict, path: Path) -> None:
+    entities = result["free_text"]["entities"]
+    names = [e for e in GOAL_ENTITIES if e in entities] + sorted(e for e in entities if e not in GOAL_ENTITIES)
+    rows = [(label, n, found / n if n else 0) for label, n, found in variant_groups(entities)]
+    lowest = min([entities[n][k] or 0 for n in names for k in ("recall", "precision")] or [1])
+    plot_scores(path, entities, names, rows,
+                title=f"free text ({result['records']} notes, seed {result['seed']}): payments policy",
+                rows_title="free-text recall by shape (red: under the goal)", y_range=(min(0.9, lowest - 0.02), 1.005),
+                x_low=min(0.9, min((r[2] for r in rows), default=1) - 0.01), rows_width=1.1)
+
+
+def plot_scores(path: Path, entities: dict, names: list[str], rows: list[tuple[str, int, float]], *, title: str,
+                rows_title: str, y_range: tuple[float, float], x_low: float, rows_width: float) -> None:
+    """Recall and precision per entity (left), and recall per row (label, count, recall) beside it, red where
+    under the goal: the figure of this evaluation and of the Unicode one (``evaluate_unicode``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    entities = result["free_text"]["entities"]
-    names = [e for e in GOAL_ENTITIES if e in entities] + sorted(e for e in entities if e not in GOAL_ENTITIES)
-    rows = variant_groups(entities)
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, max(6, 0.17 * len(rows))),
-                                      gridspec_kw={"width_ratios": [1, 1.1]})
+                                      gridspec_kw={"width_ratios": [1, rows_width]})
     xs = range(len(names))
     left.bar([x - 0.2 for x in xs], [entities[n]["recall"] or 0 for n in names], 0.4, label="recall")
     left.bar([x + 0.2 for x in xs], [entities[n]["precision"] or 0 for n in names], 0.4, label="precision")
     left.axhline(RECALL_GOAL, color="green", linestyle="--", linewidth=1, label=f"recall goal {RECALL_GOAL}")
     left.axhline(PRECISION_GOAL, color="red", linestyle=":", linewidth=1, label=f"precision goal {PRECISION_GOAL}")
     left.set_xticks(list(xs), names, rotation=45, ha="right", fontsize=8)
-    lowest = min([entities[n][k] or 0 for n in names for k in ("recall", "precision")] or [1])
-    left.set_ylim(min(0.9, lowest - 0.02), 1.005)
-    left.set_title(f"free text ({result['records']} notes, seed {result['seed']}): payments policy")
+    left.set_ylim(*y_range)
+    left.set_title(title)
     left.legend(fontsize=8, loc="lower left")
-    labels = [r[0] for r in rows]
-    recalls = [r[2] / r[1] if r[1] else 0 for r in rows]
+    recalls = [r[2] for r in rows]
     right.barh(range(len(rows)), recalls, color=["tab:blue" if r >= RECALL_GOAL else "tab:red" for r in recalls])
-    right.set_yticks(range(len(rows)), [f"{lbl} (n={r[1]})" for lbl, r in zip(labels, rows)], fontsize=6)
+    right.set_yticks(range(len(rows)), [f"{label} (n={n})" for label, n, _ in rows], fontsize=6)
     right.invert_yaxis()
-    right.set_xlim(min(0.9, min(recalls, default=1) - 0.01), 1.0)
+    right.set_xlim(x_low, 1.0)
     right.axvline(RECALL_GOAL, color="green", linestyle="--", linewidth=1)
-    right.set_title("free-text recall by shape (red: under the goal)")
+    right.set_title(rows_title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -33,7 +33,7 @@ from typing import Sequence
 
 from benchmarks.pii.evaluate import (
     BENCH_KEYS, PRECISION_GOAL, RECALL_GOAL, Detection, SpanScore, _covered, _overlaps, _ratio, count_leaks,
-    scanner_for,
+    plot_scores, scanner_for,
 )
 from benchmarks.pii.generator import LabelledRecord, Span
 from benchmarks.pii.unicode_mix import FORMS, UnicodeRecordGenerator
@@ -201,35 +201,13 @@ def table(result: dict) -> str:
 
 
 def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     entities = result["entities"]
     names = [e for e in FORMS if e in entities]
     rows = [(f"{e} {form}", f["truth"], f["recall"] or 0.0) for e in names for form, f in entities[e]["forms"].items()]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(15, max(6, 0.17 * len(rows))),
-                                      gridspec_kw={"width_ratios": [1, 1.2]})
-    xs = range(len(names))
-    left.bar([x - 0.2 for x in xs], [entities[n]["recall"] or 0 for n in names], 0.4, label="recall")
-    left.bar([x + 0.2 for x in xs], [entities[n]["precision"] or 0 for n in names], 0.4, label="precision")
-    left.axhline(RECALL_GOAL, color="green", linestyle="--", linewidth=1, label=f"recall goal {RECALL_GOAL}")
-    left.axhline(PRECISION_GOAL, color="red", linestyle=":", linewidth=1, label=f"precision goal {PRECISION_GOAL}")
-    left.set_xticks(list(xs), names, rotation=45, ha="right", fontsize=8)
-    left.set_ylim(0, 1.02)
-    left.set_title(f"Unicode mix ({result['records']} notes, seed {result['seed']}): payments policy")
-    left.legend(fontsize=8, loc="lower left")
-    right.barh(range(len(rows)), [r[2] for r in rows],
-               color=["tab:blue" if r[2] >= RECALL_GOAL else "tab:red" for r in rows])
-    right.set_yticks(range(len(rows)), [f"{label} (n={n})" for label, n, _ in rows], fontsize=6)
-    right.invert_yaxis()
-    right.set_xlim(0, 1.0)
-    right.axvline(RECALL_GOAL, color="green", linestyle="--", linewidth=1)
-    right.set_title("recall by entity and form (red: under the goal)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_scores(path, entities, names, rows,
+                title=f"Unicode mix ({result['records']} notes, seed {result['seed']}): payments policy",
+                rows_title="recall by entity and form (red: under the goal)", y_range=(0, 1.02), x_low=0,
+                rows_width=1.2)
 
 
 def main(argv: list[str] | None = None) -> None:
