@@ -24,7 +24,7 @@ from pipelines.engine import Rejected, rejection
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.outputs import derived_record, state_line
 from pipelines.eventsourcing.pattern import DerivedEvent, EventRejected, EventSourcingPattern, EventSourcingStats
-from pipelines.records import to_json_line
+from pipelines.records import Record, to_json_line
 from pipelines.wrapping import WrapConfig
 
 log = logging.getLogger("shardline.eventsourcing")
@@ -53,7 +53,7 @@ async def run_eventsourcing_file(run: EventSourcingFileRun, config: EventSourcin
     dead_letters = None
     derived = open(run.derived, "w", encoding="utf-8") if run.derived is not None else None
 
-    async def route(outputs, position: str, raw: bytes | None, event_id: object = None) -> None:
+    async def route(outputs, position: str, item: Record | BadLine | None) -> None:
         nonlocal dead_letters
         for output in outputs:
             if isinstance(output, DerivedEvent):
@@ -62,22 +62,25 @@ async def run_eventsourcing_file(run: EventSourcingFileRun, config: EventSourcin
             elif isinstance(output, Rejected):
                 if dead_letters is None:
                     dead_letters = masked_dead_letters(run.dead_letter_path(), quiet=True)
-                source, data = position, raw
-                if isinstance(output, EventRejected) and output.event is not None and output.event.event_id != event_id:
+                # The record's bytes are made only for a letter: most records write none.
+                source = position
+                data = item.raw if isinstance(item, BadLine) else to_json_line(item).encode() if item else b""
+                payload = item.payload if isinstance(item, Record) and isinstance(item.payload, dict) else {}
+                if isinstance(output, EventRejected) and output.event is not None and (
+                        output.event.event_id != payload.get("event_id")):
                     # An event held behind a gap, refused later than it came: the letter carries the event itself
                     # (a bare event line, which this runner reads back on a redrive).
                     source = f"file:{run.input.name}:held"
                     data = json.dumps(output.event.as_dict(), separators=(",", ":")).encode()
-                await dead_letters.put(DeadLetter.of(output, source, data or b"", clock.time()))
+                await dead_letters.put(DeadLetter.of(output, source, data, clock.time()))
 
     try:
         for position, item in read_input(run.input, wrapping, clock):
             if isinstance(item, BadLine):
                 pattern.stats.read += 1
-                await route([rejection(item.error, "decode")], position, item.raw)
+                await route([rejection(item.error, "decode")], position, item)
                 continue
-            payload = item.payload if isinstance(item.payload, dict) else {}
-            await route(pattern.on_record(item), position, to_json_line(item).encode(), payload.get("event_id"))
+            await route(pattern.on_record(item), position, item)
         await route(pattern.finish(), f"file:{run.input.name}:end", None)
         lines = [json.dumps(state_line(p), separators=(",", ":")) for p in
                  sorted(pattern.projections(), key=lambda p: p.aggregate_id)]
