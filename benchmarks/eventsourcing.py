@@ -7,7 +7,7 @@
   process's CPU, long file less short one.
 - **Rebuild**: the projections as of the stream's end, two ways, in the same run.  The baseline replays every
   event from the start; the contender loads the snapshot taken before the last ``--tail`` share of the
-  events (JSON, from a file, as an engine stores it) and replays only those.  Both must end in the same
+  events (the Avro container an engine stores, from a file) and replays only those.  Both must end in the same
   projections; the headline is the ratio of their times (the issue's goal: at least 20).
 
 Only the pure core and the local runner so far: the Flink and KCL engines are not built yet.
@@ -80,8 +80,10 @@ def rebuild(payloads: list[dict], config: EventSourcingBenchConfig, workdir: Pat
     before = _pattern()
     for payload in payloads[:cut]:
         before.on_payload(payload)
-    snapshot_file = workdir / "snapshot.json"
-    snapshot_file.write_text(json.dumps(before.snapshot()), encoding="utf-8")
+    from pipelines.eventsourcing.snapshots import decode_snapshot, encode_snapshot
+
+    snapshot_file = workdir / "snapshot.avro"
+    snapshot_file.write_bytes(encode_snapshot(before, {"shardId-000000000000": str(cut)}, taken_at_ms=0))
     full, from_snapshot, final = [], [], {}
     for _ in range(config.repeats):
         started = time.process_time()
@@ -91,7 +93,7 @@ def rebuild(payloads: list[dict], config: EventSourcingBenchConfig, workdir: Pat
         full.append(time.process_time() - started)
         started = time.process_time()
         restored = _pattern()
-        restored.restore(json.loads(snapshot_file.read_text(encoding="utf-8")))
+        restored.restore(decode_snapshot(snapshot_file.read_bytes()).state)
         for payload in payloads[cut:]:
             restored.on_payload(payload)
         from_snapshot.append(time.process_time() - started)

@@ -69,14 +69,19 @@ class Aggregate:
         return events
 
     def to_state(self) -> dict[str, Any]:
+        """JSON-ready data.  ``seen`` is the ids alone, oldest first: versions are consumed one after another,
+        so the remembered ids are those of the versions up to ``version`` (a third of the bytes of id-version
+        pairs, which were most of a snapshot)."""
         return {"state": self.state, "version": self.version, "updated_at": self.updated_at,
-                "seen": [[event_id, version] for event_id, version in self.seen.items()],
+                "seen": list(self.seen),
                 "held": [self.held[version].as_dict() for version in sorted(self.held)],
                 "blocked_since": self.blocked_since}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> "Aggregate":
         held = {event["version"]: Event(**event) for event in data["held"]}
-        return cls(dict(data["state"]), data["version"], data["updated_at"],
-                   OrderedDict((event_id, version) for event_id, version in data["seen"]), held,
+        seen, version = data["seen"], data["version"]
+        first = version - len(seen) + 1
+        return cls(dict(data["state"]), version, data["updated_at"],
+                   OrderedDict((event_id, first + n) for n, event_id in enumerate(seen)), held,
                    {event.event_id for event in held.values()}, data["blocked_since"])

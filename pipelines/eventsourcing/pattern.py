@@ -57,7 +57,7 @@ from pipelines.eventsourcing.domain import Domain, DomainRuleError
 from pipelines.eventsourcing.events import Event, EventError, parse_event
 from pipelines.records import Record
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 GAP_ERROR = "VersionGapError"
 
 

@@ -7,6 +7,7 @@ import pytest
 from pipelines.clock import FakeClock
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.pattern import EventSourcingPattern
+from pipelines.eventsourcing.snapshots import SnapshotFormatError, decode_snapshot, encode_snapshot
 from pipelines.eventsourcing.synthetic import BankStreamConfig, generate_bank_stream
 
 CONFIG = EventSourcingConfig(gap_timeout_s=20, remembered_event_ids=3, large_withdrawal=5000)
@@ -25,8 +26,19 @@ def feed(pattern, payloads, start, stop):
     return outputs
 
 
+def through_json(pattern):
+    return json.loads(json.dumps(pattern.snapshot()))
+
+
+def through_avro(pattern):
+    snapshot = decode_snapshot(encode_snapshot(pattern, {"shardId-1": "7-0"}, taken_at_ms=5, stream="events"))
+    assert (snapshot.positions, snapshot.taken_at_ms, snapshot.stream) == ({"shardId-1": "7-0"}, 5, "events")
+    return snapshot.state
+
+
+@pytest.mark.parametrize("stored", [through_json, through_avro])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_snapshot_at_a_random_cut_then_restore_then_the_rest_equals_an_uninterrupted_run(seed):
+def test_snapshot_at_a_random_cut_then_restore_then_the_rest_equals_an_uninterrupted_run(seed, stored):
     payloads = [p for p, _ in generate_bank_stream(BankStreamConfig(accounts=10, seed=seed, **FAULTS)).records]
     whole = EventSourcingPattern(CONFIG, clock=FakeClock(0))
     expected = feed(whole, payloads, 0, len(payloads)) + whole.finish()
@@ -38,7 +50,7 @@ def test_snapshot_at_a_random_cut_then_restore_then_the_rest_equals_an_uninterru
         first = EventSourcingPattern(CONFIG, clock=clock)
         before = feed(first, payloads, 0, cut)
         held += sum(len(a.held) for a in first.aggregates.values())
-        state = json.loads(json.dumps(first.snapshot()))  # what an engine stores: JSON
+        state = stored(first)  # what an engine stores
         resumed = EventSourcingPattern(CONFIG, clock=FakeClock(clock.time()))
         resumed.restore(state)
         after = feed(resumed, payloads, cut, len(payloads)) + resumed.finish()
@@ -54,3 +66,12 @@ def test_a_snapshot_of_another_version_is_refused_with_what_to_do():
     pattern = EventSourcingPattern(CONFIG, clock=FakeClock(0))
     with pytest.raises(ValueError, match="rebuild the projections"):
         pattern.restore({**pattern.snapshot(), "version": 0})
+
+
+def test_bytes_that_are_no_snapshot_and_a_snapshot_of_another_format_are_refused():
+    pattern = EventSourcingPattern(CONFIG, clock=FakeClock(0))
+    with pytest.raises(SnapshotFormatError, match="not an event-sourcing snapshot"):
+        decode_snapshot(b"{}")
+    data = encode_snapshot(pattern, {}, taken_at_ms=0).replace(b'"format":2', b'"format":1')
+    with pytest.raises(SnapshotFormatError, match="rebuild the projections"):
+        decode_snapshot(data)
