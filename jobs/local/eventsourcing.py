@@ -22,8 +22,8 @@ from jobs.local.runner import BadLine, masked_dead_letters, read_input
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.engine import Rejected, rejection
 from pipelines.eventsourcing.config import EventSourcingConfig
-from pipelines.eventsourcing.outputs import derived_record, state_line
-from pipelines.eventsourcing.pattern import DerivedEvent, EventRejected, EventSourcingPattern, EventSourcingStats
+from pipelines.eventsourcing.outputs import derived_record, held_event_letter, state_line
+from pipelines.eventsourcing.pattern import DerivedEvent, EventSourcingPattern, EventSourcingStats
 from pipelines.records import Record, to_json_line
 from pipelines.wrapping import WrapConfig
 
@@ -64,14 +64,11 @@ async def run_eventsourcing_file(run: EventSourcingFileRun, config: EventSourcin
                     dead_letters = masked_dead_letters(run.dead_letter_path(), quiet=True)
                 # The record's bytes are made only for a letter: most records write none.
                 source = position
-                data = item.raw if isinstance(item, BadLine) else to_json_line(item).encode() if item else b""
-                payload = item.payload if isinstance(item, Record) and isinstance(item.payload, dict) else {}
-                if isinstance(output, EventRejected) and output.event is not None and (
-                        output.event.event_id != payload.get("event_id")):
-                    # An event held behind a gap, refused later than it came: the letter carries the event itself
-                    # (a bare event line, which this runner reads back on a redrive).
+                data = held_event_letter(output, item.payload if isinstance(item, Record) else None)
+                if data is not None:
                     source = f"file:{run.input.name}:held"
-                    data = json.dumps(output.event.as_dict(), separators=(",", ":")).encode()
+                else:
+                    data = item.raw if isinstance(item, BadLine) else to_json_line(item).encode() if item else b""
                 await dead_letters.put(DeadLetter.of(output, source, data, clock.time()))
 
     try:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipelines.eventsourcing.pattern import DerivedEvent, StateChanged
+from pipelines.engine import Rejected
+from pipelines.eventsourcing.pattern import DerivedEvent, EventRejected, StateChanged
 from pipelines.records import Record
 
 SOURCE = "shardline.eventsourcing"
@@ -49,6 +50,16 @@ def projection_record(changed: StateChanged) -> Record:
                "state": _json(changed.state)}
     return Record(id=f"state:{changed.aggregate_id}:{changed.version}", type=STATE_TYPE, source=SOURCE,
                   partition_key=changed.aggregate_id, event_time=changed.occurred_at, payload=payload)
+
+
+def held_event_letter(rejected: Rejected, payload: Any) -> bytes | None:
+    """The data of the dead letter of an event held behind a gap and refused later than it came (its gap
+    timed out, or the input ended), as a bare event line that every engine reads back on a redrive; None when
+    the letter is about the record at hand (``payload``), whose own bytes it keeps."""
+    event = rejected.event if isinstance(rejected, EventRejected) else None
+    if event is None or (isinstance(payload, dict) and payload.get("event_id") == event.event_id):
+        return None
+    return json.dumps(event.as_dict(), separators=(",", ":")).encode()
 
 
 def _json(value: Any) -> str:

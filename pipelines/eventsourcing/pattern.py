@@ -4,7 +4,8 @@ Every engine feeds records through ``EventSourcingPattern.on_record`` (in arriva
 partition of aggregates: the stream's partition key is the aggregate id) and routes what comes back by type:
 
 - ``StateChanged``: an aggregate's new state and version (the projection store: upserts by aggregate id,
-  conditional on the version);
+  conditional on the version); an event a rule refused gives one too, with the state unchanged and the version
+  it consumed;
 - ``DerivedEvent``: an event the domain derived from one that applied (the output streams);
 - ``Rejected``: why a record is no event, and ``EventRejected`` (a ``Rejected`` that carries the event) why
   an event did not apply (the dead letters, with ``pipelines.engine``'s reasons).
@@ -35,7 +36,7 @@ type), so a replay sends the same ids again and a consumer drops the ones it has
 ...     event(1, "AccountOpened", owner="Customer 1", branch="north"), event(3, "Withdrawn", amount="5"),
 ...     event(2, "Deposited", amount="20"), event(2, "Deposited", amount="20"), event(4, "Withdrawn", amount="99"))]
 >>> [[type(o).__name__ for o in out] for out in outputs]
-[['StateChanged'], [], ['StateChanged', 'DerivedEvent', 'StateChanged', 'DerivedEvent'], [], ['EventRejected']]
+[['StateChanged'], [], ['StateChanged', 'DerivedEvent', 'StateChanged', 'DerivedEvent'], [], ['EventRejected', 'StateChanged']]
 >>> pattern.projection("a-1")
 StateChanged(aggregate_id='a-1', version=4, state={'balance': '15.00', 'owner': 'Customer 1', 'branch': 'north'}, status='open', occurred_at=3)
 >>> outputs[2][3].event_id, pattern.branch_totals(), pattern.stats.as_dict()
@@ -247,6 +248,13 @@ class EventSourcingPattern:
             if aggregate.blocked_since is not None:
                 self._wait(aggregate_id, aggregate)
 
+    def adopt(self, aggregate_id: str, aggregate: Aggregate) -> None:
+        """Take an aggregate as a store kept it (an engine whose state lives outside the pattern, read on first
+        sight): it applies from its version on, and still waits out a gap it was waiting on."""
+        self.aggregates[aggregate_id] = aggregate
+        if aggregate.blocked_since is not None and aggregate.held:
+            self._wait(aggregate_id, aggregate)
+
     # --- the steps -----------------------------------------------------------------------------------------
 
     def _apply(self, aggregate: Aggregate, event: Event, outputs: list[Output]) -> None:
@@ -259,6 +267,9 @@ class EventSourcingPattern:
             aggregate.consume(event, self.config.remembered_event_ids)
             refused = rejection(exc, "pipeline")
             outputs.append(self._rejected(EventRejected(refused.error_type, refused.reason, refused.step, event)))
+            # The state is as it was, at the version the refusal consumed: a store keeps versions as they are.
+            outputs.append(StateChanged(event.aggregate_id, event.version, domain.view(before), domain.status(before),
+                                        aggregate.updated_at))
             return
         aggregate.consume(event, self.config.remembered_event_ids)
         aggregate.state = after

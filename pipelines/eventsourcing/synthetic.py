@@ -39,7 +39,9 @@ class BankStreamConfig:
     """What ``shardline es generate`` makes."""
 
     accounts: int = 20
+    """Accounts (aggregates): each is opened, then transacts, and some are closed."""
     branches: tuple[str, ...] = BRANCHES
+    """Branches accounts are opened at (the totals' groups)."""
     transactions: int = 12
     """Deposits and withdrawals per account, after its opening."""
     close_rate: float = 0.2
@@ -47,15 +49,19 @@ class BankStreamConfig:
     large_rate: float = 0.05
     """Share of deposits of 10,000 to 50,000 (so that large withdrawals happen)."""
     refused_rate: float = 0.0
+    """Share of events a rule refuses (a withdrawal below zero, a deposit after close)."""
     duplicate_rate: float = 0.0
+    """Share of events sent twice (a producer's retry: same id, same version)."""
     swap_rate: float = 0.0
     """Share of adjacent version pairs swapped (each version in one swap at most)."""
     gap_rate: float = 0.0
     """Share of accounts with one version (not the last) dropped."""
     bad_rate: float = 0.0
+    """Share of records that are no event (not JSON, no aggregate id, a bad version, an unknown type)."""
     step_ms: int = 1000
     """occurred_at moves this much a record of the clean stream, from ``START_MS``."""
     seed: int = 7
+    """Seeds every choice: the same config makes the same stream."""
 
     def __post_init__(self) -> None:
         if self.accounts < 1 or self.transactions < 0 or not self.branches:

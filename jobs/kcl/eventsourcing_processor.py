@@ -1,0 +1,79 @@
+"""KCL record processor for the event-sourcing pattern: events in; projections, totals and derived events out.
+
+Started by the MultiLangDaemon, one process per shard::
+
+    KclConfig(stream_name="accounts-events", application_name="accounts",
+              executable=python_processor("jobs.kcl.eventsourcing_processor",
+                                          "--projection-table", "accounts", "--totals-table", "branches",
+                                          "--derived-stream", "accounts-derived",
+                                          "--dead-letters", "s3://lake/dead-letters"))
+
+The processor's state is the projection table (``connectors.kcl.eventsourcing``): an aggregate is read the
+first time the processor meets it, and each batch's aggregates are written back, conditional on the version
+they were read at and in one transaction with their branch's total, before the batch is checkpointed.  A
+worker that takes a shard after a crash or a lease move reads on from the table, so the events it replays are
+duplicates by version and change nothing; a worker that lost its lease and writes late fails the condition
+and stops.  Derived events are sent before the states that made them are stored: a crash between the two
+sends them again (the same ids), never loses one.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from connectors.kcl.daemon import STREAM_VARIABLE
+from connectors.kcl.eventsourcing import EventSourcingStep
+from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig, configure_stderr_logging, run_processor
+from jobs.kcl.pipeline_processor import exit_bad_config
+from jobs.local.eventsourcing_sinks import EventSourcingOutputs, EventSourcingRouter
+
+log = logging.getLogger("shardline.kcl.eventsourcing")
+DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projection-table", required=True, help="DynamoDB table of aggregates (key aggregate_id)")
+    parser.add_argument("--dead-letters", required=True, help="s3://bucket/prefix or a JSON-lines file")
+    parser.add_argument("--totals-table", help="DynamoDB table of totals per branch (key group)")
+    parser.add_argument("--derived-stream", help="Kinesis stream for derived events")
+    parser.add_argument("--config", help="Settings file (YAML or JSON), see EventSourcingConfig")
+    parser.add_argument("--checkpoint-interval", type=float, default=DEFAULT_CHECKPOINT_INTERVAL_S,
+                        help="Seconds between checkpoints (every batch is committed to the table)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import yaml
+
+    from connectors.eventsourcing_store import AggregateStore
+    from pipelines.eventsourcing.config import EventSourcingConfig
+    from pipelines.eventsourcing.pattern import EventSourcingPattern
+
+    args = parse_args(argv)
+    configure_stderr_logging()
+    try:
+        document = {}
+        if args.config:
+            with open(args.config, encoding="utf-8") as file:
+                document = yaml.safe_load(file) or {}
+        config = EventSourcingConfig.from_dict(document)
+        outputs = EventSourcingOutputs(dead_letters=args.dead_letters, projection_table=args.projection_table,
+                                       totals_table=args.totals_table, derived_stream=args.derived_stream)
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        exit_bad_config("eventsourcing_processor", exc)
+    pattern = EventSourcingPattern(config)
+    store = AggregateStore(args.projection_table, args.totals_table, grouped_by=pattern.domain.grouped_by,
+                           total_of=pattern.domain.total_of)
+    step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store)
+    dead_letters = outputs.dead_letter_store()
+    router = EventSourcingRouter(dead_letters=dead_letters, store=step.commit,
+                                 derived=outputs.derived_sink(dead_letters=dead_letters))
+    run_processor(PipelineRecordProcessor(step, router, dead_letters=dead_letters,
+                                          config=ProcessorConfig(checkpoint_interval_s=args.checkpoint_interval),
+                                          state=step))
+
+
+if __name__ == "__main__":
+    main()
