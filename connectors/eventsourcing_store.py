@@ -212,10 +212,10 @@ class AggregateStore:
         state_status = status(aggregate.state)
         if state_status is not None:
             item["status"] = {"S": str(state_status)}
-        put: dict[str, Any] = {"TableName": self.projection_table, "Item": item,
-                               "ExpressionAttributeNames": {"#key": PROJECTION_KEY}}
+        put: dict[str, Any] = {"TableName": self.projection_table, "Item": item}
         if not before.exists:
             put["ConditionExpression"] = "attribute_not_exists(#key)"
+            put["ExpressionAttributeNames"] = {"#key": PROJECTION_KEY}  # DynamoDB refuses a name left unused
         else:
             put["ConditionExpression"] = "version = :read"
             put["ExpressionAttributeValues"] = {":read": {"N": str(before.version)}}

@@ -1,0 +1,79 @@
+"""The projection table on moto: writes only go forward, and a worker that lost an aggregate cannot write it."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from connectors.aws import client
+from connectors.eventsourcing_store import (AggregateStore, ProjectionWriter, StaleAggregateError, create_tables,
+                                            read_projection, read_totals)
+from pipelines.clock import FakeClock
+from pipelines.eventsourcing.pattern import EventSourcingPattern, StateChanged
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def event(version: int, type: str, **data) -> dict:
+    return {"aggregate_id": "a-1", "aggregate_type": "Account", "version": version, "event_id": f"e-{version}",
+            "type": type, "occurred_at": version, "data": data}
+
+
+def tables() -> tuple[str, str]:
+    name = f"es-{uuid.uuid4().hex[:8]}"
+    create_tables(client("dynamodb"), f"{name}-p", f"{name}-t")
+    return f"{name}-p", f"{name}-t"
+
+
+def worker(projections: str, totals: str) -> tuple[EventSourcingPattern, AggregateStore]:
+    pattern = EventSourcingPattern(clock=FakeClock(0))
+    return pattern, AggregateStore(projections, totals, grouped_by="branch", total_of="balance")
+
+
+def feed(pattern: EventSourcingPattern, store: AggregateStore, *payloads: dict) -> None:
+    """What the KCL step does: read the aggregate on first sight, apply, commit."""
+    if "a-1" not in pattern.aggregates:
+        loaded = store.load("a-1")
+        if loaded is not None:
+            pattern.adopt("a-1", loaded)
+    for payload in payloads:
+        pattern.on_payload(payload)
+    asyncio.run(store.commit(dict(pattern.aggregates), pattern.domain.view, pattern.domain.status))
+
+
+def test_a_worker_that_lost_the_aggregate_fails_its_write_and_undoes_nothing(local_stack):
+    projections, totals = tables()
+    first, first_store = worker(projections, totals)
+    feed(first, first_store, event(1, "AccountOpened", owner="o", branch="north"), event(2, "Deposited", amount="50"))
+    second, second_store = worker(projections, totals)  # takes the shard: reads the aggregate at version 2
+    feed(second, second_store, event(3, "Deposited", amount="10"))
+    with pytest.raises(StaleAggregateError, match="no longer owns its shard"):
+        feed(first, first_store, event(3, "Withdrawn", amount="5"))  # the old owner, late, with another version 3
+    dynamodb = client("dynamodb")
+    assert read_projection(dynamodb, projections, "a-1")["version"] == 3
+    assert read_projection(dynamodb, projections, "a-1")["state"]["balance"] == "60.00"
+    assert read_totals(dynamodb, totals) == {"north": Decimal("60.00")}  # moved with each committed change only
+
+
+def test_held_events_are_kept_in_the_table_and_apply_on_the_worker_that_takes_the_aggregate(local_stack):
+    projections, totals = tables()
+    first, first_store = worker(projections, totals)
+    feed(first, first_store, event(1, "AccountOpened", owner="o", branch="north"), event(3, "Deposited", amount="7"))
+    second, second_store = worker(projections, totals)
+    feed(second, second_store, event(2, "Deposited", amount="1"), event(3, "Deposited", amount="7"))
+    line = read_projection(client("dynamodb"), projections, "a-1")
+    assert (line["version"], line["state"]["balance"]) == (3, "8.00")
+    assert second.stats.duplicates == 1  # version 3 came again; it was held already
+
+
+def test_projection_puts_only_go_forward(local_stack):
+    projections, totals = tables()
+    writer = ProjectionWriter(projections, totals)
+    newer = StateChanged("a-1", 5, {"balance": "9.00", "owner": "o", "branch": "north"}, "open", 5)
+    older = StateChanged("a-1", 3, {"balance": "1.00", "owner": "o", "branch": "north"}, "open", 3)
+    asyncio.run(writer.write([newer]))
+    asyncio.run(writer.write([older]))
+    assert read_projection(client("dynamodb"), projections, "a-1")["version"] == 5
+    assert writer.stale == 1
