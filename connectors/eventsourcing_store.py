@@ -34,6 +34,9 @@ PROJECTION_KEY = "aggregate_id"
 TOTALS_KEY = "group"
 CONCURRENCY = 16
 """Puts in flight at once (each a thread: the processor's loop is not blocked)."""
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 3 * 1024 * 1024
+"""Below TransactWriteItems' 4 MB, for the attributes this estimate leaves out."""
 MAX_ATTEMPTS = 8
 
 
@@ -196,13 +199,30 @@ class AggregateStore:
         self.loaded.clear()
 
     async def commit(self, aggregates: dict[str, Aggregate], view, status) -> None:
-        """Write each aggregate over the version it was read at (``StaleAggregateError`` where another worker
-        wrote since), with its group's total moved by its change."""
-        await _each(self._commit(aggregate_id, aggregate, view, status) for aggregate_id, aggregate in aggregates.items())
+        """Write each aggregate over the version it was read at, with the totals of their groups moved by their
+        changes: in transactions of up to 100 items (DynamoDB's limit), one after another, so no two of this
+        worker's transactions contend for a total.  ``StaleAggregateError`` where another worker wrote an
+        aggregate since: its whole transaction is refused, so nothing of it is half written."""
+        chunk: list[tuple[str, dict[str, Any], Loaded]] = []
+        deltas: dict[str, Decimal] = {}
+        size = 0
+        for aggregate_id, aggregate in aggregates.items():
+            put, after = self._put(aggregate_id, aggregate, view, status)
+            put_size = len(put["Item"]["bookkeeping"]["S"]) + len(put["Item"]["state"]["S"])
+            moved = self._deltas(self.loaded[aggregate_id], after)
+            groups = set(deltas) | set(moved)
+            if chunk and (len(chunk) + 1 + len(groups) > MAX_TRANSACTION_ITEMS or size + put_size > MAX_TRANSACTION_BYTES):
+                await self._transact(chunk, deltas)
+                chunk, deltas, size = [], {}, 0
+            chunk.append((aggregate_id, put, after))
+            size += put_size
+            for group, delta in moved.items():
+                deltas[group] = deltas.get(group, Decimal(0)) + delta
+        if chunk:
+            await self._transact(chunk, deltas)
 
-    async def _commit(self, aggregate_id: str, aggregate: Aggregate, view, status) -> None:
+    def _put(self, aggregate_id: str, aggregate: Aggregate, view, status) -> tuple[dict[str, Any], Loaded]:
         before = self.loaded[aggregate_id]
-        after = self._measure(aggregate.version, aggregate.state)
         data = aggregate.to_state()
         item = {PROJECTION_KEY: {"S": aggregate_id}, "version": {"N": str(aggregate.version)},
                 "state": {"S": state_json(view(aggregate.state))}, "occurred_at": {"N": str(aggregate.updated_at)},
@@ -219,25 +239,31 @@ class AggregateStore:
         else:
             put["ConditionExpression"] = "version = :read"
             put["ExpressionAttributeValues"] = {":read": {"N": str(before.version)}}
-        actions = [{"Put": put}]
-        for group, delta in self._deltas(before, after).items():
-            actions.append({"Update": {"TableName": self.totals_table, "Key": {TOTALS_KEY: {"S": group}},
-                                       "UpdateExpression": "ADD #total :delta",
-                                       "ExpressionAttributeNames": {"#total": "total"},
-                                       "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}})
+        return put, self._measure(aggregate.version, aggregate.state)
+
+    async def _transact(self, chunk: list[tuple[str, dict[str, Any], Loaded]], deltas: dict[str, Decimal]) -> None:
+        actions: list[dict[str, Any]] = [{"Put": put} for _, put, _ in chunk]
+        for group, delta in deltas.items():
+            if delta != 0:
+                actions.append({"Update": {"TableName": self.totals_table, "Key": {TOTALS_KEY: {"S": group}},
+                                           "UpdateExpression": "ADD #total :delta",
+                                           "ExpressionAttributeNames": {"#total": "total"},
+                                           "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}})
         try:
-            if len(actions) == 1:
-                await _call(self.dynamodb.put_item, **put)
-            else:
-                await _call(self.dynamodb.transact_write_items, TransactItems=actions)
+            await _call(self.dynamodb.transact_write_items, TransactItems=actions)
         except Exception as exc:  # noqa: BLE001
-            if error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                del self.loaded[aggregate_id]
-                raise StaleAggregateError(
-                    f"aggregate {aggregate_id!r} was written by another worker since this one read it at version "
-                    f"{before.version}: this worker no longer owns its shard") from None
-            raise
-        self.loaded[aggregate_id] = after
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
+            stale = [chunk[n][0] for n, reason in enumerate(reasons[:len(chunk)])
+                     if reason.get("Code") == "ConditionalCheckFailed"]
+            for aggregate_id, _, _ in chunk:
+                self.loaded.pop(aggregate_id, None)
+            raise StaleAggregateError(
+                f"aggregate(s) {', '.join(map(repr, stale)) or 'of this batch'} written by another worker since this "
+                "one read them: this worker no longer owns their shard") from None
+        for aggregate_id, _, after in chunk:
+            self.loaded[aggregate_id] = after
 
     def _measure(self, version: int, state: dict[str, Any]) -> Loaded:
         group = state.get(self.grouped_by) if self.grouped_by else None

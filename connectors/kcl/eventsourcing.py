@@ -8,14 +8,15 @@ event itself), which the router stores with the others.
 Where the aggregates live depends on the engine:
 
 - the KCL processor (``jobs.kcl.eventsourcing_processor``) gives an ``AggregateStore``: an aggregate is read
-  from the projection table the first time the processor meets it, and the aggregates a batch touched are
-  written back, over the version they were read at, when the batch is flushed and before it is checkpointed.
+  from the projection table the first time the processor meets it, and the aggregates touched since the last
+  checkpoint are written back, over the version they were read at, just before the next one (``save``).
   A worker that takes a shard (after a crash, a lease move or a reshard) reads on where the table is, and
   the events it replays are duplicates by their version;
 - the local runner keeps them in the pattern and in its snapshots (no store).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Iterable
 
@@ -78,8 +79,8 @@ class EventSourcingStep:
                 routed.append(output)
         return routed
 
-    async def commit(self, changed: list[StateChanged]) -> None:
-        """Write the aggregates touched since the last commit to the store (the router's flush)."""
+    async def commit(self, changed: list[StateChanged] | None = None) -> None:
+        """Write the aggregates touched since the last commit to the store."""
         if self.store is None or not self.touched:
             return
         touched, self.touched = self.touched, set()
@@ -96,8 +97,15 @@ class EventSourcingStep:
             self.pattern.aggregates.clear()
 
     def save(self, shard_id: str, position: Checkpoint) -> None:
-        """Nothing to do: every flush (before each checkpoint) committed the aggregates."""
+        """Before a checkpoint: write the aggregates touched since the last one.  Once per checkpoint interval,
+        not per batch: an aggregate that changed in many batches is written once."""
+        self._commit_now()
 
     def finish(self) -> Iterable[Any]:
-        """The shard ended (a reshard): held events stay with their aggregate, in the table, for the child."""
+        """The shard ended (a reshard): its aggregates are written, held events with them, for the child."""
+        self._commit_now()
         return ()
+
+    def _commit_now(self) -> None:
+        # Called by the processor between batches, when its event loop is not running.
+        asyncio.run(self.commit())

@@ -9,8 +9,9 @@ Started by the MultiLangDaemon, one process per shard::
                                           "--dead-letters", "s3://lake/dead-letters"))
 
 The processor's state is the projection table (``connectors.kcl.eventsourcing``): an aggregate is read the
-first time the processor meets it, and each batch's aggregates are written back, conditional on the version
-they were read at and in one transaction with their branch's total, before the batch is checkpointed.  A
+first time the processor meets it, and the aggregates touched since the last checkpoint are written back,
+conditional on the version they were read at and in one transaction with their branch's total, just before
+the next checkpoint (every ``--checkpoint-interval``).  A
 worker that takes a shard after a crash or a lease move reads on from the table, so the events it replays are
 duplicates by version and change nothing; a worker that lost its lease and writes late fails the condition
 and stops.  Derived events are sent before the states that made them are stored: a crash between the two
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
                            total_of=pattern.domain.total_of)
     step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store)
     dead_letters = outputs.dead_letter_store()
-    router = EventSourcingRouter(dead_letters=dead_letters, store=step.commit,
-                                 derived=outputs.derived_sink(dead_letters=dead_letters))
+    # The step writes the aggregates itself, before each checkpoint; the router sends derived events per batch.
+    router = EventSourcingRouter(dead_letters=dead_letters, derived=outputs.derived_sink(dead_letters=dead_letters))
     run_processor(PipelineRecordProcessor(step, router, dead_letters=dead_letters,
                                           config=ProcessorConfig(checkpoint_interval_s=args.checkpoint_interval),
                                           state=step))
