@@ -6,7 +6,7 @@ processor, each with its real outputs (DynamoDB on moto, derived events on kines
   that ends a run cancel out).  Its projections are forward-only puts once per batch, its totals whole puts.
 - **KCL processor** (``PipelineRecordProcessor`` with ``EventSourcingStep`` and the ``AggregateStore``), in this
   process, fed batches of 1,000 as the daemon feeds them and checkpointed every ``checkpoint_every`` batches
-  (the aggregates are written before each checkpoint, each in a transaction with its branch's total).  CPU of
+  (each batch's aggregates are written when it is flushed, in transactions with their branches' totals).  CPU of
   this process (its threads included); the daemon's JVM is not counted.
 
 Used by ``benchmarks.eventsourcing`` inside a running local stack.
@@ -85,7 +85,7 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
     from connectors.kcl.eventsourcing import EventSourcingStep
     from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig
     from connectors.testing import FakeClock, ListDeadLetters
-    from jobs.local.eventsourcing_sinks import EventSourcingOutputs, EventSourcingRouter
+    from connectors.eventsourcing_outputs import EventSourcingOutputs, EventSourcingRouter
     from pipelines.eventsourcing.pattern import EventSourcingPattern
     from pipelines.records import to_avro
 
@@ -105,7 +105,8 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
         step = EventSourcingStep(pattern, name, store)
         dead_letters = ListDeadLetters()
         derived = EventSourcingOutputs(dead_letters="unused", derived_stream=outputs["derived_stream"])
-        router = EventSourcingRouter(dead_letters=dead_letters, derived=derived.derived_sink(dead_letters=dead_letters))
+        router = EventSourcingRouter(dead_letters=dead_letters, store=step.commit,
+                                     derived=derived.derived_sink(dead_letters=dead_letters))
         # The fake clock moves one checkpoint interval every ``checkpoint_every`` batches.
         processor = PipelineRecordProcessor(step, router, dead_letters=dead_letters, clock=clock,
                                             registry=CollectorRegistry(), rng=random.Random(1), stream_name=name,
@@ -128,6 +129,6 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
     median = statistics.median(costs)
     return {"events": len(data), "cpu_us_per_event": round(median, 1),
             "events_per_s_per_core": round(1e6 / median, 1), "last_wall_s": round(wall, 2),
-            "note": f"batches of 1,000, a checkpoint every {checkpoint_every}: the aggregates touched since the "
-                    "last are written (a transaction each, with the branch total) to DynamoDB on moto; derived "
-                    "events to kinesalite; the daemon's JVM is not counted"}
+            "note": f"batches of 1,000, a checkpoint every {checkpoint_every}: each batch's aggregates are "
+                    "written (transactions of up to 100 items, with the branch totals) to DynamoDB on moto; derived "
+                    "events KPL-aggregated to kinesalite; the daemon's JVM is not counted"}

@@ -1,15 +1,17 @@
 """The event-sourcing pattern as a stream engine's step: one record in, its outputs and dead letters back.
 
 ``EventSourcingStep`` decodes each record as every engine does and runs ``EventSourcingPattern`` over it.  Its
-outputs go to ``jobs.local.eventsourcing_sinks.EventSourcingRouter``; what the pattern refused comes back as
+outputs go to ``connectors.eventsourcing_outputs.EventSourcingRouter``; what the pattern refused comes back as
 a ``DeadLetter`` already (the record's own bytes, or, for an event held behind a gap and refused later, the
 event itself), which the router stores with the others.
 
 Where the aggregates live depends on the engine:
 
 - the KCL processor (``jobs.kcl.eventsourcing_processor``) gives an ``AggregateStore``: an aggregate is read
-  from the projection table the first time the processor meets it, and the aggregates touched since the last
-  checkpoint are written back, over the version they were read at, just before the next one (``save``).
+  from the projection table the first time the processor meets it, and the aggregates a batch touched are
+  written back, over the version they were read at, when the batch is flushed (``commit``, the router's
+  store), so before it is checkpointed.  (Writing them only at checkpoints left a stream's last batches
+  unwritten while it was idle: the daemon calls the processor only when records come.)
   A worker that takes a shard (after a crash, a lease move or a reshard) reads on where the table is, and
   the events it replays are duplicates by their version;
 - the local runner keeps them in the pattern and in its snapshots (no store).
@@ -21,13 +23,14 @@ import logging
 from typing import Any, Iterable
 
 from connectors.dead_letter import DeadLetter
+from connectors.eventsourcing_derived import SentBefore, arrival_time, ids_on_stream
 from connectors.eventsourcing_store import AggregateStore
 from connectors.kinesis.batches import ConsumedRecord
 from connectors.kinesis.checkpoints import Checkpoint
 from pipelines.clock import Clock
 from pipelines.engine import Rejected, kinesis_source, rejection
 from pipelines.eventsourcing.outputs import held_event_letter
-from pipelines.eventsourcing.pattern import EventSourcingPattern, StateChanged
+from pipelines.eventsourcing.pattern import DerivedEvent, EventSourcingPattern, StateChanged
 from pipelines.records import RecordValidationError, from_avro, validate
 
 log = logging.getLogger("shardline.eventsourcing")
@@ -36,12 +39,18 @@ log = logging.getLogger("shardline.eventsourcing")
 class EventSourcingStep:
     """The pattern over consumed records (a KCL pipeline), and the processor's state (``ProcessorState``)."""
 
-    def __init__(self, pattern: EventSourcingPattern, stream: str, store: AggregateStore | None = None) -> None:
+    def __init__(self, pattern: EventSourcingPattern, stream: str, store: AggregateStore | None = None, *,
+                 derived_stream: str | None = None, kinesis: Any = None) -> None:
         self.pattern = pattern
         self.stream = stream
         self.store = store
+        self.derived_stream = derived_stream
+        self.kinesis = kinesis
         self.touched: set[str] = set()
         """Aggregates changed since the last commit (a store's writes)."""
+        self.sent = SentBefore()
+        """Derived events on their stream already, sent before a crash: the replay skips them
+        (``connectors.eventsourcing_derived``)."""
 
     @property
     def clock(self) -> Clock:
@@ -66,10 +75,13 @@ class EventSourcingStep:
 
     def letters(self, outputs: Iterable[Any], source: str, data: bytes, payload: Any = None) -> list[Any]:
         """``outputs`` with each ``Rejected`` turned into its dead letter (and its aggregate marked touched:
-        a gap that timed out changed what the aggregate holds)."""
+        a gap that timed out changed what the aggregate holds), less derived events sent before a crash."""
         routed = []
         for output in outputs:
-            if isinstance(output, Rejected):
+            if isinstance(output, DerivedEvent):
+                if not (self.sent.ids and self.sent.seen(output.event_id)):
+                    routed.append(output)
+            elif isinstance(output, Rejected):
                 held = held_event_letter(output, payload)
                 if held is not None and self.store is not None:
                     self.touched.add(output.event.aggregate_id)  # type: ignore[attr-defined]
@@ -91,14 +103,23 @@ class EventSourcingStep:
     # --- ProcessorState -------------------------------------------------------------------------------
 
     def restore(self, shard_id: str, position: Checkpoint | None) -> None:
-        """A processor takes the shard: what it knew of aggregates may be stale; read them again as they come."""
+        """A processor takes the shard: what it knew of aggregates may be stale; read them again as they come.
+        Derived events sent after the checkpoint (before the crash) are read back, to be skipped once."""
         if self.store is not None:
             self.store.forget()
             self.pattern.aggregates.clear()
+        if position is None or position.shard_end or not self.derived_stream or self.kinesis is None:
+            return
+        since = arrival_time(self.kinesis, self.stream, shard_id, position.sequence_number)
+        if since is not None:
+            self.read_back(since)
+
+    def read_back(self, since_s: float) -> None:
+        """Skip, once each, the derived events on the derived stream since ``since_s`` (a restart's replay)."""
+        self.sent = SentBefore(ids_on_stream(self.kinesis, self.derived_stream, since_s))
 
     def save(self, shard_id: str, position: Checkpoint) -> None:
-        """Before a checkpoint: write the aggregates touched since the last one.  Once per checkpoint interval,
-        not per batch: an aggregate that changed in many batches is written once."""
+        """Before a checkpoint: every flush wrote the aggregates already; this writes any left (none)."""
         self._commit_now()
 
     def finish(self) -> Iterable[Any]:

@@ -188,7 +188,7 @@ def _run_stream(stream: str, settings, *, dlq, snapshots, projection_table, tota
     """The local runner as the engine (``jobs.local.eventsourcing_stream``); ``from_snapshot`` "" starts from
     none (a rebuild), None from the latest at ``snapshots``."""
     from connectors.aws import EndpointUnreachable
-    from jobs.local.eventsourcing_sinks import EventSourcingOutputs
+    from connectors.eventsourcing_outputs import EventSourcingOutputs
     from jobs.local.eventsourcing_stream import EventSourcingStreamRun, run_eventsourcing_stream
     from jobs.local.streams import parse_start_position
 

@@ -9,13 +9,14 @@ Started by the MultiLangDaemon, one process per shard::
                                           "--dead-letters", "s3://lake/dead-letters"))
 
 The processor's state is the projection table (``connectors.kcl.eventsourcing``): an aggregate is read the
-first time the processor meets it, and the aggregates touched since the last checkpoint are written back,
-conditional on the version they were read at and in one transaction with their branch's total, just before
-the next checkpoint (every ``--checkpoint-interval``).  A
+first time the processor meets it, and the aggregates a batch touched are written back when the batch is
+flushed, before it is checkpointed: conditional on the version they were read at, in transactions with their
+branches' totals.  A
 worker that takes a shard after a crash or a lease move reads on from the table, so the events it replays are
 duplicates by version and change nothing; a worker that lost its lease and writes late fails the condition
-and stops.  Derived events are sent before the states that made them are stored: a crash between the two
-sends them again (the same ids), never loses one.
+and stops.  Derived events are sent before the states that made them are stored, so a crash between the two
+loses none; the worker that takes the shard reads the derived stream back from the arrival time of the
+checkpointed record and skips the ones already there (``connectors.eventsourcing_derived``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from connectors.kcl.daemon import STREAM_VARIABLE
 from connectors.kcl.eventsourcing import EventSourcingStep
 from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig, configure_stderr_logging, run_processor
 from jobs.kcl.pipeline_processor import exit_bad_config
-from jobs.local.eventsourcing_sinks import EventSourcingOutputs, EventSourcingRouter
+from connectors.eventsourcing_outputs import EventSourcingOutputs, EventSourcingRouter
 
 log = logging.getLogger("shardline.kcl.eventsourcing")
 DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
@@ -67,10 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     pattern = EventSourcingPattern(config)
     store = AggregateStore(args.projection_table, args.totals_table, grouped_by=pattern.domain.grouped_by,
                            total_of=pattern.domain.total_of)
-    step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store)
+    from connectors.aws import client
+
+    step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store, derived_stream=args.derived_stream,
+                             kinesis=client("kinesis") if args.derived_stream else None)
     dead_letters = outputs.dead_letter_store()
-    # The step writes the aggregates itself, before each checkpoint; the router sends derived events per batch.
-    router = EventSourcingRouter(dead_letters=dead_letters, derived=outputs.derived_sink(dead_letters=dead_letters))
+    # Each batch's flush sends its derived events, then writes its aggregates (the step's commit).
+    router = EventSourcingRouter(dead_letters=dead_letters, store=step.commit,
+                                 derived=outputs.derived_sink(dead_letters=dead_letters))
     run_processor(PipelineRecordProcessor(step, router, dead_letters=dead_letters,
                                           config=ProcessorConfig(checkpoint_interval_s=args.checkpoint_interval),
                                           state=step))

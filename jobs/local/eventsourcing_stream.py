@@ -7,7 +7,8 @@ events or ``snapshot_every_s`` seconds the runner flushes its outputs and saves 
 (``pipelines.eventsourcing.snapshots``: Avro, every aggregate plus the positions it reflects) to
 ``snapshots``; a run started again loads the latest and reads on from its positions.  So the snapshot is the
 runner's checkpoint: what it wrote after the last one is written again on a restart, under the same keys
-(projection puts only go forward, derived events keep their ids).
+(projection puts only go forward), except derived events: the derived stream is read back from the snapshot's
+time, and those already there are not sent again (``connectors.eventsourcing_derived``).
 
 Where it starts (``EventSourcingStreamRun``): the snapshot ``from_snapshot`` names; else the latest at
 ``snapshots`` (``resume``); else the stream at ``start`` (``TRIM_HORIZON``, ``AT_TIMESTAMP``) with no state.
@@ -22,13 +23,13 @@ from pathlib import Path
 
 from connectors.eventsourcing_snapshots import SnapshotLocation, read_snapshot
 from connectors.kcl.eventsourcing import EventSourcingStep
-from jobs.local.eventsourcing_sinks import EventSourcingOutputs, EventSourcingRouter
+from connectors.eventsourcing_outputs import EventSourcingOutputs, EventSourcingRouter
 from jobs.local.runner import add_with_backpressure, batches_until_idle
 from pipelines.clock import SYSTEM_CLOCK, Clock
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.outputs import state_line
 from pipelines.eventsourcing.pattern import EventSourcingPattern, EventSourcingStats
-from pipelines.eventsourcing.snapshots import decode_snapshot, encode_snapshot
+from pipelines.eventsourcing.snapshots import Snapshot, decode_snapshot, encode_snapshot
 
 log = logging.getLogger("shardline.eventsourcing")
 
@@ -64,8 +65,12 @@ async def run_eventsourcing_stream(run: EventSourcingStreamRun, outputs: EventSo
 
     pattern = EventSourcingPattern(config, clock=clock)
     location = SnapshotLocation(run.snapshots) if run.snapshots else None
-    positions = _restore(run, pattern, location)
-    step = EventSourcingStep(pattern, run.stream)
+    snapshot = _restore(run, pattern, location)
+    positions = snapshot.positions if snapshot is not None else None
+    step = EventSourcingStep(pattern, run.stream, derived_stream=outputs.derived_stream,
+                             kinesis=_kinesis() if outputs.derived_stream else None)
+    if snapshot is not None and outputs.derived_stream:
+        step.read_back(snapshot.taken_at_ms / 1000)  # what the last run sent after its snapshot is not sent twice
     dead_letters = outputs.dead_letter_store(clock=clock)
     writer = ProjectionWriter(outputs.projection_table, outputs.totals_table) if outputs.projection_table else None
 
@@ -130,9 +135,15 @@ async def run_eventsourcing_stream(run: EventSourcingStreamRun, outputs: EventSo
     return pattern.stats
 
 
+def _kinesis():
+    from connectors.aws import client
+
+    return client("kinesis")
+
+
 def _restore(run: EventSourcingStreamRun, pattern: EventSourcingPattern,
-             location: SnapshotLocation | None) -> dict[str, str] | None:
-    """Load the snapshot a run starts from into ``pattern``; its positions, or None to start at ``run.start``."""
+             location: SnapshotLocation | None) -> Snapshot | None:
+    """Load the snapshot a run starts from into ``pattern``; it, or None to start at ``run.start``."""
     url = run.from_snapshot or (location.latest() if location is not None and run.resume else None)
     if url is None:
         return None
@@ -142,4 +153,4 @@ def _restore(run: EventSourcingStreamRun, pattern: EventSourcingPattern,
     pattern.restore(snapshot.state)
     log.info("event=eventsourcing_restored url=%s aggregates=%d shards=%d", url, len(pattern.aggregates),
              len(snapshot.positions))
-    return snapshot.positions
+    return snapshot

@@ -41,7 +41,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "pipelines.timeseries.config:TimeseriesConfig", "jobs.flink.timeseries_config:TimeseriesJobConfig",
         "jobs.local.timeseries_sinks:TimeseriesOutputs", "pipelines.timeseries.synthetic:TelemetryConfig")),
     ("Event sourcing (`shardline es run --config`, the KCL processor's `--config`, `shardline es generate`)", (
-        "pipelines.eventsourcing.config:EventSourcingConfig", "jobs.local.eventsourcing_sinks:EventSourcingOutputs",
+        "pipelines.eventsourcing.config:EventSourcingConfig", "connectors.eventsourcing_outputs:EventSourcingOutputs",
         "pipelines.eventsourcing.synthetic:BankStreamConfig")),
     ("Autoscaler policy files (`shardline scale --policy`, the template's PolicyJson)", (
         "scaling.spec:PolicySpec", "scaling.spec:ControllerSpec", "scaling.spec:LockSpec",
