@@ -343,11 +343,17 @@ def keyed_bytes_type():
 
 
 def kinesis_sink(stream: str, *, config: FlinkConfig | None = None,
-                 properties: Mapping[str, str] | None = None, fail_on_error: bool = False):
+                 properties: Mapping[str, str] | None = None, fail_on_error: bool = False,
+                 exactly_once: bool = False):
     """A Sink of ``(partition_key, data)`` tuples to ``stream`` via batched PutRecords.
 
     Entries a PutRecords response marks failed are re-sent (only those); throttling is
     retried; a missing stream or bad credentials fail the job with the cause.
+    ``exactly_once`` writes each checkpoint interval's records once that checkpoint
+    completes, and after a restore reads the stream back to write only what is missing:
+    no duplicates, one checkpoint interval later, and one interval's output held in
+    memory per subtask (records that must repeat need different bytes).  It needs
+    checkpointing: without it, records are written only when a bounded job ends.
     """
     from pyflink.datastream.connectors import Sink
     from pyflink.java_gateway import get_gateway
@@ -357,7 +363,8 @@ def kinesis_sink(stream: str, *, config: FlinkConfig | None = None,
     j_props = gateway.jvm.java.util.Properties()
     for key, value in {**config.aws_properties(), **(properties or {})}.items():
         j_props.setProperty(key, str(value))
-    builder = getattr(gateway.jvm, JAVA_PACKAGE).KinesisStreamsSink.builder()
+    package = getattr(gateway.jvm, JAVA_PACKAGE)
+    builder = (package.exactlyonce.KinesisExactlyOnceSink if exactly_once else package.KinesisStreamsSink).builder()
     builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
     return Sink(builder.setKinesisClientProperties(j_props).setFailOnError(fail_on_error).build())
 

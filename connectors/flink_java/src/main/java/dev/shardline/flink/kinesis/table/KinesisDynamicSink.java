@@ -1,6 +1,7 @@
 package dev.shardline.flink.kinesis.table;
 
 import dev.shardline.flink.kinesis.KinesisStreamsSink;
+import dev.shardline.flink.kinesis.exactlyonce.KinesisExactlyOnceSink;
 import dev.shardline.flink.table.TableEncoders;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
@@ -21,7 +22,10 @@ import java.util.Map;
 import software.amazon.awssdk.core.SdkBytes;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
 
-/** A table written to a Kinesis stream: each row through the table's format, keyed by its partitioner. */
+/**
+ * A table written to a Kinesis stream: each row through the table's format, keyed by its partitioner; at least
+ * once by default, or exactly once ({@code sink.delivery-guarantee}) through {@link KinesisExactlyOnceSink}.
+ */
 final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning {
     private final String stream;
     private final Configuration config;
@@ -29,9 +33,12 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
     private final DataType physicalType;
     private final KinesisPartitioner partitioner;
     private final AsyncSinkTableOptions.Settings settings;
+    private final boolean exactlyOnce;
 
     KinesisDynamicSink(String stream, Configuration config, EncodingFormat<SerializationSchema<RowData>> format,
-                       DataType physicalType, KinesisPartitioner partitioner, AsyncSinkTableOptions.Settings settings) {
+                       DataType physicalType, KinesisPartitioner partitioner, AsyncSinkTableOptions.Settings settings,
+                       boolean exactlyOnce) {
+        this.exactlyOnce = exactlyOnce;
         this.stream = stream;
         this.config = config;
         this.format = format;
@@ -48,6 +55,14 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
     @Override
     public SinkRuntimeProvider getSinkRuntimeProvider(Context context) {
         SerializationSchema<RowData> encoder = format.createRuntimeEncoder(context, physicalType);
+        if (exactlyOnce) {
+            // The batching settings do not apply: a commit sends a checkpoint's rows in calls of Kinesis's limits.
+            KinesisExactlyOnceSink.Builder<RowData> once = KinesisExactlyOnceSink.<RowData>builder()
+                    .setElementConverter(new RowConverter(encoder, partitioner))
+                    .setKinesisClientProperties(config).setFailOnError(settings.failOnError());
+            once = stream.startsWith("arn:") ? once.setStreamArn(stream) : once.setStreamName(stream);
+            return SinkV2Provider.of(once.build());
+        }
         KinesisStreamsSink.Builder<RowData> builder = KinesisStreamsSink.<RowData>builder()
                 .setElementConverter(new RowConverter(encoder, partitioner))
                 .setKinesisClientProperties(config)
@@ -64,12 +79,12 @@ final class KinesisDynamicSink implements DynamicTableSink, SupportsPartitioning
 
     @Override
     public DynamicTableSink copy() {
-        return new KinesisDynamicSink(stream, config, format, physicalType, partitioner, settings);
+        return new KinesisDynamicSink(stream, config, format, physicalType, partitioner, settings, exactlyOnce);
     }
 
     @Override
     public String asSummaryString() {
-        return "shardline-kinesis(" + stream + ")";
+        return "shardline-kinesis(" + stream + (exactlyOnce ? ", exactly-once)" : ")");
     }
 
     /** Row to PutRecords entry: the format's bytes, the partitioner's key. */

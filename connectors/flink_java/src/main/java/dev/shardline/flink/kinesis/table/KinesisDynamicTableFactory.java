@@ -8,6 +8,7 @@ import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.format.DecodingFormat;
 import org.apache.flink.table.connector.format.EncodingFormat;
@@ -64,6 +65,13 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
     public static final ConfigOption<String> SINK_PARTITIONER_FIELD_DELIMITER =
             ConfigOptions.key("sink.partitioner-field-delimiter").stringType().defaultValue("|")
                     .withDescription("Joins the PARTITIONED BY columns into the partition key.");
+    /** Kafka's option name and values; 'none' is refused (at-least-once costs Kinesis nothing more). */
+    public static final ConfigOption<DeliveryGuarantee> SINK_DELIVERY_GUARANTEE =
+            ConfigOptions.key("sink.delivery-guarantee").enumType(DeliveryGuarantee.class)
+                    .defaultValue(DeliveryGuarantee.AT_LEAST_ONCE)
+                    .withDescription("at-least-once: records are sent as they come and may repeat after a restore. "
+                            + "exactly-once: records are written when the checkpoint holding them completes, "
+                            + "and a restore reads the stream back to write each record once.");
 
     @Override
     public String factoryIdentifier() {
@@ -83,7 +91,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
                 KinesisOptions.SHARD_DISCOVERY_INTERVAL, KinesisOptions.SHARD_GET_RECORDS_MAX, READER_TYPE,
                 KinesisOptions.READER_EMPTY_RECORDS_FETCH_INTERVAL, KinesisOptions.SOURCE_BOUNDED,
                 KinesisOptions.RETRY_MIN_DELAY, KinesisOptions.RETRY_MAX_DELAY, KinesisOptions.RETRY_MAX_ATTEMPTS,
-                SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER));
+                SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_DELIVERY_GUARANTEE));
         options.addAll(AwsTableOptions.OPTIONS);
         options.addAll(AsyncSinkTableOptions.OPTIONS);
         return options;
@@ -120,10 +128,16 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
             throw new ValidationException("sink.partitioner: " + IDENTIFIER + " supports random and fixed, not "
                     + partitioner);
         }
+        DeliveryGuarantee guarantee = options.get(SINK_DELIVERY_GUARANTEE);
+        if (guarantee == DeliveryGuarantee.NONE) {
+            throw new ValidationException("sink.delivery-guarantee: " + IDENTIFIER + " supports at-least-once and "
+                    + "exactly-once, not none");
+        }
         KinesisPartitioner keys = KinesisPartitioner.of(partitioner, partitionColumns,
                 options.get(SINK_PARTITIONER_FIELD_DELIMITER), context.getPhysicalRowDataType());
         return new KinesisDynamicSink(options.get(STREAM_ARN), clientConfiguration(options), format,
-                context.getPhysicalRowDataType(), keys, AsyncSinkTableOptions.Settings.of(options));
+                context.getPhysicalRowDataType(), keys, AsyncSinkTableOptions.Settings.of(options),
+                guarantee == DeliveryGuarantee.EXACTLY_ONCE);
     }
 
     /** The table's options as the connector's client and source options (the BASIC keys have other names). */
