@@ -209,3 +209,82 @@ def running_local_stack(kinesis: str = "kinesalite", state_dir: Path | None = No
         stack.callback(local.down)
         stack.enter_context(patched_environ(local.env()))
         yield local
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a local AWS server that answers some calls with an AWS error instead of
+    forwarding them: a fault injected where the SDK meets the service, so the code under test runs unchanged.
+
+    ``rule(target, body)`` sees each call's ``X-Amz-Target`` (``DynamoDB_20120810.BatchWriteItem``, …) and its
+    JSON body, and returns ``(status, error code, message)`` to refuse it, or None to forward it.  ``faults`` turns
+    the rule off (the fix)::
+
+        with FaultProxy(os.environ["AWS_ENDPOINT_URL_DYNAMODB"], rule) as proxy, \\
+                patched_environ({"AWS_ENDPOINT_URL_DYNAMODB": proxy.url}):
+            ...
+    """
+
+    def __init__(self, target_url: str, rule) -> None:
+        self.target_url = target_url.rstrip("/")
+        self.rule = rule
+        self.faults = True
+        self.refused = 0
+        self._server = None
+
+    def __enter__(self) -> "FaultProxy":
+        import http.server
+        import threading
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+                proxy._handle(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handle(self, request) -> None:
+        import json
+        import urllib.error
+        import urllib.request
+
+        body = request.rfile.read(int(request.headers.get("Content-Length", 0)))
+        target = request.headers.get("X-Amz-Target", "")
+        try:
+            parsed = json.loads(body) if body else {}
+        except ValueError:
+            parsed = {}
+        refusal = self.rule(target, parsed) if self.faults else None
+        if refusal is not None:
+            status, code, message = refusal
+            self.refused += 1
+            payload = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
+            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+        else:
+            forward = urllib.request.Request(self.target_url + request.path, data=body, method="POST",
+                                             headers={k: v for k, v in request.headers.items() if k.lower() != "host"})
+            try:
+                with urllib.request.urlopen(forward, timeout=30) as response:
+                    status, payload, headers = response.status, response.read(), dict(response.headers)
+            except urllib.error.HTTPError as exc:
+                status, payload, headers = exc.code, exc.read(), dict(exc.headers)
+        request.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                request.send_header(key, value)
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)

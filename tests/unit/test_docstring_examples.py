@@ -12,7 +12,8 @@ MODULES = ("pipelines.records", "pipelines.pii", "connectors.testing", "scaling.
            "pipelines.timeseries.detect", "pipelines.timeseries.enrich", "pipelines.timeseries.pattern",
            "pipelines.times", "pipelines.eventsourcing.events", "pipelines.eventsourcing.domain",
            "pipelines.eventsourcing.bank", "pipelines.eventsourcing.config", "pipelines.eventsourcing.aggregates",
-           "pipelines.eventsourcing.pattern", "pipelines.eventsourcing.outputs", "pipelines.eventsourcing.synthetic")
+           "pipelines.eventsourcing.pattern", "pipelines.eventsourcing.outputs", "pipelines.eventsourcing.synthetic",
+           "pipelines.eventsourcing.snapshots", "jobs.local.dlq")
 
 
 @pytest.mark.parametrize("name", MODULES)
