@@ -47,6 +47,9 @@ class ConsumerMetrics:
                                ["stream", "reason"], registry=registry)
         self.dead_letters = Counter("shardline_consumer_dead_letters", "Kinesis records sent to the dead-letter "
                                     "destination (malformed aggregates).", ["stream"], registry=registry)
+        self.retention_gaps = Counter(
+            "shardline_consumer_retention_gaps", "Shards resumed from a checkpoint older than their trim horizon: the "
+            "records between expired unread (Kinesis does not say how many).", labels, registry=registry)
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry | None) -> "ConsumerMetrics":
@@ -75,7 +78,7 @@ class ShardReader:
         self.rng = rng or random.Random()
 
     async def run(self) -> None:
-        iterator = await self.iterator(self.resume)
+        iterator = await self.first_iterator()
         skip = self.resume.skip_through
         last_call = float("-inf")
         while True:
@@ -93,6 +96,11 @@ class ShardReader:
                 iterator = await self.iterator(self.resume)
                 continue
             kinesis_records = response.get("Records", [])
+            if skip is not None and kinesis_records and (
+                    int(kinesis_records[0]["SequenceNumber"]) > int(skip.sequence_number)):
+                # The checkpointed record comes first when it is still there: it was trimmed, and maybe more.
+                self.retention_gap("the checkpointed record is gone")
+                skip = None
             behind = response.get("MillisBehindLatest")
             next_iterator = response.get("NextShardIterator")
             await self.deliver(kinesis_records, behind, next_iterator is None, skip)
@@ -119,6 +127,25 @@ class ShardReader:
             await self.emit(ShardBatch(self.shard_id, records, behind, shard_end))
         if kinesis_records:
             self.resume = StartPosition.after(kinesis_records[-1]["SequenceNumber"])
+
+    async def first_iterator(self) -> str:
+        """The iterator at the start; a checkpoint Kinesis refuses (a trimmed sequence number) restarts the shard at
+        TRIM_HORIZON rather than failing the consumer or retrying it for ever."""
+        try:
+            return await self.iterator(self.resume)
+        except botocore.exceptions.ClientError as exc:
+            if self.resume.skip_through is None or error_code(exc) != "InvalidArgumentException":
+                raise
+        self.retention_gap("Kinesis refused the checkpoint's sequence number")
+        self.resume = StartPosition("TRIM_HORIZON")
+        return await self.iterator(self.resume)
+
+    def retention_gap(self, why: str) -> None:
+        """Counted, and one warning naming the shard; reading goes on from the oldest record there is."""
+        self.metrics.retention_gaps.labels(self.config.stream_name, self.shard_id).inc()
+        log.warning("event=checkpoint_older_than_trim_horizon stream=%s shard_id=%s why=%r: reading on from the "
+                    "shard's oldest record; the records between expired unread", self.config.stream_name,
+                    self.shard_id, why)
 
     async def iterator(self, position: StartPosition) -> str:
         response = await self.call("get_shard_iterator", StreamName=self.config.stream_name,

@@ -293,3 +293,27 @@ async def test_malformed_aggregate_is_dead_lettered_and_the_rest_delivered(local
     async with KinesisConsumer(ConsumerConfig(stream, **FAST)) as strict:
         with pytest.raises(ConsumerError, match="dead_letters="):
             await asyncio.wait_for(collect(strict, 3), 30)
+
+
+@pytest.mark.parametrize("gone", ["below the oldest record", "refused by Kinesis"])
+async def test_a_checkpoint_older_than_the_trim_horizon_restarts_the_shard_there_counted_and_warned(
+        local_stack, caplog, gone):
+    """Retention trimmed the checkpointed record: the shard reads on from its oldest record, once, without failing
+    or looping; the gap is counted and one warning names the shard.  (kinesalite keeps 24 h at least, so the
+    checkpoint is made to point below the oldest record: the shard's starting sequence number, which Kinesis
+    takes, or a sequence number it refuses as not of the stream.)"""
+    stream = await make_stream(1)
+    _, expected = put(stream, keys=2, per_key=10)
+    shard = boto3.client("kinesis").list_shards(StreamName=stream)["Shards"][0]
+    start = int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+    below = str(start) if gone == "below the oldest record" else str(start + 1)
+    registry = CollectorRegistry()
+    config = ConsumerConfig(stream, **FAST)
+    checkpoints = MemoryCheckpointStore({shard["ShardId"]: Checkpoint(below).encode()})
+    async with KinesisConsumer(config, checkpoints=checkpoints, registry=registry) as consumer:
+        records, _ = await asyncio.wait_for(collect(consumer, len(expected)), 30)
+    assert data(records) == expected  # every record still there, once
+    assert registry.get_sample_value("shardline_consumer_retention_gaps_total",
+                                     {"stream": stream, "shard_id": shard["ShardId"]}) == 1
+    warnings = [r for r in caplog.records if "checkpoint_older_than_trim_horizon" in r.getMessage()]
+    assert len(warnings) == 1 and shard["ShardId"] in warnings[0].getMessage()
