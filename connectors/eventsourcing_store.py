@@ -75,7 +75,8 @@ def create_tables(client: Any, projection_table: str, totals_table: str | None =
                                 KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
         except client.exceptions.ResourceInUseException:
             continue
-        client.get_waiter("table_exists").wait(TableName=table)
+        # dynalite, like DynamoDB, creates a table CREATING; the default wait between checks is 20 s.
+        client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
 
 
 def read_projection(client: Any, table: str, aggregate_id: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from connectors.paths import state_dir
 
 KINESIS_EMULATORS = ("kinesalite", "kinesis-mock")
+DYNAMODB_EMULATORS = ("moto", "dynalite")
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "shardline-local",
     "AWS_SECRET_ACCESS_KEY": "shardline-local",
@@ -60,6 +61,11 @@ class LocalStackConfig:
     """Port of the Kinesis emulator (the tests' fixtures pick free ports)."""
     moto_port: int = 5000
     """Port of moto server (DynamoDB, S3, CloudWatch, Firehose, Managed Flink)."""
+    dynamodb: str = "moto"
+    """DynamoDB emulator: moto, or dynalite (npm, an independent implementation that enforces DynamoDB's
+    validation and conditional writes as moto does not; no transactions, no TTL)."""
+    dynamodb_port: int = 4568
+    """Port of dynalite, when it serves DynamoDB."""
     host: str = "127.0.0.1"
     """Address both servers listen on; the AWS_ENDPOINT_URL_* variables point here."""
     state_dir: Path = field(default_factory=lambda: state_dir() / "local")
@@ -72,6 +78,8 @@ class LocalStackConfig:
     def __post_init__(self) -> None:
         if self.kinesis not in KINESIS_EMULATORS:
             raise LocalStackError(f"unknown Kinesis emulator {self.kinesis!r}; choose one of {KINESIS_EMULATORS}")
+        if self.dynamodb not in DYNAMODB_EMULATORS:
+            raise LocalStackError(f"unknown DynamoDB emulator {self.dynamodb!r}; choose one of {DYNAMODB_EMULATORS}")
 
 
 @dataclass
@@ -125,6 +133,8 @@ class LocalStack:
         env["AWS_ENDPOINT_URL_KINESIS"] = self.kinesis_url
         for service in MOTO_SERVICES:
             env[f"AWS_ENDPOINT_URL_{service}"] = self.moto_url
+        if self.config.dynamodb == "dynalite":
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{self.config.host}:{self.config.dynamodb_port}"
         env["SHARDLINE_KINESIS_EMULATOR"] = self.config.kinesis
         # JVM clients (Flink connector, KCL) speak CBOR by default; emulators need JSON.
         env["CBOR_ENABLED"] = "false"
@@ -148,6 +158,8 @@ class LocalStack:
         try:
             self.servers.append(self._start_kinesis())
             self.servers.append(self._start_moto())
+            if self.config.dynamodb == "dynalite":
+                self.servers.append(self._start_dynalite())
             self._wait_healthy()
         except BaseException:
             self.down()
@@ -189,12 +201,15 @@ class LocalStack:
             return cls(LocalStackConfig(state_dir=state_dir))
         state = json.loads(path.read_text())
         config = LocalStackConfig(kinesis=state["kinesis"], kinesis_port=state["kinesis_port"],
-                                  moto_port=state["moto_port"], host=state["host"], state_dir=state_dir)
+                                  moto_port=state["moto_port"], host=state["host"], state_dir=state_dir,
+                                  dynamodb=state.get("dynamodb", "moto"),
+                                  dynamodb_port=state.get("dynamodb_port", LocalStackConfig.dynamodb_port))
         return cls(config, [ServerProcess(**s) for s in state["servers"]])
 
     def _save(self) -> None:
         state = {"kinesis": self.config.kinesis, "kinesis_port": self.config.kinesis_port,
-                 "moto_port": self.config.moto_port, "host": self.config.host,
+                 "moto_port": self.config.moto_port, "host": self.config.host, "dynamodb": self.config.dynamodb,
+                 "dynamodb_port": self.config.dynamodb_port,
                  "servers": [asdict(s) for s in self.servers]}
         self.state_file.write_text(json.dumps(state, indent=2))
 
@@ -230,6 +245,14 @@ class LocalStack:
             "UPDATE_SHARD_COUNT_DURATION": duration, "REGISTER_STREAM_CONSUMER_DURATION": duration,
             "SHARD_LIMIT": "1000", "LOG_LEVEL": "WARN", "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"]})
 
+    def _start_dynalite(self) -> ServerProcess:
+        cli = npm_root() / "dynalite" / "cli.js"
+        _require(cli)
+        ms = str(self.config.stream_op_ms)
+        return self._spawn("dynalite", self.config.dynamodb_port, [
+            shutil.which("node") or "node", str(cli), "--port", str(self.config.dynamodb_port),
+            "--host", self.config.host, "--createTableMs", ms, "--deleteTableMs", ms, "--updateTableMs", ms])
+
     def _start_moto(self) -> ServerProcess:
         return self._spawn("moto", self.config.moto_port, [
             sys.executable, "-m", "moto.server", "-H", self.config.host, "-p", str(self.config.moto_port)])
@@ -237,6 +260,8 @@ class LocalStack:
     def _healthy(self, server: ServerProcess) -> bool:
         if server.name == "moto":
             return _http_ok(f"{self.moto_url}/moto-api/")
+        if server.name == "dynalite":
+            return _port_open(self.config.host, server.port)
         return _kinesis_ok(self.kinesis_url)
 
     def _wait_healthy(self) -> None:
@@ -279,6 +304,16 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _port_open(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _http_ok(url: str) -> bool:

@@ -198,13 +198,14 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_local_stack(kinesis: str = "kinesalite", state_dir: Path | None = None) -> Iterator[LocalStack]:
+def running_local_stack(kinesis: str = "kinesalite", state_dir: Path | None = None,
+                        dynamodb: str = "moto") -> Iterator[LocalStack]:
     """Start the local stack on free ports, point ``os.environ`` at it, stop it afterwards."""
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shardline-stack-")))
-        local = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=free_port(),
-                                            moto_port=free_port(), state_dir=state_dir))
+        local = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=free_port(), moto_port=free_port(),
+                                            dynamodb=dynamodb, dynamodb_port=free_port(), state_dir=state_dir))
         local.up()
         stack.callback(local.down)
         stack.enter_context(patched_environ(local.env()))

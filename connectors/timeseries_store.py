@@ -42,7 +42,7 @@ def create_table(client: Any, table: str, sort_key: str = "window_start") -> Non
                                        {"AttributeName": sort_key, "KeyType": "RANGE"}])
     except client.exceptions.ResourceInUseException:
         return
-    client.get_waiter("table_exists").wait(TableName=table)
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
 
 
 def query_series(client: Any, table: str, series: str, start_ms: int, end_ms: int,

@@ -27,7 +27,7 @@ log = logging.getLogger("shardline.toolchain")
 
 MAVEN_CENTRAL = os.environ.get("SHARDLINE_MAVEN_REPO", "https://repo1.maven.org/maven2")
 ABSENT_TTL_S = 24 * 3600
-NPM_EMULATORS = {"kinesalite": "3.3.3", "kinesis-local": "0.6.2"}
+NPM_EMULATORS = {"kinesalite": "3.3.3", "kinesis-local": "0.6.2", "dynalite": "4.0.0"}
 
 
 class ChecksumMismatch(RuntimeError):

@@ -18,3 +18,14 @@ def kinesis_mock_stack():
     """
     with running_local_stack("kinesis-mock") as stack:
         yield stack
+
+
+@pytest.fixture(scope="module", params=["moto", "dynalite"])
+def dynamodb_stack(request, local_stack):
+    """The local stack with DynamoDB served by moto, then by dynalite (an independent implementation that
+    enforces DynamoDB's validation and conditions as moto does not), for the tests of code that writes to it."""
+    if request.param == "moto":
+        yield local_stack
+        return
+    with running_local_stack("kinesalite", dynamodb="dynalite") as stack:
+        yield stack

@@ -164,9 +164,9 @@ async def test_unreachable_endpoint_names_the_variable(local_stack):
                 pass
 
 
-# -- DynamoDB lease table (moto) ---------------------------------------------------------------
+# -- DynamoDB lease table (moto and dynalite) ---------------------------------------------------------------
 
-async def test_two_workers_cannot_both_take_a_lease(local_stack):
+async def test_two_workers_cannot_both_take_a_lease(dynamodb_stack):
     table = unique("leases")
     a, b = DynamoDBLeaseTable(table, worker_id="a"), DynamoDBLeaseTable(table, worker_id="b")
     await a.open()
@@ -185,7 +185,7 @@ async def test_two_workers_cannot_both_take_a_lease(local_stack):
         await b.close()
 
 
-async def test_stale_owner_cannot_move_a_checkpoint(local_stack):
+async def test_stale_owner_cannot_move_a_checkpoint(dynamodb_stack):
     table, clock = unique("leases"), FakeClock()
     config = LeaseTableConfig(failover_s=10, renew_interval_s=3)
     old = DynamoDBLeaseTable(table, worker_id="old", config=config, clock=clock)
@@ -212,7 +212,7 @@ async def test_stale_owner_cannot_move_a_checkpoint(local_stack):
         await new.close()
 
 
-async def test_two_consumers_share_the_shards(local_stack):
+async def test_two_consumers_share_the_shards(dynamodb_stack):
     stream, table = await make_stream(4), unique("app")
     config = ConsumerConfig(stream, application_name=table, max_records_per_call=20, **FAST)
     leases = LeaseTableConfig(failover_s=5, renew_interval_s=0.5)

@@ -68,7 +68,7 @@ def test_held_events_are_kept_in_the_table_and_apply_on_the_worker_that_takes_th
     assert second.stats.duplicates == 1  # version 3 came again; it was held already
 
 
-def test_projection_puts_only_go_forward(local_stack):
+def test_projection_puts_only_go_forward(dynamodb_stack):
     projections, totals = tables()
     writer = ProjectionWriter(projections, totals)
     newer = StateChanged("a-1", 5, {"balance": "9.00", "owner": "o", "branch": "north"}, "open", 5)

@@ -72,7 +72,7 @@ async def test_s3_sink_writes_one_readable_object_per_partition(local_stack, fmt
     assert partitions == {("2023-11-14", "22"): expected[:2], ("2023-11-15", "00"): expected[2:]}
 
 
-async def test_dynamodb_sink_writes_items_and_dead_letters_the_invalid_one(local_stack, tmp_path):
+async def test_dynamodb_sink_writes_items_and_dead_letters_the_invalid_one(dynamodb_stack, tmp_path):
     table = unique("readings")
     ddb = boto3.client("dynamodb")
     ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
