@@ -64,12 +64,15 @@ def configure_logging(level: str = "WARNING") -> None:
 @local_app.command("up")
 def local_up(kinesis: str = typer.Option("kinesalite", help="kinesalite or kinesis-mock"),
              kinesis_port: int = typer.Option(4567, help="Port for the Kinesis emulator"),
-             moto_port: int = typer.Option(5000, help="Port for moto server (DynamoDB, S3, CloudWatch, Firehose)")):
+             moto_port: int = typer.Option(5000, help="Port for moto server (DynamoDB, S3, CloudWatch, Firehose)"),
+             dynamodb: str = typer.Option("moto", help="moto or dynalite (enforces DynamoDB's validation)"),
+             dynamodb_port: int = typer.Option(4568, help="Port for dynalite, when it serves DynamoDB")):
     """Start the local stack and record its PIDs."""
     from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError
 
     try:
-        stack = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=kinesis_port, moto_port=moto_port)).up()
+        stack = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=kinesis_port, moto_port=moto_port,
+                                            dynamodb=dynamodb, dynamodb_port=dynamodb_port)).up()
     except LocalStackError as exc:
         fail(str(exc))
     for server in stack.status():
