@@ -69,7 +69,8 @@ class KclConfig:
     initial_position_in_stream: str = "TRIM_HORIZON"
     """Where a shard without a checkpoint starts: TRIM_HORIZON (oldest record) or LATEST."""
     retrieval_mode: str = "POLLING"
-    """POLLING (GetRecords, works on emulators) or FANOUT (EFO, real Kinesis only)."""
+    """POLLING (GetRecords, works on both emulators) or FANOUT (enhanced fan-out: SubscribeToShard over HTTP/2,
+    which kinesis-mock serves too; kinesalite has no EFO)."""
     region: str = field(default_factory=_region)
     """AWS region; from AWS_REGION / AWS_DEFAULT_REGION, else us-east-1."""
     kinesis_endpoint: str | None = field(default_factory=_env("AWS_ENDPOINT_URL_KINESIS"))

@@ -1,4 +1,5 @@
-"""The event-sourcing KCL processor under the real KCL daemon: two workers, one killed mid-run.
+"""The event-sourcing KCL processor under the real KCL daemon, reading by enhanced fan-out: two workers, one
+killed mid-run.
 
 The aggregates live in the projection table, written over the version they were read at.  When a worker is
 SIGKILLed, the survivor takes its shards, replays from their checkpoints, and finds the events the dead worker
@@ -44,8 +45,9 @@ def test_a_killed_worker_changes_no_aggregate_and_a_snapshot_of_the_table_rebuil
         processor = python_processor("jobs.kcl.eventsourcing_processor", "--projection-table", projections,
                                      "--totals-table", totals, "--derived-stream", derived,
                                      "--dead-letters", f"s3://{bucket}/dead-letters", "--checkpoint-interval", "1")
+        # FANOUT: the KCL reads through enhanced fan-out (SubscribeToShard over HTTP/2), which kinesis-mock serves.
         return KclConfig(stream_name=stream, application_name=stream, worker_id=worker_id, executable=processor,
-                         idle_time_between_reads_ms=200, failover_time_ms=3000, lease_assignment_interval_ms=1000,
+                         retrieval_mode="FANOUT", idle_time_between_reads_ms=200, failover_time_ms=3000, lease_assignment_interval_ms=1000,
                          worker_metrics_reporter_interval_ms=500, graceful_lease_handoff_timeout_ms=2000,
                          shutdown_grace_ms=5000, shard_sync_interval_ms=5000, parent_shard_poll_interval_ms=1000,
                          jvm_options=FAST_START_JVM_OPTIONS)
@@ -68,6 +70,8 @@ def test_a_killed_worker_changes_no_aggregate_and_a_snapshot_of_the_table_rebuil
         wait_for(lambda: read_projections(dynamodb, projections) == expected, 90, "every aggregate's final state",
                  survivors)
         assert read_totals(dynamodb, totals) == expected_totals
+        arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+        assert kinesis.list_stream_consumers(StreamARN=arn)["Consumers"], "the KCL registered its EFO consumer"
         ids = derived_ids(kinesis, derived)
         assert set(ids) == {event["id"] for event in expected_derived}
         assert max(ids.values()) == 1  # the survivor read the derived stream back and sent none twice
