@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
@@ -98,13 +99,19 @@ def read_totals(client: Any, table: str) -> dict[str, Decimal]:
     return dict(sorted((item[TOTALS_KEY]["S"], Decimal(item["total"]["N"])) for item in scan_items(client, table)))
 
 
-async def _call(call, *args: Any, **kwargs: Any) -> Any:
-    """A boto3 call in a thread, retried with backoff while DynamoDB throttles."""
+async def _call(call, *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
+    """A boto3 call in a thread, retried with backoff while DynamoDB throttles; ``idempotent`` (a transaction with
+    its ClientRequestToken) also after a timeout, which may or may not have applied it."""
+    import botocore.exceptions
+
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await asyncio.to_thread(call, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - only throttling is retried; the rest is the caller's
-            if not is_throttling(exc) and error_code(exc) != "TransactionConflictException" or attempt == MAX_ATTEMPTS:
+            retry = is_throttling(exc) or error_code(exc) == "TransactionConflictException" or (
+                idempotent and isinstance(exc, (botocore.exceptions.ReadTimeoutError,
+                                                botocore.exceptions.ConnectionClosedError)))
+            if not retry or attempt == MAX_ATTEMPTS:
                 raise
         await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt))
 
@@ -251,7 +258,10 @@ class AggregateStore:
                                            "ExpressionAttributeNames": {"#total": "total"},
                                            "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}})
         try:
-            await _call(self.dynamodb.transact_write_items, TransactItems=actions)
+            # One token for every try: DynamoDB applies a transaction once per token (for 10 minutes), so a try
+            # after a timeout that had applied it changes nothing.
+            await _call(self.dynamodb.transact_write_items, TransactItems=actions, idempotent=True,
+                        ClientRequestToken=uuid.uuid4().hex)
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) != "TransactionCanceledException":
                 raise
