@@ -186,7 +186,8 @@ async def add_with_backpressure(sink, record: Record, clock: Clock) -> None:
 
 
 async def batches_until_idle(consumer, idle_timeout_s: float | None, clock: Clock = SYSTEM_CLOCK):
-    """The consumer's batches, ending once no record has arrived for ``idle_timeout_s`` (None: never)."""
+    """The consumer's batches, ending once no record has arrived for ``idle_timeout_s`` (None: never).  The time
+    the caller spends on a batch is not idle time: a slow sink flush must not end a run with records waiting."""
     iterator = consumer.batches().__aiter__()
     last_record = clock.monotonic()
     while True:
@@ -197,9 +198,9 @@ async def batches_until_idle(consumer, idle_timeout_s: float | None, clock: Cloc
             batch = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
         except (asyncio.TimeoutError, StopAsyncIteration):
             return
+        yield batch
         if batch.records:
             last_record = clock.monotonic()
-        yield batch
 
 
 async def run_stream(pipeline: PipelineFn, consumer, sinks: list, *, on_error: str = "dlq",
