@@ -11,7 +11,8 @@
   projections; the headline is the ratio of their times (the issue's goal: at least 20).
 - **Engines on the local stack** (``benchmarks.eventsourcing_engines``): the local runner on a stream
   (``es run --stream``) and the KCL processor, each with its real outputs (DynamoDB on moto, derived events on
-  kinesalite), CPU per event.
+  kinesalite), CPU per event; the Flink job against the engine's pure-SQL passthrough floor over the same stream
+  (``benchmarks.eventsourcing_flink``; the issue's goal: at least 10,000 events/s per core).
 
 Writes ``benchmarks/results/eventsourcing.json`` and ``eventsourcing.png``.
 """
@@ -147,6 +148,7 @@ def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: 
     started = time.monotonic()
     payloads = events(config)
     from benchmarks.eventsourcing_engines import kcl_processor_cost, stream_runner_cost
+    from benchmarks.eventsourcing_flink import flink_rate
     from connectors.testing import running_local_stack
     from pipelines.eventsourcing.synthetic import bank_envelope
 
@@ -163,8 +165,12 @@ def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: 
                 result["kcl_processor"] = kcl_processor_cost(
                     [bank_envelope(p, n, config.seed) for n, p in enumerate(events(config, config.kcl_events))],
                     config.repeats)
+                result["flink"] = flink_rate(config.runner_events, config.runner_events // 5, config.repeats)
     result["goals"] = {"rebuild_20x": {"met": result["rebuild"]["speedup"] >= 20,
                                        "value": result["rebuild"]["speedup"]}}
+    if "flink" in result:
+        rate = result["flink"]["eventsourcing"]["events_per_s_per_core"] or 0
+        result["goals"]["flink_10k_events_per_s_per_core"] = {"met": rate >= 10_000, "value": rate}
     result["seconds"] = round(time.monotonic() - started, 1)
     write_results(result, out_dir, "eventsourcing", _plot if plot else None)
     return result
@@ -177,11 +183,16 @@ def _plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (rates, rebuild_) = plt.subplots(1, 2, figsize=(10, 3.4))
-    bars = [("pattern (in process)", result["pattern"]), ("local runner, file", result["local_runner"]),
-            ("local runner, stream", result.get("local_runner_stream")), ("KCL processor", result.get("kcl_processor"))]
-    labels = [label for label, data in bars if data]
-    values = [data["events_per_s_per_core"] or 0 for _, data in bars if data]
-    rates.barh(labels, values, color=["tab:blue", "tab:orange", "tab:orange", "tab:green"][:len(values)])
+    flink = result.get("flink") or {}
+    bars = [("pattern (in process)", result["pattern"], "tab:blue"),
+            ("local runner, file", result["local_runner"], "tab:orange"),
+            ("local runner, stream", result.get("local_runner_stream"), "tab:orange"),
+            ("KCL processor", result.get("kcl_processor"), "tab:green"),
+            ("Flink job", flink.get("eventsourcing"), "tab:purple"),
+            ("Flink pure-SQL floor (baseline)", flink.get("sql-floor"), "tab:gray")]
+    shown = [(label, data["events_per_s_per_core"] or 0, color) for label, data, color in bars if data]
+    labels, values = [label for label, _, _ in shown], [value for _, value, _ in shown]
+    rates.barh(labels, values, color=[color for _, _, color in shown])
     for i, value in enumerate(values):
         rates.text(value, i, f" {value:,.0f}", va="center", fontsize=8)
     rates.invert_yaxis()

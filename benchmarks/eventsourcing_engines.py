@@ -100,8 +100,8 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
         outputs = _outputs(name)
         clock = FakeClock()
         pattern = EventSourcingPattern(clock=clock)
-        store = AggregateStore(outputs["projection_table"], outputs["totals_table"], grouped_by="branch",
-                               total_of="balance")
+        store = AggregateStore(outputs["projection_table"], outputs["totals_table"],
+                               contribution=pattern.contribution)
         step = EventSourcingStep(pattern, name, store)
         dead_letters = ListDeadLetters()
         derived = EventSourcingOutputs(dead_letters="unused", derived_stream=outputs["derived_stream"])

@@ -25,7 +25,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from connectors.aws import error_code, is_throttling
 from pipelines.eventsourcing.aggregates import Aggregate
@@ -177,13 +177,15 @@ class AggregateStore:
     """The projection table as the KCL processor's state: aggregates read on first sight, written back over the
     version they were read at, each in one transaction with its group's total."""
 
-    def __init__(self, projection_table: str, totals_table: str | None, *, grouped_by: str | None,
-                 total_of: str | None, client: Any = None) -> None:
+    def __init__(self, projection_table: str, totals_table: str | None, *,
+                 contribution: Callable[[dict[str, Any]], tuple[str, Decimal] | None], client: Any = None) -> None:
+        """``contribution``: an aggregate's share of the totals, (group, value) or None
+        (``EventSourcingPattern.contribution``)."""
         from connectors.aws import client as new_client
 
         self.projection_table = projection_table
         self.totals_table = totals_table
-        self.grouped_by, self.total_of = grouped_by, total_of
+        self.contribution = contribution
         self.dynamodb = client or new_client("dynamodb")
         self.loaded: dict[str, Loaded] = {}
 
@@ -277,10 +279,8 @@ class AggregateStore:
             self.loaded[aggregate_id] = after
 
     def _measure(self, version: int, state: dict[str, Any]) -> Loaded:
-        group = state.get(self.grouped_by) if self.grouped_by else None
-        value = state.get(self.total_of) if self.total_of else None
-        return Loaded(version, None if group is None else str(group), Decimal(str(value)) if value is not None
-                      else Decimal(0))
+        share = self.contribution(state)
+        return Loaded(version, None, Decimal(0)) if share is None else Loaded(version, share[0], share[1])
 
     def _deltas(self, before: Loaded, after: Loaded) -> dict[str, Decimal]:
         if not self.totals_table:

@@ -47,7 +47,6 @@ def snapshot_kcl_state(projection_table: str, application: str, stream: str, loc
     dynamodb = client or new_client("dynamodb")
     positions = kcl_positions(dynamodb, application)  # first: the table is then at or past them
     pattern = EventSourcingPattern(clock=clock)
-    domain = pattern.domain
     aggregates, totals = {}, {}
     for item in scan_items(dynamodb, projection_table):
         if "bookkeeping" not in item:
@@ -56,10 +55,9 @@ def snapshot_kcl_state(projection_table: str, application: str, stream: str, loc
         data = {**json.loads(item["bookkeeping"]["S"]), "version": int(item["version"]["N"]),
                 "updated_at": int(item["occurred_at"]["N"])}
         aggregates[item[PROJECTION_KEY]["S"]] = data
-        group = data["state"].get(domain.grouped_by) if domain.grouped_by else None
-        value = data["state"].get(domain.total_of) if domain.total_of else None
-        if group is not None and value is not None:
-            totals[group] = totals.get(group, Decimal(0)) + Decimal(str(value))
+        share = pattern.contribution(data["state"])
+        if share is not None:
+            totals[share[0]] = totals.get(share[0], Decimal(0)) + share[1]
     pattern.restore({"version": STATE_VERSION, "aggregates": aggregates,
                      "totals": {group: str(total) for group, total in totals.items()},
                      "stats": asdict(EventSourcingStats())})

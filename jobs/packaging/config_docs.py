@@ -40,8 +40,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Time series (`shardline ts run --config`, the Flink job's `ts.*` properties, `shardline ts generate`)", (
         "pipelines.timeseries.config:TimeseriesConfig", "jobs.flink.timeseries_config:TimeseriesJobConfig",
         "jobs.local.timeseries_sinks:TimeseriesOutputs", "pipelines.timeseries.synthetic:TelemetryConfig")),
-    ("Event sourcing (`shardline es run --config`, the KCL processor's `--config`, `shardline es generate`)", (
-        "pipelines.eventsourcing.config:EventSourcingConfig", "connectors.eventsourcing_outputs:EventSourcingOutputs",
+    ("Event sourcing (`shardline es run --config`, the Flink job's `es.*` properties, the KCL processor's `--config`, "
+     "`shardline es generate`)", (
+        "pipelines.eventsourcing.config:EventSourcingConfig", "jobs.flink.eventsourcing_config:EventSourcingJobConfig",
+        "connectors.eventsourcing_outputs:EventSourcingOutputs",
         "pipelines.eventsourcing.synthetic:BankStreamConfig")),
     ("Autoscaler policy files (`shardline scale --policy`, the template's PolicyJson)", (
         "scaling.spec:PolicySpec", "scaling.spec:ControllerSpec", "scaling.spec:LockSpec",

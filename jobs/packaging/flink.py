@@ -81,6 +81,18 @@ JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     # The time-series pattern: windows to DynamoDB, alerts, raw and late readings (jobs.flink.timeseries_config).
     # Its dead letters are masked with the generic PII policy, hence the PII libraries.
     "timeseries": _TIMESERIES_JOB,
+    # The event-sourcing pattern: projections and branch totals to DynamoDB, derived events to a stream
+    # (jobs.flink.eventsourcing_config).  Its dead letters are masked with the generic PII policy too.
+    "eventsourcing": ("jobs.flink.eventsourcing_job", _TIMESERIES_JOB[1], {
+        "input.stream": "account-events",
+        "projection.table": "account-projections",
+        "totals.table": "branch-totals",
+        "derived.stream": "account-derived-events",
+        "dead_letter.s3": "s3://my-bucket/dead-letters",
+        "source.init.position": "TRIM_HORIZON",
+        "es.gap_timeout_s": "300",
+        "es.large_withdrawal": "10000",
+    }),
 }
 
 

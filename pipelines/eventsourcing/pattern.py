@@ -248,6 +248,25 @@ class EventSourcingPattern:
             if aggregate.blocked_since is not None:
                 self._wait(aggregate_id, aggregate)
 
+    def contribution(self, state: dict[str, Any] | None) -> tuple[str, Decimal] | None:
+        """An aggregate's share of the cross-aggregate totals, (group, value): for the bank, (its branch, its
+        balance); None for a state that counts in none (no domain totals, or no group yet)."""
+        group_key, value_key = self.domain.grouped_by, self.domain.total_of
+        if state is None or group_key is None or value_key is None:
+            return None
+        group, value = state.get(group_key), state.get(value_key)
+        if group is None or value is None:
+            return None
+        return str(group), Decimal(str(value))
+
+    def focus(self, aggregate_id: str, aggregate: Aggregate | None) -> None:
+        """Hold this one aggregate and nothing else (an engine that keeps each aggregate in keyed state, the
+        Flink job): the next call's outputs are about it alone, gap timeouts included."""
+        self.aggregates = {}
+        self._deadlines = []
+        if aggregate is not None:
+            self.adopt(aggregate_id, aggregate)
+
     def adopt(self, aggregate_id: str, aggregate: Aggregate) -> None:
         """Take an aggregate as a store kept it (an engine whose state lives outside the pattern, read on first
         sight): it applies from its version on, and still waits out a gap it was waiting on."""
@@ -287,13 +306,10 @@ class EventSourcingPattern:
                                         event.version, event.event_id, event.occurred_at, data))
 
     def _count_totals(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        group_key, value_key = self.domain.grouped_by, self.domain.total_of
-        if group_key is None or value_key is None:
-            return
         for state, sign in ((before, -1), (after, 1)):
-            group, value = state.get(group_key), state.get(value_key)
-            if group is not None and value is not None:
-                self._totals[group] = self._totals.get(group, Decimal(0)) + sign * Decimal(str(value))
+            share = self.contribution(state)
+            if share is not None:
+                self._totals[share[0]] = self._totals.get(share[0], Decimal(0)) + sign * share[1]
 
     def _wait(self, aggregate_id: str, aggregate: Aggregate) -> None:
         since = aggregate.blocked_since

@@ -29,7 +29,7 @@ def tables() -> tuple[str, str]:
 
 def worker(projections: str, totals: str) -> tuple[EventSourcingPattern, AggregateStore]:
     pattern = EventSourcingPattern(clock=FakeClock(0))
-    return pattern, AggregateStore(projections, totals, grouped_by="branch", total_of="balance")
+    return pattern, AggregateStore(projections, totals, contribution=pattern.contribution)
 
 
 def feed(pattern: EventSourcingPattern, store: AggregateStore, *payloads: dict) -> None:

@@ -1,0 +1,461 @@
+"""The event-sourcing pattern as a Flink job: Kinesis events to projections in DynamoDB, derived events, totals.
+
+What runs where, per record:
+
+- ``shardline-kinesis`` (Java) reads the stream: ``(shard, sequence, sub-sequence, bytes)``;
+- ``DecodeEvents`` (Python) decodes the envelope and reads its payload as an event, as every engine does
+  (``from_avro`` -> ``validate`` -> ``parse_event``); a record that is no event is a dead letter with the reason
+  the file mode gives.  Events leave as plain columns, keyed by ``aggregate_id``;
+- ``ApplyEvents`` (Python, keyed by aggregate id) runs ``EventSourcingPattern``'s rules over the one aggregate
+  of its key (``KeyedPattern``): order, deduplicate, hold behind a gap, apply, derive.  The key's keyed state
+  (one ``ValueState``: pickled ``Aggregate.to_state()``, the version its projection item was last sent at,
+  and its share of the totals not yet sent) is written only when an event changed it; a bounded LRU of decoded
+  entries saves reading and decoding it again for the next event of the key (keyed state stays the record of
+  truth: a restore starts with an empty cache, and every change is written through).
+  Timers: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held behind a gap
+  that stayed open to the dead letters; a processing-time timer on the next tick of ``projection.flush.ms``
+  sends a changed key's projection item (its newest: items are whole) and its totals' deltas, so a busy key
+  writes once a tick, not once an event; an event-time timer at the end of time fires on the final watermark of
+  a bounded input and does both for what is left (held events go to the dead letters, as the file mode's
+  ``finish()`` sends them);
+- ``SumTotals`` (Python, keyed by group) keeps each group's running total (the pattern's ``branch_totals``) in
+  keyed state and sends it once a tick and at the end;
+- what leaves: projection items and totals through ``shardline-dynamodb`` (Java; whole items keyed by
+  ``aggregate_id`` / ``group``, one request in flight so a key's items land in order), derived events as Avro
+  envelopes to ``derived.stream`` through the exactly-once Kinesis sink (``derived.exactly_once``), and dead
+  letters, masked with the generic PII policy (an account's owner is personal), to ``dead_letter.stream`` or
+  ``dead_letter.s3``.
+
+The projections, derived events, totals and dead-letter reasons are the file mode's (``shardline es run``) for
+the same records, aggregate by aggregate (a test).  State is restored from a checkpoint with the source's
+positions, so a replay after a crash rewrites the same items in the same order and derives the same ids.
+
+Run locally:  python -m jobs.flink.eventsourcing_job --properties app.json
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from connectors.flink import (aws_table_options, keyed_bytes_type, kinesis_sink, kinesis_source, stream_environment,
+                              with_clause)
+from jobs.flink.eventsourcing_config import EventSourcingJobConfig
+from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
+from jobs.flink.eventsourcing_keyed import KeyedPattern, fingerprint
+from pipelines.eventsourcing.aggregates import Aggregate
+from pipelines.eventsourcing.config import EventSourcingConfig
+from pipelines.eventsourcing.events import Event
+from pipelines.eventsourcing.pattern import Output
+
+log = logging.getLogger("shardline.jobs.flink.eventsourcing")
+
+END_OF_TIME = 2**63 - 2
+"""The event-time timer that fires on a bounded input's final watermark (Long.MAX_VALUE) and never before."""
+EVENT = Types.TUPLE([Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(),
+                     BYTES, Types.STRING(), BYTES])
+"""(aggregate_id, aggregate_type, version, event_id, type, occurred_at, pickled data, source position, record)"""
+PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
+PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
+                                                        Types.LONG()])
+DERIVED = OutputTag("derived", keyed_bytes_type())
+DELTAS = OutputTag("deltas", Types.ROW_NAMED(["grp", "delta"], [Types.STRING(), Types.BIG_DEC()]))
+TOTAL = Types.ROW_NAMED(["group", "total"], [Types.STRING(), Types.BIG_DEC()])
+
+
+class DecodeEvents(ProcessFunction):
+    """``(shard, sequence, sub-sequence, bytes)`` in: the event's columns out, or a dead letter saying why the
+    record is no event (decode, validate: the steps and reasons every engine gives)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        import pickle
+
+        from pipelines import engine
+        from pipelines.eventsourcing.events import EventError, parse_event
+        from pipelines.records import RecordValidationError, from_avro, validate
+
+        self._dumps = pickle.dumps
+        self._from_avro, self._validate, self._parse, self._rejection = from_avro, validate, parse_event, \
+            engine.rejection
+        self._record_error, self._event_error = RecordValidationError, EventError
+        self._position = engine.kinesis_source
+        self.letters = DeadLetters(runtime_context)
+
+    def process_element(self, value, ctx: ProcessFunction.Context):
+        shard, sequence, sub_sequence, data = value
+        source = self._position(self.stream, shard, sequence, sub_sequence)
+        try:
+            decoded = self._from_avro(data)
+        except self._record_error as exc:
+            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "decode"), source, data)
+            return
+        try:
+            record = self._validate(decoded.as_dict())
+        except self._record_error as exc:
+            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, data)
+            return
+        try:
+            event = self._parse(record.payload)
+        except self._event_error as exc:
+            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, data)
+            return
+        yield (event.aggregate_id, event.aggregate_type, event.version, event.event_id, event.type,
+               event.occurred_at, self._dumps(event.data, 5), source, data)
+
+
+class DeadLetters:
+    """Letters as every engine writes them: ``DeadLetter.of``, masked with the generic PII policy."""
+
+    def __init__(self, runtime_context: RuntimeContext) -> None:
+        from connectors.dead_letter import DeadLetter, hour_partition, masked_letter
+        from pipelines.clock import SYSTEM_CLOCK
+        from pipelines.pii.dead_letters import DeadLetterMask
+
+        self._of, self._partition, self._masked, self._clock = DeadLetter.of, hour_partition, masked_letter, \
+            SYSTEM_CLOCK
+        self.mask = DeadLetterMask()
+        self.count = runtime_context.get_metrics_group().counter("shardline_es_dead_letters")
+
+    def letter(self, rejected, source: str, data: bytes) -> tuple[str, bytes]:
+        now = self._clock.time()
+        self.count.inc()
+        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, source)
+        letter = self._masked(self._of(rejected, source, bytes(data), now), self.mask)
+        return self._partition(now), letter.to_json().encode("utf-8")
+
+
+class _Entry:
+    """A key's keyed state, decoded: the aggregate, the version its projection item was last written at, and
+    the totals' deltas not yet sent (group -> amount)."""
+
+    __slots__ = ("aggregate", "projected", "pending", "ending", "tick")
+
+    def __init__(self, aggregate: Aggregate, projected: int = 0, pending: dict | None = None,
+                 ending: bool = False, tick: int = 0) -> None:
+        self.aggregate, self.projected, self.pending = aggregate, projected, pending if pending is not None else {}
+        self.ending = ending
+        """Whether the key's end-of-input timer is registered (once a key: each registration is a message)."""
+        self.tick = tick
+        """The flush tick a timer was last registered for (one registration a tick, however many events)."""
+
+    @property
+    def dirty(self) -> bool:
+        return self.aggregate.version != self.projected or bool(self.pending)
+
+
+class _LruCache(OrderedDict):
+    """Decoded state of the keys seen last, between records (keyed state is written through on every change)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def keep(self, key, value) -> None:
+        if self.size:
+            self[key] = value
+            self.move_to_end(key)
+            if len(self) > self.size:
+                self.popitem(last=False)
+
+
+def _flush_tick(now_ms: int, flush_ms: int) -> int:
+    """The next multiple of ``flush_ms``: one timer per key per tick, however many records it gets."""
+    return (now_ms // flush_ms + 1) * flush_ms
+
+
+class ApplyEvents(KeyedProcessFunction):
+    """Keyed by aggregate id: the pattern's rules over the key's aggregate, kept in keyed state.
+
+    Projection items are whole, so a key's newest one is all a store needs: with ``flush_ms`` above 0 a key's
+    item (and its share of the totals) is sent once a tick of a processing-time timer, however many events
+    changed it in between, and at the end of a bounded input; 0 sends one for every record that changed it.
+    """
+
+    def __init__(self, config: EventSourcingConfig, stream: str, cache_size: int, totals: bool,
+                 flush_ms: int) -> None:
+        self.config = config
+        self.stream = stream
+        self.cache_size = cache_size
+        self.totals = totals
+        self.flush_ms = flush_ms
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        import json
+        import pickle
+
+        from pyflink.common import Row
+
+        from pipelines.engine import Rejected
+        from pipelines.eventsourcing.outputs import derived_record, held_event_letter, projection_record
+        from pipelines.eventsourcing.pattern import DerivedEvent
+        from pipelines.records import to_avro
+
+        self.state = runtime_context.get_state(ValueStateDescriptor("aggregate", BYTES))
+        self.keyed = KeyedPattern(self.config)
+        self.cache = _LruCache(self.cache_size)
+        self.letters = DeadLetters(runtime_context)
+        self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
+        self._types = DerivedEvent, Rejected
+        self._held_letter = held_event_letter
+        self._derived_record, self._projection_record, self._to_avro = derived_record, projection_record, to_avro
+        self.held_source = f"kinesis:{self.stream}:held"
+        self._row = Row
+
+    # --- state ------------------------------------------------------------------------------------------------
+
+    def _load(self, key: str) -> _Entry | None:
+        entry = self.cache.get(key)
+        if entry is not None:
+            self.cache.move_to_end(key)
+            return entry
+        stored = self.state.value()
+        if stored is None:
+            return None
+        state, *bookkeeping = self._loads(stored)
+        entry = _Entry(Aggregate.from_state(state), *bookkeeping)
+        self.cache.keep(key, entry)
+        return entry
+
+    def _store(self, key: str, entry: _Entry) -> None:
+        self.state.update(self._dumps((entry.aggregate.to_state(), entry.projected, entry.pending, entry.ending,
+                                       entry.tick), 5))
+        self.cache.keep(key, entry)
+
+    # --- records and timers -----------------------------------------------------------------------------------
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        key, aggregate_type, version, event_id, event_type, occurred_at, data, source, record = value
+        event = Event(key, aggregate_type, version, event_id, event_type, occurred_at, self._loads(data))
+        entry = self._load(key)
+        before = entry.aggregate if entry is not None else None
+        before_print = fingerprint(before)
+        before_state = before.state if before is not None else None
+        before_deadline = self.keyed.deadline_ms(before) if before is not None else None
+        timers = ctx.timer_service()
+        now_ms = timers.current_processing_time()
+        aggregate, outputs = self.keyed.on_event(before, event, now_ms / 1000)
+        if outputs:
+            yield from self._route(outputs, event_id, source, record)
+        if aggregate is None or fingerprint(aggregate) == before_print:
+            return
+        if entry is None:
+            entry = _Entry(aggregate)
+        entry.aggregate = aggregate
+        if self.totals:
+            pending = entry.pending
+            for group, delta in self.keyed.deltas(before_state, aggregate.state):
+                pending[group] = pending.get(group, 0) + delta
+        deadline = self.keyed.deadline_ms(aggregate)
+        if deadline is not None and deadline != before_deadline:
+            timers.register_processing_time_timer(deadline)
+            self._until_the_end(entry, timers)
+        if entry.dirty:
+            if not self.flush_ms:
+                yield from self._flush(key, entry)
+            else:
+                # One timer a tick: a key whose timer is due already registers the next tick's (a timer
+                # restored from a checkpoint needs no event to fire, and a key never waits on one alone).
+                tick = _flush_tick(now_ms, self.flush_ms)
+                if tick != entry.tick:
+                    timers.register_processing_time_timer(tick)
+                    entry.tick = tick
+                self._until_the_end(entry, timers)
+        self._store(key, entry)
+
+    @staticmethod
+    def _until_the_end(entry: _Entry, timers) -> None:
+        if not entry.ending:
+            timers.register_event_time_timer(END_OF_TIME)
+            entry.ending = True
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        key = ctx.get_current_key()
+        entry = self._load(key)
+        if entry is None:
+            return
+        aggregate, outputs = entry.aggregate, []
+        if aggregate.held:
+            if timestamp == END_OF_TIME:
+                outputs = self.keyed.finish(key, aggregate, ctx.timer_service().current_processing_time() / 1000)
+            else:
+                outputs = self.keyed.tick(key, aggregate, timestamp / 1000)
+            yield from self._route(outputs, None, self.held_source, b"")
+        dirty = entry.dirty
+        if dirty:
+            yield from self._flush(key, entry)
+        if outputs or dirty:
+            self._store(key, entry)
+
+    def _flush(self, key: str, entry: _Entry):
+        """The key's projection item and its totals' deltas, if they changed since they were last sent."""
+        aggregate = entry.aggregate
+        if aggregate.version != entry.projected:
+            changed = self.keyed.projection(key, aggregate)
+            if changed is not None:
+                status = changed.status
+                yield self._row(changed.aggregate_id, changed.version, None if status is None else str(status),
+                                self._projection_record(changed).payload["state"], changed.occurred_at)
+            entry.projected = aggregate.version
+        for group, delta in entry.pending.items():
+            yield DELTAS, self._row(group, delta)
+        entry.pending = {}
+
+    def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes):
+        derived_event, rejected_type = self._types
+        for output in outputs:
+            kind = type(output)
+            if kind is derived_event:
+                yield DERIVED, (output.aggregate_id, self._to_avro(self._derived_record(output)))
+            elif isinstance(output, rejected_type):
+                # Held behind a gap and refused later than it came: the letter carries the event itself.
+                held = self._held_letter(output, {"event_id": event_id})
+                if held is not None:
+                    yield DEAD_LETTERS, self.letters.letter(output, self.held_source, held)
+                else:
+                    yield DEAD_LETTERS, self.letters.letter(output, source, record)
+
+
+class SumTotals(KeyedProcessFunction):
+    """Keyed by group: the running total of the deltas of every aggregate of the group (the pattern's
+    ``branch_totals``), in keyed state, sent as a whole item once a tick (``flush_ms``; 0: every delta) and at
+    the end of a bounded input."""
+
+    def __init__(self, flush_ms: int) -> None:
+        self.flush_ms = flush_ms
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        import pickle
+
+        from pyflink.common import Row
+
+        self.state = runtime_context.get_state(ValueStateDescriptor("total", BYTES))
+        self.cache: dict[str, list] = {}  # few groups: each [total, sent, tick of its timer, end timer registered]
+        self._dumps, self._loads, self._row = pickle.dumps, pickle.loads, Row
+
+    def _load(self, group: str) -> list:
+        entry = self.cache.get(group)
+        if entry is None:
+            stored = self.state.value()
+            entry = self.cache[group] = list(self._loads(stored)) if stored is not None else [Decimal(0), True, 0,
+                                                                                              False]
+        return entry
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        group, delta = value[0], value[1]
+        entry = self._load(group)
+        entry[0] += delta
+        if not self.flush_ms:
+            yield self._row(group, entry[0])
+        else:
+            entry[1] = False
+            timers = ctx.timer_service()
+            tick = _flush_tick(timers.current_processing_time(), self.flush_ms)
+            if tick != entry[2]:  # one timer a tick (as ApplyEvents: never waiting on a restored one alone)
+                timers.register_processing_time_timer(tick)
+                entry[2] = tick
+            if not entry[3]:
+                timers.register_event_time_timer(END_OF_TIME)
+                entry[3] = True
+        self.state.update(self._dumps(tuple(entry), 5))
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        group = ctx.get_current_key()
+        entry = self._load(group)
+        if not entry[1]:
+            entry[1] = True
+            self.state.update(self._dumps(tuple(entry), 5))
+            yield self._row(group, entry[0])
+
+
+# --- the job ---------------------------------------------------------------------------------------------------
+
+def _sink_requests() -> dict[str, str]:
+    # One BatchWriteItem in flight per sink: a batch never lands after a newer one holding the same key
+    # (concurrent requests race, and a retried one comes later still); ApplyEvents and SumTotals keep the
+    # number of items down instead, a key's newest once a tick.
+    return {"sink.requests.max-inflight": "1", **aws_table_options("dynamodb")}
+
+
+def table_statements(job: EventSourcingJobConfig) -> tuple[list[str], list[str]]:
+    """(CREATE TABLEs, INSERTs) of the Java side: projection items and the running totals."""
+    projection = {"connector": "shardline-dynamodb", "table-name": job.projection_table, **_sink_requests()}
+    creates = [f"""CREATE TABLE projection (aggregate_id STRING, version BIGINT, status STRING, state STRING,
+        occurred_at BIGINT) PARTITIONED BY (aggregate_id) WITH ({with_clause(projection)})"""]
+    inserts = [f"INSERT INTO projection SELECT {', '.join(PROJECTION_COLUMNS)} FROM projection_rows"]
+    if job.totals_table:
+        totals = {"connector": "shardline-dynamodb", "table-name": job.totals_table, **_sink_requests()}
+        creates.append(f"""CREATE TABLE totals (`group` STRING, total DECIMAL(38, 18)) PARTITIONED BY (`group`)
+            WITH ({with_clause(totals)})""")
+        inserts.append("INSERT INTO totals SELECT `group`, total FROM total_rows")
+    return creates, inserts
+
+
+def derived_sink(job: EventSourcingJobConfig, flink):
+    """Exactly once by default: a restore reads the derived stream back and writes only what is missing."""
+    return kinesis_sink(job.derived_stream, config=flink, exactly_once=job.derived_exactly_once)
+
+
+def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
+    """Add the job's operators to ``env`` and return the statement set of its table sinks."""
+    from jobs.flink.pipeline_job import _to_s3, jsonl_object
+
+    raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
+                         at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink,
+                         positioned=True)
+    events = raw.process(DecodeEvents(job.input_stream), output_type=EVENT).name("es:decode").uid("es-decode")
+    applied = events.key_by(lambda event: event[0], key_type=Types.STRING()) \
+        .process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
+                             job.projection_flush_ms), output_type=PROJECTION).name("es:apply").uid("es-apply")
+    t_env.create_temporary_view("projection_rows", t_env.from_data_stream(applied))
+    if job.totals_table:
+        totals = applied.get_side_output(DELTAS).key_by(lambda delta: delta[0], key_type=Types.STRING()) \
+            .process(SumTotals(job.projection_flush_ms), output_type=TOTAL).name("es:totals").uid("es-totals")
+        t_env.create_temporary_view("total_rows", t_env.from_data_stream(totals))
+    if job.derived_stream:
+        applied.get_side_output(DERIVED).sink_to(derived_sink(job, flink)).name(f"kinesis:{job.derived_stream}") \
+            .uid("es-derived-sink")
+    letters = events.get_side_output(DEAD_LETTERS).union(applied.get_side_output(DEAD_LETTERS))
+    if job.dead_letter_stream:
+        letters.map(lambda item: (job.input_stream, item[1]), output_type=keyed_bytes_type()) \
+            .sink_to(kinesis_sink(job.dead_letter_stream, config=flink)).name(f"kinesis:{job.dead_letter_stream}")
+    else:
+        _to_s3(letters, job.dead_letter_s3, ".jsonl", jsonl_object, job, "dead_letter.s3")
+    creates, inserts = table_statements(job)
+    for statement in creates:
+        t_env.execute_sql(statement)
+    statement_set = t_env.create_statement_set()
+    for statement in inserts:
+        statement_set.add_insert_sql(statement)
+    return statement_set
+
+
+def run(job: EventSourcingJobConfig, job_name: str = "shardline-eventsourcing") -> None:
+    from pyflink.table import StreamTableEnvironment
+
+    flink = job.flink_config()
+    env = stream_environment(flink)
+    t_env = StreamTableEnvironment.create(env)
+    statement_set = build(env, t_env, job, flink)
+    statement_set.attach_as_datastream()
+    log.info("event=job_submit job=%s input=%s projection_table=%s totals_table=%s derived_stream=%s bounded=%s",
+             job_name, job.input_stream, job.projection_table, job.totals_table, job.derived_stream,
+             job.source_bounded)
+    env.execute(job_name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(EventSourcingJobConfig.from_properties(job_properties(argv, __doc__.split("\n")[0])))
+
+
+if __name__ == "__main__":
+    from jobs.flink.eventsourcing_job import main as job_main  # by name: its functions pickle by reference
+
+    job_main()

@@ -1,0 +1,97 @@
+"""The event-sourcing pattern one aggregate at a time, for an engine that keeps each aggregate in keyed state.
+
+``KeyedPattern`` is what the Flink job's keyed operator (``jobs.flink.eventsourcing_job.ApplyEvents``) calls: it
+hands over the aggregate of its current key, read from keyed state, and gets back the aggregate to store and the
+outputs, the pattern's own (a test runs both over the same events).
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from pipelines.eventsourcing.aggregates import Aggregate
+from pipelines.eventsourcing.config import EventSourcingConfig
+from pipelines.eventsourcing.events import Event
+from pipelines.eventsourcing.pattern import EventSourcingPattern, Output
+
+
+class ProcessingClock:
+    """The pattern's clock, set to Flink's processing time before each call."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+class KeyedPattern:
+    """``EventSourcingPattern`` run one aggregate at a time: a keyed operator hands it the aggregate of its
+    current key (from keyed state) and gets back the aggregate to store and the outputs, the pattern's own.
+
+    The pattern keeps every aggregate of a partition; here it holds the current key's aggregate alone
+    (``EventSourcingPattern.focus``), so nothing of another key can come out while a key is current (its timers
+    bring its own).
+    """
+
+    def __init__(self, config: EventSourcingConfig) -> None:
+        self.clock = ProcessingClock()
+        self.pattern = EventSourcingPattern(config, clock=self.clock)
+        self.gap_timeout_s = config.gap_timeout_s
+
+    def _current(self, aggregate_id: str, aggregate: Aggregate | None, now: float) -> EventSourcingPattern:
+        self.clock.now = now
+        self.pattern.focus(aggregate_id, aggregate)
+        return self.pattern
+
+    def on_event(self, aggregate: Aggregate | None, event: Event, now: float
+                 ) -> tuple[Aggregate | None, list[Output]]:
+        pattern = self._current(event.aggregate_id, aggregate, now)
+        outputs = pattern.on_event(event)
+        return pattern.aggregates.get(event.aggregate_id), outputs
+
+    def projection(self, aggregate_id: str, aggregate: Aggregate):
+        """The aggregate's projection (``EventSourcingPattern.projection``: its version counts an event a rule
+        refused too, which changes no state and so comes out as no ``StateChanged``); None before version 1."""
+        return self._current(aggregate_id, aggregate, self.clock.now).projection(aggregate_id)
+
+    def tick(self, aggregate_id: str, aggregate: Aggregate, now: float) -> list[Output]:
+        """The dead letters of the aggregate's gap if it has stayed open ``gap_timeout_s`` by ``now``."""
+        return self._current(aggregate_id, aggregate, now).tick()
+
+    def finish(self, aggregate_id: str, aggregate: Aggregate, now: float) -> list[Output]:
+        """End of input for the aggregate: its gap times out if due, and every event still held is refused."""
+        return self._current(aggregate_id, aggregate, now).finish()
+
+    def deadline_ms(self, aggregate: Aggregate) -> int | None:
+        """When the aggregate's gap times out (epoch ms, rounded up past the pattern's deadline); None: no gap."""
+        if aggregate.blocked_since is None:
+            return None
+        return math.floor((aggregate.blocked_since + self.gap_timeout_s) * 1000) + 1
+
+    def deltas(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tuple[str, Decimal]]:
+        """What the totals gain per group when an aggregate's state goes from ``before`` to ``after`` (a group
+        the aggregate enters appears even with nothing gained, as the pattern's totals list it)."""
+        if before is after:
+            return []
+        old, new = self.pattern.contribution(before), self.pattern.contribution(after)
+        if old == new:
+            return []
+        if old is not None and new is not None and old[0] == new[0]:
+            return [(str(new[0]), new[1] - old[1])]
+        changes = []
+        if old is not None:
+            changes.append((str(old[0]), -old[1]))
+        if new is not None:
+            changes.append((str(new[0]), new[1]))
+        return changes
+
+
+def fingerprint(aggregate: Aggregate | None) -> tuple:
+    """What every change of an aggregate changes: a duplicate or a refused type leaves it as it was."""
+    if aggregate is None:
+        return ()
+    return id(aggregate.state), aggregate.version, len(aggregate.held), aggregate.blocked_since

@@ -1,0 +1,151 @@
+"""The event-sourcing Flink job end to end on the local stack, against the file mode on the same records.
+
+Bank events with every fault the generator makes (duplicates, swapped versions, gaps, records that are no
+event, refused withdrawals) go on a two-shard stream, partitioned by account, and the job reads them bounded
+on the MiniCluster.  The file mode (``shardline es run``) reads the same envelopes in one order; each shard
+keeps an account's events in order, so per account the results are the same: the projection items in
+DynamoDB are the file's state lines, the derived events on their stream its ``--derived`` lines (by id, none
+twice), the dead letters' reasons its letters' reasons, and the totals per branch the pattern's.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.aws import AwsConfig, client
+from connectors.dead_letter import DeadLetter, read_dead_letters
+from connectors.flink import build_connector_jar
+from connectors.testing import create_stream, read_stream_data
+from jobs.local.eventsourcing import EventSourcingFileRun, run_eventsourcing_file
+from pipelines.eventsourcing.config import EventSourcingConfig
+from pipelines.eventsourcing.pattern import EventSourcingPattern
+from pipelines.eventsourcing.synthetic import BankStreamConfig, bank_envelope, generate_bank_stream
+from pipelines.records import from_avro, from_json_line, to_avro, to_json_line
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = {"large_withdrawal": "5000"}
+SEED = 5
+
+
+def bank_records() -> list:
+    stream = generate_bank_stream(BankStreamConfig(accounts=30, transactions=10, refused_rate=0.08,
+                                                   duplicate_rate=0.05, swap_rate=0.1, gap_rate=0.25, bad_rate=0.03,
+                                                   close_rate=0.3, large_rate=0.15, seed=SEED))
+    return [bank_envelope(payload, number, SEED) for number, (payload, _) in enumerate(stream.records, start=1)]
+
+
+def create_table(dynamodb, name: str, key: str) -> None:
+    dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+
+
+def scan(dynamodb, table: str) -> list[dict]:
+    items, kwargs = [], {}
+    while True:
+        page = dynamodb.scan(TableName=table, **kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def state_lines(items: list[dict]) -> dict[str, dict]:
+    return {item["aggregate_id"]["S"]: {"aggregate_id": item["aggregate_id"]["S"], "version": int(item["version"]["N"]),
+                                        "state": json.loads(item["state"]["S"]), "status": item["status"]["S"]}
+            for item in items}
+
+
+def file_mode(records: list, work: Path) -> dict:
+    """``shardline es run`` over the records in one file, and the pattern's branch totals."""
+    path = work / "events.jsonl"
+    path.write_text("".join(to_json_line(record) + "\n" for record in records))
+    run = EventSourcingFileRun(path, work / "state.jsonl", work / "derived.jsonl", work / "letters.jsonl")
+    config = EventSourcingConfig.from_dict(SETTINGS)
+    asyncio.run(run_eventsourcing_file(run, config))
+    pattern = EventSourcingPattern(config)
+    for record in records:
+        pattern.on_record(record)
+    pattern.finish()
+    return {"state": {line["aggregate_id"]: line for line in map(json.loads, run.output.read_text().splitlines())},
+            "derived": [from_json_line(line) for line in run.derived.read_text().splitlines()],
+            "letters": list(read_dead_letters(run.dead_letters)), "totals": pattern.branch_totals()}
+
+
+@pytest.fixture(scope="module")
+def run(local_stack, tmp_path_factory):
+    build_connector_jar()
+    work = tmp_path_factory.mktemp("es-flink")
+    suffix = uuid.uuid4().hex[:8]
+    source, derived, letters = f"es-in-{suffix}", f"es-derived-{suffix}", f"es-dlq-{suffix}"
+    projection, totals = f"es-proj-{suffix}", f"es-totals-{suffix}"
+    kinesis, dynamodb = client("kinesis", AwsConfig(sdk_retries=3)), client("dynamodb")
+    create_stream(kinesis, source, 2)
+    create_stream(kinesis, derived, 1)
+    create_stream(kinesis, letters, 1)
+    create_table(dynamodb, projection, "aggregate_id")
+    create_table(dynamodb, totals, "group")
+    records = bank_records()
+    entries = [{"Data": to_avro(record), "PartitionKey": record.partition_key} for record in records]
+    entries.append({"Data": b"not an envelope", "PartitionKey": "bad"})
+    for start in range(0, len(entries), 500):
+        assert kinesis.put_records(StreamName=source, Records=entries[start:start + 500])["FailedRecordCount"] == 0
+    properties = work / "application_properties.json"
+    properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
+        "input.stream": source, "projection.table": projection, "totals.table": totals, "derived.stream": derived,
+        "dead_letter.stream": letters, "source.bounded": "true", "checkpoint.interval.ms": "2000",
+        "checkpoint.dir": str(work / "checkpoints"), "python.bundle.time.ms": "100",
+        **{f"es.{key}": value for key, value in SETTINGS.items()}}}]))
+    done = subprocess.run([sys.executable, "-m", "jobs.flink.eventsourcing_job", "--properties", str(properties)],
+                          cwd=REPO_ROOT, env={**os.environ, "FLINK_LOG_DIR": str(work / "logs")},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    return {"expected": file_mode(records, work), "items": scan(dynamodb, projection),
+            "totals": scan(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
+            "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)]}
+
+
+def test_the_projection_items_are_the_file_mode_s_state_lines(run):
+    expected = run["expected"]["state"]
+    assert state_lines(run["items"]) == expected and len(expected) >= 25
+    for item in run["items"]:
+        assert set(item) == {"aggregate_id", "version", "status", "state", "occurred_at"}
+        assert "N" in item["version"] and "N" in item["occurred_at"] and int(item["occurred_at"]["N"]) > 0
+
+
+def test_derived_events_are_the_file_mode_s_each_once(run):
+    ids = Counter(record.id for record in run["derived"])
+    assert [i for i, n in ids.items() if n > 1] == []
+    expected = {record.id: record for record in run["expected"]["derived"]}
+    assert {record.id: record for record in run["derived"]} == expected
+    assert {record.type for record in expected.values()} == {"BalanceChanged", "LargeWithdrawal"}
+
+
+def test_dead_letters_give_the_file_mode_s_reasons(run):
+    expected = Counter(letter.reason for letter in run["expected"]["letters"])
+    got = Counter(letter.reason for letter in run["letters"] if letter.data != b"not an envelope")
+    assert got == expected
+    reasons = " ".join(expected)
+    for reason in ("version gap not filled by the end of the input", "below zero", "field 'version'",
+                   "is neither a map"):
+        assert reason in reasons
+    assert [letter.error_type for letter in run["letters"] if letter.data == b"not an envelope"] == [
+        "RecordValidationError"]
+    held = [letter for letter in run["letters"] if letter.source.endswith(":held")]
+    assert held and all(json.loads(letter.data)["event_id"] for letter in held)
+    assert all(b"Customer " not in letter.data for letter in run["letters"])  # masked: owners are personal
+
+
+def test_the_totals_per_branch_are_the_pattern_s(run):
+    got = {item["group"]["S"]: Decimal(item["total"]["N"]) for item in run["totals"]}
+    assert got == run["expected"]["totals"] and len(got) == 4
