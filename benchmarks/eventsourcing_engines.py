@@ -13,7 +13,6 @@ Used by ``benchmarks.eventsourcing`` inside a running local stack.
 """
 from __future__ import annotations
 
-import base64
 import random
 import resource
 import statistics
@@ -43,12 +42,12 @@ def put_events(stream: str, records: list) -> None:
 
 
 def _outputs(name: str) -> dict[str, str]:
-    from connectors.aws import client
+    from connectors.aws import AwsConfig, client
     from connectors.eventsourcing_store import create_tables
     from connectors.testing import create_stream
 
-    create_tables(client("dynamodb"), f"{name}-accounts", f"{name}-branches")
-    create_stream(client("kinesis"), f"{name}-derived", 2)
+    create_tables(client("dynamodb", AwsConfig(sdk_retries=5)), f"{name}-accounts", f"{name}-branches")
+    create_stream(client("kinesis", AwsConfig(sdk_retries=5)), f"{name}-derived", 2)
     return {"projection_table": f"{name}-accounts", "totals_table": f"{name}-branches",
             "derived_stream": f"{name}-derived"}
 
@@ -78,9 +77,9 @@ def stream_runner_cost(records: list, repeats: int, workdir: Path) -> dict[str, 
 
 
 def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) -> dict[str, Any]:
-    from amazon_kclpy import messages
     from prometheus_client import CollectorRegistry
 
+    from benchmarks.kcl_messages import NullCheckpointer, initialize, record_batches
     from connectors.eventsourcing_store import AggregateStore
     from connectors.kcl.eventsourcing import EventSourcingStep
     from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig
@@ -89,11 +88,7 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
     from pipelines.eventsourcing.pattern import EventSourcingPattern
     from pipelines.records import to_avro
 
-    class Checkpointer:
-        def checkpoint(self, sequence_number=None, sub_sequence_number=None):
-            pass
-
-    data = [base64.b64encode(to_avro(record)).decode() for record in records]
+    data = [to_avro(record) for record in records]
     costs = []
     for attempt in range(repeats):
         name = f"es-kcl-{attempt}-{uuid.uuid4().hex[:6]}"
@@ -111,18 +106,13 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
         processor = PipelineRecordProcessor(step, router, dead_letters=dead_letters, clock=clock,
                                             registry=CollectorRegistry(), rng=random.Random(1), stream_name=name,
                                             state=step, config=ProcessorConfig(checkpoint_interval_s=1.0))
-        processor.initialize(messages.InitializeInput({"action": "initialize", "shardId": "shardId-0",
-                                                       "sequenceNumber": None, "subSequenceNumber": 0}))
-        batches = [messages.ProcessRecordsInput({"action": "processRecords", "millisBehindLatest": 0, "records": [
-            messages.Record({"action": "record", "data": d, "partitionKey": "k",
-                             "sequenceNumber": str(1000 + first + i), "subSequenceNumber": 0,
-                             "approximateArrivalTimestamp": 1})
-            for i, d in enumerate(data[first:first + 1000])]}) for first in range(0, len(data), 1000)]
+        initialize(processor)
+        batches = record_batches(data)
         started, wall = time.process_time(), time.monotonic()
         for number, batch in enumerate(batches, start=1):
             if number % checkpoint_every == 0:
                 clock.advance(1.0)
-            batch.dispatch(Checkpointer(), processor)
+            batch.dispatch(NullCheckpointer(), processor)
         processor.close()
         costs.append((time.process_time() - started) / len(data) * 1e6)
         wall = time.monotonic() - wall

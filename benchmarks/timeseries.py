@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import random
@@ -175,9 +174,9 @@ def local_runner_cost(config: TimeseriesBenchConfig, workdir: Path) -> dict[str,
 
 def kcl_processor_cost(config: TimeseriesBenchConfig) -> dict[str, Any]:
     """The KCL processor in this process, fed batches of 1,000 as the daemon feeds it; its outputs to a list."""
-    from amazon_kclpy import messages
     from prometheus_client import CollectorRegistry
 
+    from benchmarks.kcl_messages import NullCheckpointer, initialize, record_batches
     from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig
     from connectors.kcl.timeseries import TimeseriesStep
     from connectors.snapshots import FileSnapshots
@@ -185,11 +184,7 @@ def kcl_processor_cost(config: TimeseriesBenchConfig) -> dict[str, Any]:
     from pipelines.timeseries.config import TimeseriesConfig
     from pipelines.timeseries.pattern import TimeseriesPattern
 
-    class Checkpointer:
-        def checkpoint(self, sequence_number=None, sub_sequence_number=None):
-            pass
-
-    data = [base64.b64encode(d).decode() for d, _ in envelopes(readings(config, config.records))]
+    data = [d for d, _ in envelopes(readings(config, config.records))]
     costs = []
     for _ in range(config.repeats):
         with tempfile.TemporaryDirectory() as folder:
@@ -199,16 +194,11 @@ def kcl_processor_cost(config: TimeseriesBenchConfig) -> dict[str, Any]:
             processor = PipelineRecordProcessor(step, ListSink(), dead_letters=ListDeadLetters(), clock=FakeClock(),
                                                 registry=CollectorRegistry(), rng=random.Random(1), stream_name="bench",
                                                 state=step, config=ProcessorConfig(checkpoint_interval_s=10.0))
-            processor.initialize(messages.InitializeInput({"action": "initialize", "shardId": "shardId-0",
-                                                           "sequenceNumber": None, "subSequenceNumber": 0}))
-            batches = [messages.ProcessRecordsInput({"action": "processRecords", "millisBehindLatest": 0, "records": [
-                messages.Record({"action": "record", "data": d, "partitionKey": "k",
-                                 "sequenceNumber": str(1000 + first + i), "subSequenceNumber": 0,
-                                 "approximateArrivalTimestamp": 1})
-                for i, d in enumerate(data[first:first + 1000])]}) for first in range(0, len(data), 1000)]
+            initialize(processor)
+            batches = record_batches(data)
             started = time.process_time()
             for batch in batches:
-                batch.dispatch(Checkpointer(), processor)
+                batch.dispatch(NullCheckpointer(), processor)
             costs.append((time.process_time() - started) / len(data) * 1e6)
     median = statistics.median(costs)
     return {"cpu_us_per_record": round(median, 1), "records_per_s_per_core": round(1e6 / median, 1),

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -143,3 +144,36 @@ class StandaloneFlink:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         self.processes.clear()
+
+
+def rest(cluster: StandaloneFlink, path: str, method: str = "GET") -> dict:
+    request = urllib.request.Request(cluster.url + path, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else {}
+
+
+def wait_until(condition, timeout_s: float, what: str, cluster: StandaloneFlink):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
+                             for p in sorted((cluster.work / "log").glob("*")) if p.is_file())
+            raise AssertionError(f"timed out {what}\n{logs[-12000:]}")
+        time.sleep(0.5)
+
+
+def submit(cluster: StandaloneFlink, app: Path, properties: Path, python: str = sys.executable) -> str:
+    """``flink run`` a Managed Flink app unpacked at ``app`` (main.py, lib/<the jar>, dep/) with its runtime
+    properties, as the service does; the job's id once it runs."""
+    result = subprocess.run(
+        [str(FLINK_HOME / "bin" / "flink"), "run", "--detached", "-py", "main.py", "-pyfs", "dep",
+         "-j", str(next((app / "lib").glob("*.jar"))), "-pyexec", python, "-pyclientexec", python,
+         "--properties", str(properties)],
+        cwd=app, env=cluster.env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return wait_until(lambda: next((job["id"] for job in rest(cluster, "/jobs")["jobs"] if job["status"] == "RUNNING"),
+                                   None), 120, "for the job to run", cluster)

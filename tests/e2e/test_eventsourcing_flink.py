@@ -14,9 +14,7 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,9 @@ import pytest
 from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter, read_dead_letters
 from connectors.flink import build_connector_jar
-from connectors.testing import create_stream, read_stream_data
+from connectors.eventsourcing_store import read_projections, read_totals, scan_items
+from connectors.testing import read_stream_data
+from tests.integration.test_eventsourcing_stream import new_stack
 from jobs.local.eventsourcing import EventSourcingFileRun, run_eventsourcing_file
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.pattern import EventSourcingPattern
@@ -44,26 +44,9 @@ def bank_records() -> list:
     return [bank_envelope(payload, number, SEED) for number, (payload, _) in enumerate(stream.records, start=1)]
 
 
-def create_table(dynamodb, name: str, key: str) -> None:
-    dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
-
-
-def scan(dynamodb, table: str) -> list[dict]:
-    items, kwargs = [], {}
-    while True:
-        page = dynamodb.scan(TableName=table, **kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def state_lines(items: list[dict]) -> dict[str, dict]:
-    return {item["aggregate_id"]["S"]: {"aggregate_id": item["aggregate_id"]["S"], "version": int(item["version"]["N"]),
-                                        "state": json.loads(item["state"]["S"]), "status": item["status"]["S"]}
-            for item in items}
+def projections(table: str) -> dict[str, dict]:
+    """The projection table's items as state lines, by aggregate id."""
+    return {line["aggregate_id"]: line for line in read_projections(client("dynamodb"), table)}
 
 
 def file_mode(records: list, work: Path) -> dict:
@@ -86,15 +69,8 @@ def file_mode(records: list, work: Path) -> dict:
 def run(local_stack, tmp_path_factory):
     build_connector_jar()
     work = tmp_path_factory.mktemp("es-flink")
-    suffix = uuid.uuid4().hex[:8]
-    source, derived, letters = f"es-in-{suffix}", f"es-derived-{suffix}", f"es-dlq-{suffix}"
-    projection, totals = f"es-proj-{suffix}", f"es-totals-{suffix}"
+    source, derived, letters, projection, totals, _ = new_stack("es-flink")
     kinesis, dynamodb = client("kinesis", AwsConfig(sdk_retries=3)), client("dynamodb")
-    create_stream(kinesis, source, 2)
-    create_stream(kinesis, derived, 1)
-    create_stream(kinesis, letters, 1)
-    create_table(dynamodb, projection, "aggregate_id")
-    create_table(dynamodb, totals, "group")
     records = bank_records()
     entries = [{"Data": to_avro(record), "PartitionKey": record.partition_key} for record in records]
     entries.append({"Data": b"not an envelope", "PartitionKey": "bad"})
@@ -110,15 +86,16 @@ def run(local_stack, tmp_path_factory):
                           cwd=REPO_ROOT, env={**os.environ, "FLINK_LOG_DIR": str(work / "logs")},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    return {"expected": file_mode(records, work), "items": scan(dynamodb, projection),
-            "totals": scan(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
+    return {"expected": file_mode(records, work), "items": projections(projection),
+            "raw_items": list(scan_items(dynamodb, projection)),
+            "totals": read_totals(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
             "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)]}
 
 
 def test_the_projection_items_are_the_file_mode_s_state_lines(run):
     expected = run["expected"]["state"]
-    assert state_lines(run["items"]) == expected and len(expected) >= 25
-    for item in run["items"]:
+    assert run["items"] == expected and len(expected) >= 25
+    for item in run["raw_items"]:
         assert set(item) == {"aggregate_id", "version", "status", "state", "occurred_at"}
         assert "N" in item["version"] and "N" in item["occurred_at"] and int(item["occurred_at"]["N"]) > 0
 
@@ -147,5 +124,4 @@ def test_dead_letters_give_the_file_mode_s_reasons(run):
 
 
 def test_the_totals_per_branch_are_the_pattern_s(run):
-    got = {item["group"]["S"]: Decimal(item["total"]["N"]) for item in run["totals"]}
-    assert got == run["expected"]["totals"] and len(got) == 4
+    assert run["totals"] == run["expected"]["totals"] and len(run["totals"]) == 4

@@ -15,30 +15,27 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
-import uuid
 import zipfile
 from collections import Counter
-from decimal import Decimal
 
 import pytest
 
 from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
-from connectors.testing import create_stream, read_stream_data
-from flink_standalone import FLINK_HOME, StandaloneFlink
+from connectors.eventsourcing_store import read_totals
+from connectors.testing import read_stream_data
+from flink_standalone import StandaloneFlink, rest, submit, wait_until
 from jobs.local.eventsourcing import EventSourcingFileRun, run_eventsourcing_file
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.pattern import EventSourcingPattern
 from pipelines.eventsourcing.synthetic import BankStreamConfig, bank_envelope, generate_bank_stream
 from pipelines.records import from_avro, from_json_line, to_avro, to_json_line
-from test_eventsourcing_flink import create_table, scan, state_lines
-from test_pii_job_cluster import rest, wait_until
+from test_eventsourcing_flink import projections
+from tests.integration.test_eventsourcing_stream import new_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("java") is None, reason="Flink needs Java 11+")]
@@ -100,15 +97,8 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
     jar = build_connector_jar()
     app = tmp_path / "app"
     zipfile.ZipFile(build_managed_flink_zip("eventsourcing", tmp_path / "es.zip", jar=jar)).extractall(app)
-    suffix = uuid.uuid4().hex[:8]
-    source, derived, letters = f"esc-in-{suffix}", f"esc-derived-{suffix}", f"esc-dlq-{suffix}"
-    projection, totals = f"esc-proj-{suffix}", f"esc-totals-{suffix}"
+    source, derived, letters, projection, totals, _ = new_stack("es-crash")
     kinesis, dynamodb = client("kinesis", AwsConfig(sdk_retries=3)), client("dynamodb")
-    create_stream(kinesis, source, 2)
-    create_stream(kinesis, derived, 1)
-    create_stream(kinesis, letters, 1)
-    create_table(dynamodb, projection, "aggregate_id")
-    create_table(dynamodb, totals, "group")
     envelopes = records()
     expected = clean_run(envelopes, tmp_path)
     properties = tmp_path / "application_properties.json"
@@ -119,14 +109,7 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
         "python.bundle.time.ms": "100", "es.gap_timeout_s": str(GAP_TIMEOUT_S)}}]))
     cluster = StandaloneFlink(tmp_path / "flink", slots=1).start()
     try:
-        submit = subprocess.run(
-            [str(FLINK_HOME / "bin" / "flink"), "run", "--detached", "-py", "main.py", "-pyfs", "dep",
-             "-j", str(next((app / "lib").glob("*.jar"))), "-pyexec", sys.executable, "-pyclientexec",
-             sys.executable, "--properties", str(properties)],
-            cwd=app, env=cluster.env(), capture_output=True, text=True, timeout=240)
-        assert submit.returncode == 0, (submit.stdout + submit.stderr)[-6000:]
-        job_id = wait_until(lambda: next((j["id"] for j in rest(cluster, "/jobs")["jobs"]
-                                          if j["status"] == "RUNNING"), None), 120, "for the job to run", cluster)
+        job_id = submit(cluster, app, properties)
         producer = Producer(kinesis, source, envelopes)
         started_ms = time.time() * 1000
         producer.start()
@@ -146,37 +129,33 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
                    "for the job to restore a checkpoint", cluster)
 
         def caught_up():  # items and totals are written once a tick, then wait in the sinks' buffers up to 5 s
-            return state_lines(scan(dynamodb, projection)) == expected["state"] and \
+            return projections(projection) == expected["state"] and \
                 len(set(map(_id, read_stream_data(kinesis, derived)))) >= len(expected["derived"]) and \
-                branch_totals(dynamodb, totals) == expected["totals"]
+                read_totals(dynamodb, totals) == expected["totals"]
         deadline = time.monotonic() + 150
         while not caught_up():
             if time.monotonic() > deadline:
-                state = state_lines(scan(dynamodb, projection))
+                state = projections(projection)
                 wrong = sorted(key for key in expected["state"] if state.get(key) != expected["state"][key])
                 ids = set(map(_id, read_stream_data(kinesis, derived)))
                 pytest.fail(f"no catching up: {len(wrong)} of {len(expected['state'])} projections differ, e.g. "
                             f"{[(state.get(k), expected['state'][k]) for k in wrong[:2]]}; {len(ids)} of "
                             f"{len(expected['derived'])} derived events, {len(ids - set(expected['derived']))} "
-                            f"unexpected; totals {branch_totals(dynamodb, totals)}, expected {expected['totals']}")
+                            f"unexpected; totals {read_totals(dynamodb, totals)}, expected {expected['totals']}")
             time.sleep(2)
         restored = rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
         rest(cluster, f"/jobs/{job_id}?mode=cancel", method="PATCH")
     finally:
         cluster.stop()
     assert restored is not None and restored["id"] >= checkpoint["id"], "restored from a checkpoint before the crash"
-    assert state_lines(scan(dynamodb, projection)) == expected["state"]
-    assert branch_totals(dynamodb, totals) == expected["totals"]
+    assert projections(projection) == expected["state"]
+    assert read_totals(dynamodb, totals) == expected["totals"]
     sent = [from_avro(data) for data in read_stream_data(kinesis, derived)]
     assert {r.id: r for r in sent} == expected["derived"]
     repeated = [i for i, n in Counter(r.id for r in sent).items() if n > 1]
     assert repeated == [], f"{len(repeated)} derived events sent twice"  # the exactly-once sink read back
     gap_letters = [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)]
     assert any(letter.reason == f"version gap not filled within {GAP_TIMEOUT_S} s" for letter in gap_letters)
-
-
-def branch_totals(dynamodb, table: str) -> dict[str, Decimal]:
-    return {item["group"]["S"]: Decimal(item["total"]["N"]) for item in scan(dynamodb, table)}
 
 
 def _id(data: bytes) -> str:

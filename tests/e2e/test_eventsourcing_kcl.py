@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 
 import pytest
 
 from connectors.aws import client
-from connectors.eventsourcing_store import create_tables, read_projections, read_totals
+from connectors.eventsourcing_store import read_projections, read_totals
 from connectors.kcl import FAST_START_JVM_OPTIONS, KclConfig, python_processor, run_daemon
 from tests.e2e.test_kcl_daemon import LeaseWatch, wait_for
 from connectors.dead_letter import read_dead_letters
 from tests.integration.test_eventsourcing_stream import (assert_same_dead_letters, derived_ids, envelopes, file_mode,
-                                                        put, shardline)
+                                                        new_stack, put, shardline)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300),
               pytest.mark.skipif(shutil.which("java") is None, reason="the KCL daemon needs Java 11+")]
@@ -31,13 +30,7 @@ WORKERS = ("worker-a", "worker-b")
 def test_a_killed_worker_changes_no_aggregate_and_a_snapshot_of_the_table_rebuilds_them(kinesis_mock_stack,
                                                                                           tmp_path):
     kinesis, dynamodb = client("kinesis"), client("dynamodb")
-    name = f"es-kcl-{uuid.uuid4().hex[:8]}"
-    stream, derived, projections, totals, bucket = name, f"{name}-derived", f"{name}-accounts", f"{name}-branches", name
-    for each in (stream, derived):
-        kinesis.create_stream(StreamName=each, ShardCount=2)
-        kinesis.get_waiter("stream_exists").wait(StreamName=each, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    create_tables(dynamodb, projections, totals)
-    client("s3").create_bucket(Bucket=bucket)
+    stream, derived, _, projections, totals, bucket = new_stack("es-kcl")
     records = envelopes()
     expected, expected_derived, expected_totals = file_mode(tmp_path, records)
 

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 import zipfile
 from collections import Counter
@@ -35,7 +34,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data
-from flink_standalone import FLINK_HOME, StandaloneFlink
+from flink_standalone import StandaloneFlink, rest, submit, wait_until
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.engine import RecordPath
 from pipelines.pii import builtin_policy
@@ -65,24 +64,6 @@ def runtime_interpreter(work) -> str:
     return str(venv / "bin" / "python")
 
 
-def rest(cluster: StandaloneFlink, path: str, method: str = "GET") -> dict:
-    request = urllib.request.Request(cluster.url + path, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else {}
-
-
-def wait_until(condition, timeout_s: float, what: str, cluster: StandaloneFlink):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
-                             for p in sorted((cluster.work / "log").glob("*")) if p.is_file())
-            raise AssertionError(f"timed out {what}\n{logs[-12000:]}")
-        time.sleep(0.5)
 
 
 class Producer(threading.Thread):
@@ -137,14 +118,7 @@ def crash(local_stack, tmp_path_factory):
 
     cluster = StandaloneFlink(work / "flink", slots=2).start()
     try:
-        submit = subprocess.run(
-            [str(FLINK_HOME / "bin" / "flink"), "run", "--detached", "-py", "main.py", "-pyfs", "dep",
-             "-j", str(next((app / "lib").glob("*.jar"))), "-pyexec", python, "-pyclientexec", python,
-             "--properties", str(properties)],
-            cwd=app, env=cluster.env(), capture_output=True, text=True, timeout=240)
-        assert submit.returncode == 0, (submit.stdout + submit.stderr)[-6000:]
-        job_id = wait_until(lambda: next((j["id"] for j in rest(cluster, "/jobs")["jobs"]
-                                          if j["status"] == "RUNNING"), None), 120, "for the job to run", cluster)
+        job_id = submit(cluster, app, properties, python)
 
         good = [dataclasses.replace(r, id=f"{r.id}-{i}") for i, r in enumerate(itertools.islice(
             synthetic_records("payments", seed=5), RECORDS))]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +22,7 @@ from connectors.aws import AwsConfig, client
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream
 from connectors.timeseries_store import create_table, query_series
-from flink_standalone import FLINK_HOME, StandaloneFlink
+from flink_standalone import StandaloneFlink, rest, submit, wait_until
 from pipelines.timeseries.synthetic import telemetry_envelope
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.clock import FakeClock
@@ -33,7 +31,6 @@ from pipelines.timeseries.config import TimeseriesConfig
 from pipelines.timeseries.pattern import TimeseriesPattern
 from pipelines.timeseries.synthetic import TelemetryConfig, TelemetryGenerator
 from pipelines.timeseries.windows import WindowAggregate
-from test_pii_job_cluster import rest, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("java") is None, reason="Flink needs Java 11+")]
@@ -96,14 +93,7 @@ def test_a_killed_taskmanager_is_restored_and_the_windows_equal_an_uninterrupted
         **{f"ts.{key}": str(value) for key, value in SETTINGS.items()}}}]))
     cluster = StandaloneFlink(tmp_path / "flink", slots=2).start()
     try:
-        submit = subprocess.run(
-            [str(FLINK_HOME / "bin" / "flink"), "run", "--detached", "-py", "main.py", "-pyfs", "dep",
-             "-j", str(next((app / "lib").glob("*.jar"))), "-pyexec", sys.executable, "-pyclientexec",
-             sys.executable, "--properties", str(properties)],
-            cwd=app, env=cluster.env(), capture_output=True, text=True, timeout=240)
-        assert submit.returncode == 0, (submit.stdout + submit.stderr)[-6000:]
-        job_id = wait_until(lambda: next((j["id"] for j in rest(cluster, "/jobs")["jobs"]
-                                          if j["status"] == "RUNNING"), None), 120, "for the job to run", cluster)
+        job_id = submit(cluster, app, properties)
         producer = Producer(kinesis, source)
         started_ms = time.time() * 1000
         producer.start()

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 
@@ -25,12 +26,35 @@ from connectors.dead_letter import parse_dead_letters, read_dead_letters
 from connectors.eventsourcing_snapshots import SnapshotLocation
 from connectors.eventsourcing_store import create_tables, read_projections, read_totals
 from connectors.kinesis.batches import user_records
+from connectors.testing import create_stream
 from pipelines.eventsourcing.synthetic import BankStreamConfig, bank_envelope, generate_bank_stream
 from pipelines.records import from_avro, to_avro, to_json_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 SEED = 11
 SETTINGS = {"snapshot_every_events": 40, "snapshot_every_s": 0.5}
+
+
+class EsStack(NamedTuple):
+    stream: str
+    derived: str
+    letters: str
+    projections: str
+    totals: str
+    bucket: str
+
+
+def new_stack(prefix: str, shards: int = 2) -> EsStack:
+    """An event stream of ``shards`` shards, a derived stream, a dead-letter stream, the projection and totals
+    tables and a bucket, named after ``prefix`` and a random suffix (every engine's test starts from one)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    stack = EsStack(name, f"{name}-derived", f"{name}-dlq", f"{name}-accounts", f"{name}-branches", name)
+    kinesis = client("kinesis")
+    for stream, count in ((stack.stream, shards), (stack.derived, 2), (stack.letters, 1)):
+        create_stream(kinesis, stream, count)
+    create_tables(client("dynamodb"), stack.projections, stack.totals)
+    client("s3").create_bucket(Bucket=stack.bucket)
+    return stack
 
 
 def shardline(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -102,13 +126,7 @@ def derived_ids(kinesis, stream: str) -> Counter:
 
 def test_a_killed_run_resumes_from_its_snapshot_and_a_rebuild_gives_the_same_projections(local_stack, tmp_path):
     kinesis, dynamodb = client("kinesis"), client("dynamodb")
-    name = f"es-{uuid.uuid4().hex[:8]}"
-    stream, derived, projections, totals, bucket = name, f"{name}-derived", f"{name}-accounts", f"{name}-branches", name
-    for each in (stream, derived):
-        kinesis.create_stream(StreamName=each, ShardCount=2)
-        kinesis.get_waiter("stream_exists").wait(StreamName=each, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    create_tables(dynamodb, projections, totals)
-    client("s3").create_bucket(Bucket=bucket)
+    stream, derived, _, projections, totals, bucket = new_stack("es")
     records = envelopes()
     expected, expected_derived, expected_totals = file_mode(tmp_path, records)
     settings = tmp_path / "es.json"
