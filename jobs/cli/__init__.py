@@ -16,6 +16,8 @@ from jobs.cli.errors import CommandGroup, err, fail, progress_bar, run_async
 from jobs.cli.dlq import dlq_app
 from jobs.cli.pii import bench as bench_pii, pii_app
 from jobs.cli.scale import scale_app
+from jobs.cli.agent import agent as agent_command
+from jobs.cli.agent import bench as bench_agent
 from jobs.cli.eventsourcing import es_app
 from jobs.cli.timeseries import ts_app
 from jobs.cli.video import bench as bench_video, video_app
@@ -34,6 +36,8 @@ app.add_typer(pii_app, name="pii")
 app.add_typer(scale_app, name="scale")
 app.add_typer(ts_app, name="ts")
 app.add_typer(es_app, name="es")
+app.command("agent")(agent_command)
+bench_app.command("agent")(bench_agent)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(video_app, name="video")
 
