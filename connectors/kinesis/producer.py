@@ -234,6 +234,8 @@ class KinesisProducer:
         if aggregator is None:
             aggregator = self._aggregators[shard] = RecordAggregator(self.config.aggregation_max_bytes)
             self._opened_at[shard] = self._clock.monotonic()
+            if self._sender_idle:
+                self._wake.set()  # it sleeps with nothing due: this aggregate's linger starts now
         try:
             sealed = aggregator.append(key, data, ehk)
         except AggregationError:
