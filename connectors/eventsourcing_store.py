@@ -137,12 +137,40 @@ class ProjectionWriter:
         self.dynamodb = client or new_client("dynamodb")
         self.stale = 0
         """Puts skipped because the item held a newer version already (a replay)."""
+        self._transactions = True
+        """False once the DynamoDB answered that it has none (dynalite)."""
 
     async def write(self, changes: Iterable[StateChanged]) -> None:
+        """The newest of ``changes`` per aggregate, in transactions of up to 100 conditional puts (one call, not
+        100: a put per call was most of the local runner's CPU, 1 ms an event).  A transaction a stale item
+        cancels (a replay), or a DynamoDB without transactions (dynalite), falls back to a put per item."""
         latest: dict[str, StateChanged] = {}
         for changed in changes:
             latest[changed.aggregate_id] = changed
-        await _each(self._put(changed) for changed in latest.values())
+        chunk: list[StateChanged] = []
+        for changed in latest.values():
+            chunk.append(changed)
+            if len(chunk) == MAX_TRANSACTION_ITEMS:
+                await self._write_chunk(chunk)
+                chunk = []
+        if chunk:
+            await self._write_chunk(chunk)
+
+    async def _write_chunk(self, chunk: list[StateChanged]) -> None:
+        if len(chunk) > 1 and self._transactions:
+            try:
+                await _call(self.dynamodb.transact_write_items, idempotent=True,
+                            ClientRequestToken=uuid.uuid4().hex,
+                            TransactItems=[{"Put": {"TableName": self.projection_table, **self._forward(changed)}}
+                                           for changed in chunk])
+                return
+            except Exception as exc:  # noqa: BLE001
+                code = error_code(exc)
+                if code == "UnknownOperationException":
+                    self._transactions = False
+                elif code != "TransactionCanceledException":
+                    raise
+        await _each(self._put(changed) for changed in chunk)
 
     async def write_totals(self, totals: dict[str, Decimal]) -> None:
         if self.totals_table:
@@ -150,12 +178,17 @@ class ProjectionWriter:
                               Item={TOTALS_KEY: {"S": group}, "total": {"N": str(total)}})
                         for group, total in totals.items())
 
+    @staticmethod
+    def _forward(changed: StateChanged) -> dict[str, Any]:
+        """The put of ``changed`` that applies only over an older version (or no item)."""
+        return {"Item": projection_item(changed),
+                "ConditionExpression": "attribute_not_exists(#key) OR version < :version",
+                "ExpressionAttributeNames": {"#key": PROJECTION_KEY},
+                "ExpressionAttributeValues": {":version": {"N": str(changed.version)}}}
+
     async def _put(self, changed: StateChanged) -> None:
         try:
-            await _call(self.dynamodb.put_item, TableName=self.projection_table, Item=projection_item(changed),
-                        ConditionExpression="attribute_not_exists(#key) OR version < :version",
-                        ExpressionAttributeNames={"#key": PROJECTION_KEY},
-                        ExpressionAttributeValues={":version": {"N": str(changed.version)}})
+            await _call(self.dynamodb.put_item, TableName=self.projection_table, **self._forward(changed))
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
