@@ -96,7 +96,7 @@ def kcl_processor_cost(records: list, repeats: int, checkpoint_every: int = 10) 
         clock = FakeClock()
         pattern = EventSourcingPattern(clock=clock)
         store = AggregateStore(outputs["projection_table"], outputs["totals_table"],
-                               contribution=pattern.contribution)
+                               total_changes=pattern.total_changes)
         step = EventSourcingStep(pattern, name, store)
         dead_letters = ListDeadLetters()
         derived = EventSourcingOutputs(dead_letters="unused", derived_stream=outputs["derived_stream"])

@@ -200,8 +200,8 @@ class Loaded:
     """An aggregate as this worker last read or wrote it: the version its next write is conditional on."""
 
     version: int
-    group: str | None
-    value: Decimal
+    state: dict[str, Any] | None
+    """The state it was read or written with (what its totals' share is measured from)."""
     exists: bool = True
     """False until the aggregate's first write: that write is conditional on there being no item."""
 
@@ -211,14 +211,15 @@ class AggregateStore:
     version they were read at, each in one transaction with its group's total."""
 
     def __init__(self, projection_table: str, totals_table: str | None, *,
-                 contribution: Callable[[dict[str, Any]], tuple[str, Decimal] | None], client: Any = None) -> None:
-        """``contribution``: an aggregate's share of the totals, (group, value) or None
-        (``EventSourcingPattern.contribution``)."""
+                 total_changes: Callable[[dict[str, Any] | None, dict[str, Any] | None], dict[str, Decimal]],
+                 client: Any = None) -> None:
+        """``total_changes``: what the totals gain per group when an aggregate's state changes
+        (``EventSourcingPattern.total_changes``)."""
         from connectors.aws import client as new_client
 
         self.projection_table = projection_table
         self.totals_table = totals_table
-        self.contribution = contribution
+        self.total_changes = total_changes
         self.dynamodb = client or new_client("dynamodb")
         self.loaded: dict[str, Loaded] = {}
 
@@ -227,7 +228,7 @@ class AggregateStore:
         item = self.dynamodb.get_item(TableName=self.projection_table, Key={PROJECTION_KEY: {"S": aggregate_id}},
                                       ConsistentRead=True).get("Item")
         if item is None:
-            self.loaded[aggregate_id] = Loaded(0, None, Decimal(0), exists=False)
+            self.loaded[aggregate_id] = Loaded(0, None, exists=False)
             return None
         if "bookkeeping" not in item:
             raise ValueError(f"table {self.projection_table}: aggregate {aggregate_id!r} has no bookkeeping "
@@ -235,7 +236,7 @@ class AggregateStore:
         book = json.loads(item["bookkeeping"]["S"])
         aggregate = Aggregate.from_state({**book, "version": int(item["version"]["N"]),
                                           "updated_at": int(item["occurred_at"]["N"])})
-        self.loaded[aggregate_id] = self._measure(aggregate.version, aggregate.state)
+        self.loaded[aggregate_id] = Loaded(aggregate.version, aggregate.state)
         return aggregate
 
     def forget(self) -> None:
@@ -282,16 +283,15 @@ class AggregateStore:
         else:
             put["ConditionExpression"] = "version = :read"
             put["ExpressionAttributeValues"] = {":read": {"N": str(before.version)}}
-        return put, self._measure(aggregate.version, aggregate.state)
+        return put, Loaded(aggregate.version, aggregate.state)
 
     async def _transact(self, chunk: list[tuple[str, dict[str, Any], Loaded]], deltas: dict[str, Decimal]) -> None:
         actions: list[dict[str, Any]] = [{"Put": put} for _, put, _ in chunk]
-        for group, delta in deltas.items():
-            if delta != 0:
-                actions.append({"Update": {"TableName": self.totals_table, "Key": {TOTALS_KEY: {"S": group}},
-                                           "UpdateExpression": "ADD #total :delta",
-                                           "ExpressionAttributeNames": {"#total": "total"},
-                                           "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}})
+        for group, delta in deltas.items():  # a 0 ADD still creates the group's item: the totals list it
+            actions.append({"Update": {"TableName": self.totals_table, "Key": {TOTALS_KEY: {"S": group}},
+                                       "UpdateExpression": "ADD #total :delta",
+                                       "ExpressionAttributeNames": {"#total": "total"},
+                                       "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}})
         try:
             # One token for every try: DynamoDB applies a transaction once per token (for 10 minutes), so a try
             # after a timeout that had applied it changes nothing.
@@ -311,15 +311,5 @@ class AggregateStore:
         for aggregate_id, _, after in chunk:
             self.loaded[aggregate_id] = after
 
-    def _measure(self, version: int, state: dict[str, Any]) -> Loaded:
-        share = self.contribution(state)
-        return Loaded(version, None, Decimal(0)) if share is None else Loaded(version, share[0], share[1])
-
     def _deltas(self, before: Loaded, after: Loaded) -> dict[str, Decimal]:
-        if not self.totals_table:
-            return {}
-        deltas: dict[str, Decimal] = {}
-        for loaded, sign in ((before, -1), (after, 1)):
-            if loaded.group is not None:
-                deltas[loaded.group] = deltas.get(loaded.group, Decimal(0)) + sign * loaded.value
-        return {group: delta for group, delta in deltas.items() if delta != 0}
+        return self.total_changes(before.state, after.state) if self.totals_table else {}

@@ -73,21 +73,11 @@ class KeyedPattern:
         return math.floor((aggregate.blocked_since + self.gap_timeout_s) * 1000) + 1
 
     def deltas(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tuple[str, Decimal]]:
-        """What the totals gain per group when an aggregate's state goes from ``before`` to ``after`` (a group
-        the aggregate enters appears even with nothing gained, as the pattern's totals list it)."""
+        """What the totals gain per group when an aggregate's state goes from ``before`` to ``after``
+        (``EventSourcingPattern.total_changes``)."""
         if before is after:
             return []
-        old, new = self.pattern.contribution(before), self.pattern.contribution(after)
-        if old == new:
-            return []
-        if old is not None and new is not None and old[0] == new[0]:
-            return [(str(new[0]), new[1] - old[1])]
-        changes = []
-        if old is not None:
-            changes.append((str(old[0]), -old[1]))
-        if new is not None:
-            changes.append((str(new[0]), new[1]))
-        return changes
+        return list(self.pattern.total_changes(before, after).items())
 
 
 def fingerprint(aggregate: Aggregate | None) -> tuple:

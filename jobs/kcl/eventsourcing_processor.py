@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError, yaml.YAMLError) as exc:
         exit_bad_config("eventsourcing_processor", exc)
     pattern = EventSourcingPattern(config)
-    store = AggregateStore(args.projection_table, args.totals_table, contribution=pattern.contribution)
+    store = AggregateStore(args.projection_table, args.totals_table, total_changes=pattern.total_changes)
     from connectors.aws import client
 
     step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store, derived_stream=args.derived_stream,

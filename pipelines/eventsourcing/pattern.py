@@ -259,6 +259,21 @@ class EventSourcingPattern:
             return None
         return str(group), Decimal(str(value))
 
+    def total_changes(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Decimal]:
+        """What the totals gain per group when an aggregate's state goes from ``before`` to ``after``: the group it
+        leaves loses its value, the one it enters gains its value (and is listed even when that is 0, as
+        ``branch_totals`` lists it), and a group it stays in moves by the difference (not listed when 0).  Every
+        engine that keeps totals apart from the pattern (the KCL store, the Flink job) moves them by this."""
+        old, new = self.contribution(before), self.contribution(after)
+        if old == new:
+            return {}
+        changes: dict[str, Decimal] = {}
+        if old is not None:
+            changes[old[0]] = -old[1]
+        if new is not None:
+            changes[new[0]] = changes.get(new[0], Decimal(0)) + new[1]
+        return changes
+
     def focus(self, aggregate_id: str, aggregate: Aggregate | None) -> None:
         """Hold this one aggregate and nothing else (an engine that keeps each aggregate in keyed state, the
         Flink job): the next call's outputs are about it alone, gap timeouts included."""
@@ -306,10 +321,8 @@ class EventSourcingPattern:
                                         event.version, event.event_id, event.occurred_at, data))
 
     def _count_totals(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        for state, sign in ((before, -1), (after, 1)):
-            share = self.contribution(state)
-            if share is not None:
-                self._totals[share[0]] = self._totals.get(share[0], Decimal(0)) + sign * share[1]
+        for group, change in self.total_changes(before, after).items():
+            self._totals[group] = self._totals.get(group, Decimal(0)) + change
 
     def _wait(self, aggregate_id: str, aggregate: Aggregate) -> None:
         since = aggregate.blocked_since

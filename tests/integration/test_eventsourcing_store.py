@@ -29,7 +29,7 @@ def tables() -> tuple[str, str]:
 
 def worker(projections: str, totals: str) -> tuple[EventSourcingPattern, AggregateStore]:
     pattern = EventSourcingPattern(clock=FakeClock(0))
-    return pattern, AggregateStore(projections, totals, contribution=pattern.contribution)
+    return pattern, AggregateStore(projections, totals, total_changes=pattern.total_changes)
 
 
 def feed(pattern: EventSourcingPattern, store: AggregateStore, *payloads: dict) -> None:
@@ -66,6 +66,14 @@ def test_held_events_are_kept_in_the_table_and_apply_on_the_worker_that_takes_th
     line = read_projection(client("dynamodb"), projections, "a-1")
     assert (line["version"], line["state"]["balance"]) == (3, "8.00")
     assert second.stats.duplicates == 1  # version 3 came again; it was held already
+
+
+def test_a_branch_of_accounts_with_nothing_in_them_is_listed_with_a_total_of_zero(local_stack):
+    """As the pattern's branch_totals lists it (the file mode's totals): an ADD of 0 still creates the item."""
+    projections, totals = tables()
+    pattern, store = worker(projections, totals)
+    feed(pattern, store, event(1, "AccountOpened", owner="o", branch="north"))
+    assert read_totals(client("dynamodb"), totals) == pattern.branch_totals() == {"north": Decimal("0")}
 
 
 def test_projection_puts_only_go_forward(dynamodb_stack):
