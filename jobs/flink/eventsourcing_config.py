@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from connectors.aws import split_s3_url
-from jobs.flink.job_config import PROPERTY_GROUP, FlinkJobSettings, _parse
+from jobs.flink.job_config import PROPERTY_GROUP, FlinkJobSettings, _parse, check_dead_letter_overflow
 from pipelines.eventsourcing.config import EventSourcingConfig
 
 PATTERN_KEYS = ("gap_timeout_s", "large_withdrawal", "remembered_event_ids", "max_held_events")
@@ -47,7 +47,8 @@ class EventSourcingJobConfig(FlinkJobSettings):
     dead_letter_s3: str | None = None
     """s3://bucket/prefix for dead letters (JSON lines under dt=/hour=)."""
     dead_letter_stream: str | None = None
-    """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
+    """Kinesis stream for dead letters (each record one DeadLetter JSON); those too large for one record go to
+    dead_letter.s3, which must be set too."""
     s3_batch_records: int = 5_000
     """Dead letters per S3 object at most."""
     s3_batch_max_age_s: float = 60.0
@@ -71,6 +72,7 @@ class EventSourcingJobConfig(FlinkJobSettings):
         if not (self.dead_letter_s3 or self.dead_letter_stream):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, so "
                              "records that are no event, and events the rules refuse, are kept")
+        check_dead_letter_overflow(self.dead_letter_stream, self.dead_letter_s3)
         if self.dead_letter_s3:
             split_s3_url(self.dead_letter_s3, "dead_letter.s3")
         if self.state_cache_size < 0:

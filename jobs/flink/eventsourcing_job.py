@@ -405,7 +405,7 @@ def derived_sink(job: EventSourcingJobConfig, flink):
 
 def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     """Add the job's operators to ``env`` and return the statement set of its table sinks."""
-    from jobs.flink.pipeline_job import _to_s3, jsonl_object
+    from jobs.flink.pipeline_job import dead_letters_to
 
     raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
                          at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink,
@@ -423,11 +423,7 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
         applied.get_side_output(DERIVED).sink_to(derived_sink(job, flink)).name(f"kinesis:{job.derived_stream}") \
             .uid("es-derived-sink")
     letters = events.get_side_output(DEAD_LETTERS).union(applied.get_side_output(DEAD_LETTERS))
-    if job.dead_letter_stream:
-        letters.map(lambda item: (job.input_stream, item[1]), output_type=keyed_bytes_type()) \
-            .sink_to(kinesis_sink(job.dead_letter_stream, config=flink)).name(f"kinesis:{job.dead_letter_stream}")
-    else:
-        _to_s3(letters, job.dead_letter_s3, ".jsonl", jsonl_object, job, "dead_letter.s3")
+    dead_letters_to(letters, job.dead_letter_stream, job.dead_letter_s3, job.input_stream, job, flink)
     creates, inserts = table_statements(job)
     for statement in creates:
         t_env.execute_sql(statement)

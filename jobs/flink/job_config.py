@@ -30,6 +30,21 @@ PARTITIONED = Types.TUPLE([Types.STRING(), BYTES])
 DEAD_LETTERS = OutputTag("dead-letters", PARTITIONED)
 
 
+def check_dead_letter_overflow(stream: str | None, s3_url: str | None) -> None:
+    """A dead-letter stream needs an S3 location beside it: a record read from a stream holds up to 1 MiB, and
+    its letter (the data in base64) a third more, which no stream takes.  Those letters go to S3."""
+    if stream and not s3_url:
+        raise ValueError(f"property group '{PROPERTY_GROUP}': dead_letter.stream needs dead_letter.s3 too, for the "
+                         "letters too large for one Kinesis record (those of records over about 750 KB)")
+
+
+def letter_fits_stream(letter: bytes, partition_key: str) -> bool:
+    """Whether a dead letter (its JSON) and its partition key fit one Kinesis record."""
+    from pipelines.engine import MAX_OUTPUT_BYTES
+
+    return len(letter) + len(partition_key.encode("utf-8")) <= MAX_OUTPUT_BYTES
+
+
 @dataclass(frozen=True, kw_only=True)
 class FlinkJobSettings:
     """What every Flink job of ours reads beside its own keys: the source's start, checkpoints, parallelism
@@ -80,7 +95,8 @@ class PipelineJobConfig(FlinkJobSettings):
     dead_letter_s3: str | None = None
     """s3://bucket/prefix for dead letters; defaults to <output.s3 bucket>/dead-letters."""
     dead_letter_stream: str | None = None
-    """Kinesis stream for dead letters (each record one DeadLetter JSON)."""
+    """Kinesis stream for dead letters (each record one DeadLetter JSON); those too large for one record go to
+    dead_letter.s3 (or its default)."""
     pipeline: str = "jobs.local.runner:identity"
     """The pipeline function, module:function, Record -> Record | list[Record] | None ("none" on the SQL path:
     no Python step)."""
@@ -99,6 +115,7 @@ class PipelineJobConfig(FlinkJobSettings):
         if not (self.dead_letter_s3 or self.dead_letter_stream or self.output_s3):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, "
                              "so records that fail validation are kept")
+        check_dead_letter_overflow(self.dead_letter_stream, self.dead_letter_s3 or self.output_s3)
         for name in ("output_s3", "dead_letter_s3"):
             value = getattr(self, name)
             if value is not None:
@@ -106,8 +123,9 @@ class PipelineJobConfig(FlinkJobSettings):
         check_index_name(self.output_firehose_index)
 
     @property
-    def dead_letter_s3_url(self) -> str | None:
-        if self.dead_letter_s3 or self.dead_letter_stream:
+    def dead_letter_s3_url(self) -> str:
+        """Where dead letters go in S3: all of them, or with dead_letter.stream those too large for it."""
+        if self.dead_letter_s3:
             return self.dead_letter_s3
         bucket, _ = split_s3_url(self.output_s3 or "", "output.s3")
         return f"s3://{bucket}/dead-letters"

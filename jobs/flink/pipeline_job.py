@@ -39,7 +39,7 @@ from connectors.flink import FlinkConfig, keyed_bytes_type, kinesis_sink, kinesi
 from jobs.flink.firehose_writer import to_firehose
 # The settings and stream types; the job's callers and tests import them from here too.
 from jobs.flink.job_config import (BYTES, DEAD_LETTERS, END_OF_INPUT, PARTITIONED, PROCESSED,  # noqa: F401
-                                   PipelineJobConfig, job_properties)
+                                   PipelineJobConfig, job_properties, letter_fits_stream)
 
 log = logging.getLogger("shardline.jobs.flink.pipeline")
 
@@ -196,11 +196,21 @@ def build(env, job: PipelineJobConfig, flink: FlinkConfig, setup: PipelineSetup 
     if job.output_firehose:
 
         letters = letters.union(to_firehose(processed, job))  # its output: what Firehose refused for good
-    if job.dead_letter_s3_url:
-        _to_s3(letters, job.dead_letter_s3_url, ".jsonl", jsonl_object, job, "dead_letter.s3")
-    if job.dead_letter_stream:
-        letters.map(lambda item: (job.input_stream, item[1]), output_type=keyed_bytes_type()) \
-            .sink_to(kinesis_sink(job.dead_letter_stream, config=flink)).name(f"kinesis:{job.dead_letter_stream}")
+    dead_letters_to(letters, job.dead_letter_stream, job.dead_letter_s3_url, job.input_stream, job, flink)
+
+
+def dead_letters_to(letters, stream: str | None, s3_url: str, partition_key: str, job, flink) -> None:
+    """Letters ``(partition, JSON)`` to ``stream``, keyed by ``partition_key``, and those too large for one of
+    its records to ``s3_url`` (the Kinesis sink fails the job on them, and the restored job again); without a
+    stream, every letter to ``s3_url``."""
+    if not stream:
+        _to_s3(letters, s3_url, ".jsonl", jsonl_object, job, "dead_letter.s3")
+        return
+    letters.filter(lambda item: letter_fits_stream(item[1], partition_key)) \
+        .map(lambda item: (partition_key, item[1]), output_type=keyed_bytes_type()) \
+        .sink_to(kinesis_sink(stream, config=flink)).name(f"kinesis:{stream}")
+    _to_s3(letters.filter(lambda item: not letter_fits_stream(item[1], partition_key)), s3_url, ".jsonl",
+           jsonl_object, job, "dead_letter.s3")
 
 
 def main(argv: list[str] | None = None, *, overrides: Mapping[str, str] | None = None,

@@ -31,20 +31,36 @@ POSITION_COLUMNS = "`raw`, shard, seq, sub"
 LETTER = "reason STRING, error_type STRING, `source` STRING, attempts INT, `time` DOUBLE, data BYTES"
 # Java functions in the connector jar.
 JAVA_FUNCTIONS = {"opensearch_bulk": "dev.shardline.flink.firehose.OpenSearchBulk",
-                  "kinesis_record_fit": "dev.shardline.flink.envelope.KinesisRecordFit"}
+                  "kinesis_record_fit": "dev.shardline.flink.envelope.KinesisRecordFit",
+                  "kinesis_letter_fits": "dev.shardline.flink.envelope.KinesisLetterFit"}
 
 
 NOW = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
 """A dead letter's ``time``: when it was written, epoch seconds."""
 
 
-def dead_letters_table(stream: str | None, s3_url: str | None) -> str:
-    """``CREATE TABLE dead_letters``: JSON letters on a Kinesis stream, or JSON objects under an S3 prefix."""
-    if stream:
-        letters = kinesis_table_options(stream, format="json")
-    else:
-        letters = s3_table_options(s3_url, format="json", **{"partition.time-column": "time"})
-    return f"CREATE TABLE dead_letters ({LETTER}) WITH ({with_clause(letters)})"
+def letter_select(reason: str, error_type: str, source: str, time: str, data: str, from_where: str) -> str:
+    """A SELECT of dead letters (LETTER's columns, one attempt) from ``from_where``, each column SQL."""
+    return (f"SELECT CAST({reason} AS STRING) AS reason, CAST({error_type} AS STRING) AS error_type, "
+            f"{source} AS `source`, 1 AS attempts, {time} AS `time`, {data} AS data FROM {from_where}")
+
+
+def dead_letter_statements(stream: str | None, s3_url: str,
+                           sources: list[str]) -> tuple[list[str], tuple[str, str], list[str]]:
+    """The tables, the ``letters`` view and the inserts that keep the letters ``sources`` select (each SELECT
+    as ``letter_select`` writes it): JSON letters on a Kinesis stream, or JSON objects under an S3 prefix.  With a
+    stream, the letters that may not fit one of its records (``kinesis_letter_fits``) go to S3: the Kinesis
+    sink would fail the job on them, and the restored job again."""
+    creates = [f"""CREATE TABLE dead_letters_s3 ({LETTER}) WITH ({with_clause(s3_table_options(
+        s3_url, format="json", **{"partition.time-column": "time"}))})"""]
+    view = ("letters", " UNION ALL ".join(f"({source})" for source in sources))
+    if not stream:
+        return creates, view, ["INSERT INTO dead_letters_s3 SELECT * FROM letters"]
+    letters = with_clause(kinesis_table_options(stream, format="json"))
+    creates.append(f"CREATE TABLE dead_letters ({LETTER}) WITH ({letters})")
+    fits = "kinesis_letter_fits(reason, error_type, `source`, data)"
+    return creates, view, [f"INSERT INTO dead_letters SELECT * FROM letters WHERE {fits}",
+                           f"INSERT INTO dead_letters_s3 SELECT * FROM letters WHERE NOT {fits}"]
 
 
 def kinesis_position(stream: str) -> str:
@@ -105,16 +121,15 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
         creates.append(f"""CREATE TABLE output_s3 ({ENVELOPE})
             WITH ({with_clause(s3_table_options(job.output_s3, format='shardline-envelope'))})""")
         inserts.append(f"INSERT INTO output_s3 {good}")
-    creates.append(dead_letters_table(job.dead_letter_stream, job.dead_letter_s3_url))
     position, now = kinesis_position(job.input_stream), NOW
 
     def letters_from(view: str) -> str:
-        return (f"INSERT INTO dead_letters SELECT reason, error_type, {position}, 1, {now}, {sql_job.letter_data} "
-                f"FROM {view} WHERE error_type IS NOT NULL")
-    inserts.append(f"INSERT INTO dead_letters SELECT `error`, 'RecordValidationError', {position}, 1, {now}, "
-                   f"{sql_job.letter_data} FROM input WHERE `error` IS NOT NULL")
+        return letter_select("reason", "error_type", position, now, sql_job.letter_data,
+                             f"{view} WHERE error_type IS NOT NULL")
+    letters = [letter_select("`error`", "'RecordValidationError'", position, now, sql_job.letter_data,
+                             "input WHERE `error` IS NOT NULL")]
     if sql_job.can_refuse:
-        inserts.append(letters_from("outputs"))
+        letters.append(letters_from("outputs"))
     if job.output_firehose:
         flush_ms = str(max(1, round(job.firehose_batch_max_age_s * 1000)))
         creates.append(f"""CREATE TABLE output_firehose (entry BYTES) WITH ({with_clause(firehose_table_options(
@@ -124,7 +139,12 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
             LATERAL TABLE(opensearch_bulk({sql_string(job.output_firehose_index)}, `id`, `type`, `source`,
             event_time, partition_key, `schema`, payload)) AS b(entry, bulk_error_type, bulk_reason)"""))
         inserts.append("INSERT INTO output_firehose SELECT entry FROM firehose_entries WHERE error_type IS NULL")
-        inserts.append(letters_from("firehose_entries"))
+        letters.append(letters_from("firehose_entries"))
+    letter_tables, letter_view, letter_inserts = dead_letter_statements(job.dead_letter_stream,
+                                                                        job.dead_letter_s3_url, letters)
+    creates += letter_tables
+    views.append(letter_view)
+    inserts += letter_inserts
     return Statements(creates, views, inserts)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from connectors.aws import split_s3_url
-from jobs.flink.job_config import PROPERTY_GROUP, FlinkJobSettings, _parse
+from jobs.flink.job_config import PROPERTY_GROUP, FlinkJobSettings, _parse, check_dead_letter_overflow
 from pipelines.timeseries.config import TimeseriesConfig
 
 
@@ -29,7 +29,8 @@ class TimeseriesJobConfig(FlinkJobSettings):
     dead_letter_s3: str | None = None
     """s3://bucket/prefix for records that are no reading."""
     dead_letter_stream: str | None = None
-    """Kinesis stream for them instead."""
+    """Kinesis stream for them instead; those too large for one record go to dead_letter.s3, which must be set
+    too."""
     devices: str | None = None
     """Device table: a file in the zip, s3://bucket/key or dynamodb:TABLE."""
     devices_refresh_s: float = 300.0
@@ -44,6 +45,7 @@ class TimeseriesJobConfig(FlinkJobSettings):
         if not (self.dead_letter_s3 or self.dead_letter_stream):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, so "
                              "records that are no reading are kept")
+        check_dead_letter_overflow(self.dead_letter_stream, self.dead_letter_s3)
         for name in ("raw_s3", "late_s3", "dead_letter_s3"):
             if getattr(self, name):
                 split_s3_url(getattr(self, name), name.replace("_", "."))

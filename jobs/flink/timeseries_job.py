@@ -30,7 +30,7 @@ from connectors.flink import (aws_table_options, kinesis_table_options, s3_table
                               with_clause)
 from jobs.flink.job_config import job_properties
 from jobs.flink.pii_job import MaskLetter
-from jobs.flink.sql_job import NOW, dead_letters_table, kinesis_position
+from jobs.flink.sql_job import NOW, dead_letter_statements, kinesis_position, letter_select
 from jobs.flink.timeseries_config import TimeseriesJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.timeseries")
@@ -38,7 +38,8 @@ JAVA_FUNCTIONS = {"reading_time": "dev.shardline.flink.timeseries.ReadingTime",
                   "plain_reading": "dev.shardline.flink.timeseries.PlainReading",
                   "series_step": "dev.shardline.flink.timeseries.SeriesStep",
                   "window_stats": "dev.shardline.flink.timeseries.WindowStats",
-                  "epoch_ms": "dev.shardline.flink.timeseries.EpochMillis"}
+                  "epoch_ms": "dev.shardline.flink.timeseries.EpochMillis",
+                  "kinesis_letter_fits": "dev.shardline.flink.envelope.KinesisLetterFit"}
 CHECKED = ("device_id", "metric", "value", "event_ms", "raw_payload", "site", "model", "owner_team", "error_type",
            "reason")
 ENVELOPE = ("`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, partition_key STRING, "
@@ -177,15 +178,17 @@ def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str
         inserts.append(f"""INSERT INTO {setting} SELECT CONCAT('{kind}:', series, ':', CAST(event_ms AS STRING)),
             '{record_type}', {SOURCE}, event_ms, {key}, CAST(NULL AS STRING), payload
             FROM steps WHERE kind = '{kind}'""")
-    creates.append(dead_letters_table(job.dead_letter_stream, job.dead_letter_s3))
     position, now = kinesis_position(job.input_stream), NOW
-    inserts.append(f"""INSERT INTO dead_letters SELECT `error`, 'RecordValidationError', {position}, 1, {now},
-        mask_letter(`raw`) FROM checked WHERE `error` IS NOT NULL""")
-    inserts.append(f"""INSERT INTO dead_letters SELECT
-        COALESCE(reason, 'field ''event_time'': not a time this engine reads the same way; use epoch '
-                         || 'milliseconds or ISO 8601 with a UTC offset'),
-        COALESCE(error_type, 'ReadingError'), {position}, 1, {now}, mask_letter(`raw`) FROM checked
-        WHERE `error` IS NULL AND (error_type IS NOT NULL OR event_ms <> epoch_ms(ts))""")
+    refused = ("COALESCE(reason, 'field ''event_time'': not a time this engine reads the same way; use epoch "
+               "milliseconds or ISO 8601 with a UTC offset')")
+    letter_tables, letter_view, letter_inserts = dead_letter_statements(job.dead_letter_stream, job.dead_letter_s3, [
+        letter_select("`error`", "'RecordValidationError'", position, now, "mask_letter(`raw`)",
+                      "checked WHERE `error` IS NOT NULL"),
+        letter_select(refused, "COALESCE(error_type, 'ReadingError')", position, now, "mask_letter(`raw`)",
+                      "checked WHERE `error` IS NULL AND (error_type IS NOT NULL OR event_ms <> epoch_ms(ts))")])
+    creates += letter_tables
+    views.append(letter_view)
+    inserts += letter_inserts
     return creates, views, inserts
 
 

@@ -65,21 +65,26 @@ def file_mode(records: list, work: Path) -> dict:
             "letters": list(read_dead_letters(run.dead_letters)), "totals": pattern.branch_totals()}
 
 
+TOO_LARGE_FOR_A_LETTER_STREAM = b"not an envelope, " + b"and long " * 100_000  # 900 KB, no personal data
+
+
 @pytest.fixture(scope="module")
 def run(local_stack, tmp_path_factory):
     build_connector_jar()
     work = tmp_path_factory.mktemp("es-flink")
-    source, derived, letters, projection, totals, _ = new_stack("es-flink")
+    source, derived, letters, projection, totals, bucket = new_stack("es-flink")
     kinesis, dynamodb = client("kinesis", AwsConfig(sdk_retries=3)), client("dynamodb")
     records = bank_records()
     entries = [{"Data": to_avro(record), "PartitionKey": record.partition_key} for record in records]
     entries.append({"Data": b"not an envelope", "PartitionKey": "bad"})
     for start in range(0, len(entries), 500):
         assert kinesis.put_records(StreamName=source, Records=entries[start:start + 500])["FailedRecordCount"] == 0
+    kinesis.put_record(StreamName=source, Data=TOO_LARGE_FOR_A_LETTER_STREAM, PartitionKey="big")
     properties = work / "application_properties.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
         "input.stream": source, "projection.table": projection, "totals.table": totals, "derived.stream": derived,
-        "dead_letter.stream": letters, "source.bounded": "true", "checkpoint.interval.ms": "2000",
+        "dead_letter.stream": letters, "dead_letter.s3": f"s3://{bucket}/dead-letters",
+        "source.bounded": "true", "checkpoint.interval.ms": "2000",
         "checkpoint.dir": str(work / "checkpoints"), "python.bundle.time.ms": "100",
         **{f"es.{key}": value for key, value in SETTINGS.items()}}}]))
     done = subprocess.run([sys.executable, "-m", "jobs.flink.eventsourcing_job", "--properties", str(properties)],
@@ -89,7 +94,8 @@ def run(local_stack, tmp_path_factory):
     return {"expected": file_mode(records, work), "items": projections(projection),
             "raw_items": list(scan_items(dynamodb, projection)),
             "totals": read_totals(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
-            "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)]}
+            "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)],
+            "s3_letters": [DeadLetter.from_json(line) for line in s3_lines(bucket, "dead-letters/")]}
 
 
 def test_the_projection_items_are_the_file_mode_s_state_lines(run):
@@ -121,6 +127,19 @@ def test_dead_letters_give_the_file_mode_s_reasons(run):
     held = [letter for letter in run["letters"] if letter.source.endswith(":held")]
     assert held and all(json.loads(letter.data)["event_id"] for letter in held)
     assert all(b"Customer " not in letter.data for letter in run["letters"])  # masked: owners are personal
+
+
+def test_a_letter_too_large_for_the_dead_letter_stream_goes_to_s3(run):
+    """Its letter (the data in base64) is larger than any Kinesis record: the sink would fail the job on it."""
+    assert [(letter.error_type, letter.data) for letter in run["s3_letters"]] == [
+        ("RecordValidationError", TOO_LARGE_FOR_A_LETTER_STREAM)]
+    assert all(len(letter.data) < 1000 for letter in run["letters"])
+
+
+def s3_lines(bucket: str, prefix: str) -> list[bytes]:
+    s3 = client("s3", AwsConfig(sdk_retries=3))
+    return [line for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().splitlines() if line.strip()]
 
 
 def test_the_totals_per_branch_are_the_pattern_s(run):

@@ -97,14 +97,15 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
     jar = build_connector_jar()
     app = tmp_path / "app"
     zipfile.ZipFile(build_managed_flink_zip("eventsourcing", tmp_path / "es.zip", jar=jar)).extractall(app)
-    source, derived, letters, projection, totals, _ = new_stack("es-crash")
+    source, derived, letters, projection, totals, bucket = new_stack("es-crash")
     kinesis, dynamodb = client("kinesis", AwsConfig(sdk_retries=3)), client("dynamodb")
     envelopes = records()
     expected = clean_run(envelopes, tmp_path)
     properties = tmp_path / "application_properties.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
         "input.stream": source, "projection.table": projection, "totals.table": totals, "derived.stream": derived,
-        "dead_letter.stream": letters, "source.init.position": "TRIM_HORIZON",
+        "dead_letter.stream": letters, "dead_letter.s3": f"s3://{bucket}/dead-letters",
+        "source.init.position": "TRIM_HORIZON",
         "checkpoint.interval.ms": str(CHECKPOINT_MS), "checkpoint.dir": str(tmp_path / "checkpoints"),
         "python.bundle.time.ms": "100", "es.gap_timeout_s": str(GAP_TIMEOUT_S)}}]))
     cluster = StandaloneFlink(tmp_path / "flink", slots=1).start()

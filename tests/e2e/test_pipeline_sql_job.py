@@ -26,15 +26,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOT_AN_ENVELOPE = b"not an envelope: jane@example.com"
 
 
-def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None) -> dict:
+def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None, *,
+            more_records: list[bytes] = (), letter_stream: bool = False) -> dict:
     suffix = uuid.uuid4().hex[:8]
     source, output, bucket = f"psql-in-{suffix}", f"psql-out-{suffix}", f"psql-{suffix}"
+    letters = f"psql-dlq-{suffix}"
     kinesis, s3 = client("kinesis", AwsConfig(sdk_retries=3)), client("s3", AwsConfig(sdk_retries=3))
     create_stream(kinesis, source, 2)
     create_stream(kinesis, output, 1)
+    if letter_stream:
+        create_stream(kinesis, letters, 1)
+        extra = {**(extra or {}), "dead_letter.stream": letters}
     s3.create_bucket(Bucket=bucket)
     entries = [{"Data": data, "PartitionKey": f"k{i}"} for i, data in enumerate(CLICKS + [NOT_AN_ENVELOPE])]
     assert kinesis.put_records(StreamName=source, Records=entries)["FailedRecordCount"] == 0
+    for data in more_records:
+        kinesis.put_record(StreamName=source, Data=data, PartitionKey="big")
     properties = tmp_path / f"{suffix}.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": {
         "input.stream": source, "output.stream": output, "output.s3": f"s3://{bucket}/records",
@@ -52,6 +59,8 @@ def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None) 
                           for r in read_avro_file(io.BytesIO(body))), key=lambda r: r.id),
             "letters": [DeadLetter.from_json(line) for key, body in objects.items()
                         if key.startswith("dead-letters/") for line in body.splitlines() if line.strip()],
+            "stream_letters": [DeadLetter.from_json(data) for data in read_stream_data(kinesis, letters)]
+            if letter_stream else [],
             "source": source}
 
 
@@ -85,6 +94,20 @@ def test_with_no_pipeline_records_pass_as_they_are_without_python(local_stack, t
     assert result["stream"] == given and result["s3"] == given
     assert [(letter.error_type, letter.data) for letter in result["letters"]] == [
         ("RecordValidationError", NOT_AN_ENVELOPE)]  # no dead_letter.mask: kept as it came, for redrive
+
+
+def test_a_letter_too_large_for_the_dead_letter_stream_goes_to_s3_and_the_job_carries_on(local_stack, tmp_path):
+    """A record near Kinesis's 1 MiB limit that is no envelope: its letter (the data in base64) is a third
+    larger than any record; the Kinesis sink would fail the job on it, and the restored job again."""
+    build_connector_jar()
+    big = b"\x00not an envelope" + bytes(range(256)) * 3_500  # 896,016 bytes
+    result = run_job(tmp_path, "none", more_records=[big], letter_stream=True)
+    given = sorted((from_avro(data) for data in CLICKS), key=lambda r: r.id)
+    assert result["stream"] == given and result["s3"] == given
+    assert [(letter.error_type, letter.data) for letter in result["stream_letters"]] == [
+        ("RecordValidationError", NOT_AN_ENVELOPE)]
+    assert [(letter.error_type, letter.data) for letter in result["letters"]] == [("RecordValidationError", big)]
+    assert result["letters"][0].source.startswith(f"kinesis:{result['source']}/shardId-")
 
 
 def execution_plan(sql_job_for, properties: dict[str, str], register) -> str:

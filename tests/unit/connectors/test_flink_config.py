@@ -80,8 +80,10 @@ def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_ou
         "parallelism": "4", "s3.batch.max-age-s": "2.5"})
     assert (job.source_bounded, job.parallelism, job.s3_batch_max_age_s) == (True, 4, 2.5)
     assert job.dead_letter_s3_url == "s3://bucket/dead-letters"
-    assert PipelineJobConfig.from_properties(
-        {"input.stream": "in", "output.stream": "out", "dead_letter.stream": "dlq"}).dead_letter_s3_url is None
+    # A dead-letter stream keeps S3 for the letters too large for it: dead_letter.s3, or beside output.s3.
+    assert PipelineJobConfig.from_properties({"input.stream": "in", "output.s3": "s3://bucket/records",
+                                              "dead_letter.stream": "dlq"}).dead_letter_s3_url == \
+        "s3://bucket/dead-letters"
     assert job.dead_letter_mask is None
     assert PipelineJobConfig.from_properties(
         {"input.stream": "in", "output.s3": "s3://b/x", "dead_letter.mask": "pipelines.pii.dead_letters:mask_dead_letter"}
@@ -92,8 +94,10 @@ def test_job_config_parses_typed_values_and_defaults_dead_letters_next_to_the_ou
     ({"output.stream": "out"}, "input.stream is required"),
     ({"input.stream": "in", "output.stream": "out"}, "dead_letter.s3 or dead_letter.stream"),
     ({"input.stream": "in"}, "output.stream, output.s3 or output.firehose"),
-    ({"input.stream": "in", "output.firehose": "search", "dead_letter.stream": "dlq",
+    ({"input.stream": "in", "output.firehose": "search", "dead_letter.stream": "dlq", "dead_letter.s3": "s3://b/d",
       "output.firehose.index": "Payments"}, "may not contain 'P'"),
+    ({"input.stream": "in", "output.stream": "out", "dead_letter.stream": "dlq"},
+     "dead_letter.stream needs dead_letter.s3 too"),
     ({"input.stream": "in", "output.s3": "bucket/x"}, "s3://bucket/prefix"),
     ({"input.stream": "in", "output.s3": "s3://b/x", "source.bounded": "yes"}, "source.bounded"),
     ({"input.stream": "in", "output.s3": "s3://b/x", "outptu.stream": "typo"}, "unknown keys"),

@@ -6,7 +6,8 @@ import pytest
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from connectors.flink import FlinkConfig, environment_settings
 
-BASE = {"input.stream": "events", "projection.table": "accounts", "dead_letter.stream": "events-dlq"}
+BASE = {"input.stream": "events", "projection.table": "accounts", "dead_letter.stream": "events-dlq",
+        "dead_letter.s3": "s3://lake/dlq"}
 
 
 def test_properties_set_the_job_and_the_pattern_with_the_names_es_run_reads():
@@ -49,7 +50,8 @@ def test_on_managed_flink_the_job_sets_no_key_the_service_refuses():
     ({"es.large_withdrawal": "lots"}, "large_withdrawal must be a positive amount"),
     ({"es.max_held_events": "many"}, "property es.max_held_events: cannot read 'many'"),
     ({"projection.tables": "x"}, "unknown keys ['projection.tables']"),
-    ({"dead_letter.stream": ""}, "set dead_letter.s3 or dead_letter.stream"),
+    ({"dead_letter.stream": "", "dead_letter.s3": ""}, "set dead_letter.s3 or dead_letter.stream"),
+    ({"dead_letter.s3": ""}, "dead_letter.stream needs dead_letter.s3 too, for the letters too large"),
     ({"dead_letter.stream": "", "dead_letter.s3": "lake/dlq"}, "dead_letter.s3"),
     ({"derived.exactly_once": "yes"}, "property derived.exactly_once: cannot read 'yes'"),
     ({"projection.flush.ms": "-1"}, "property projection.flush.ms: must be 0 or more"),

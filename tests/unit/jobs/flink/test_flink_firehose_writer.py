@@ -92,7 +92,7 @@ def test_writer_config_keeps_to_put_record_batch_limits():
 def test_job_config_takes_a_firehose_output_and_its_index():
     job = PipelineJobConfig.from_properties({
         "input.stream": "in", "output.firehose": "search", "output.firehose.index": "payments",
-        "firehose.batch.max-age-s": "0.5", "dead_letter.stream": "dlq"})
+        "firehose.batch.max-age-s": "0.5", "dead_letter.stream": "dlq", "dead_letter.s3": "s3://b/dead-letters"})
     assert (job.output_firehose, job.output_firehose_index, job.firehose_batch_max_age_s) == \
         ("search", "payments", 0.5)
     assert PipelineJobConfig.from_properties(

@@ -18,7 +18,9 @@ def test_properties_set_the_pattern_with_the_names_ts_run_reads():
     assert "HOP(TABLE clean, DESCRIPTOR(rowtime), INTERVAL '10' SECOND, INTERVAL '30' SECOND)" in sql
     assert "WATERMARK FOR ts AS ts - INTERVAL '5' SECOND" in sql and "'scan.watermark.idle-timeout'" in sql
     assert "'connector' = 'shardline-dynamodb'" in sql and "PARTITIONED BY (series, window_start)" in sql
-    assert sum("INSERT INTO dead_letters" in insert for insert in inserts) == 2
+    letters = dict(views)["letters"]
+    assert "'RecordValidationError'" in letters and "'ReadingError'" in letters and "UNION ALL" in letters
+    assert [insert for insert in inserts if "dead_letters" in insert] == ["INSERT INTO dead_letters_s3 SELECT * FROM letters"]
     assert any(insert.startswith("INSERT INTO alert_stream") for insert in inserts)
 
 
