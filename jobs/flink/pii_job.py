@@ -47,6 +47,9 @@ class MaskPayload(ScalarFunction):
     def open(self, function_context) -> None:
         self.masking = self.setup.open(function_context.get_metric_group())
 
+    def close(self) -> None:
+        self.setup.close()
+
     def eval(self, payload_json: str):
         from pipelines.engine import rejection
         from pipelines.records import payload_from_json, payload_to_json

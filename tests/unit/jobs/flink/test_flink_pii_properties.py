@@ -148,7 +148,9 @@ def test_the_worker_pipeline_counts_masked_values_by_entity_type_in_flink_metric
                     event_time=1_700_000_000_000, payload=PAYMENT)
     caplog.set_level("INFO", logger="shardline.jobs.flink.pii")
     pipeline(record)
-    pipeline(record)  # within the interval: counted, not logged
+    pipeline(record)  # within the interval: counted, not logged, not yet published
+    assert metrics.all()[("shardline_pii_masked_records",)] == 1
+    setup.close()
     assert metrics.all() == {
         ("shardline_pii_masked_records",): 2,
         ("entity", "US_SSN", "shardline_pii_masked_values"): 2,
@@ -171,6 +173,33 @@ def test_masked_counters_register_one_counter_per_entity():
     counters.observe({"EMAIL": 3})
     counters.observe({})
     counters.observe({"EMAIL": 1, "PHONE_NUMBER": 2})
+    assert metrics.all() == {("shardline_pii_masked_records",): 0}  # gathered until published
+    counters.publish()
     assert metrics.all() == {("shardline_pii_masked_records",): 3,
                              ("entity", "EMAIL", "shardline_pii_masked_values"): 4,
                              ("entity", "PHONE_NUMBER", "shardline_pii_masked_values"): 2}
+    counters.observe({"PHONE_NUMBER": 1})
+    counters.publish()
+    counters.publish()  # nothing new: nothing added
+    assert metrics.all() == {("shardline_pii_masked_records",): 4,
+                             ("entity", "EMAIL", "shardline_pii_masked_values"): 4,
+                             ("entity", "PHONE_NUMBER", "shardline_pii_masked_values"): 3}
+
+
+def test_the_worker_publishes_its_counts_each_second_or_thousand_records():
+    setup = PiiMaskingSetup(PiiJobSettings.from_properties({"pii.keys.hmac": HMAC, "pii.keys.fpe": FPE}))
+    setup.clock = clock = FakeClock()
+    metrics = FakeMetricGroup()
+    setup.open(metrics)
+    published = lambda: metrics.all()[("shardline_pii_masked_records",)]  # noqa: E731
+    setup.observe({"EMAIL": 1})
+    assert published() == 1  # the first at once
+    for _ in range(998):
+        setup.observe({})
+    assert published() == 1
+    clock.advance(1.0)
+    setup.observe({})
+    assert published() == 1000
+    for _ in range(1000):
+        setup.observe({})
+    assert published() == 2000  # a thousand records without a second passing
