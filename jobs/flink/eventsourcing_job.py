@@ -45,6 +45,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from connectors.flink import (aws_table_options, keyed_bytes_type, kinesis_sink, kinesis_source, stream_environment,
                               with_clause)
+from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
 from jobs.flink.eventsourcing_keyed import KeyedPattern, fingerprint
@@ -87,7 +88,7 @@ class DecodeEvents(ProcessFunction):
             engine.rejection
         self._record_error, self._event_error = RecordValidationError, EventError
         self._position = engine.kinesis_source
-        self.letters = DeadLetters(runtime_context)
+        self.letters = dead_letters(runtime_context)
 
     def process_element(self, value, ctx: ProcessFunction.Context):
         shard, sequence, sub_sequence, data = value
@@ -111,25 +112,11 @@ class DecodeEvents(ProcessFunction):
                event.occurred_at, self._dumps(event.data, 5), source, data)
 
 
-class DeadLetters:
-    """Letters as every engine writes them: ``DeadLetter.of``, masked with the generic PII policy."""
+def dead_letters(runtime_context: RuntimeContext) -> DeadLetters:
+    """The job's letters: masked with the generic PII policy (an account's owner is personal)."""
+    from pipelines.pii.dead_letters import DeadLetterMask
 
-    def __init__(self, runtime_context: RuntimeContext) -> None:
-        from connectors.dead_letter import DeadLetter, hour_partition, masked_letter
-        from pipelines.clock import SYSTEM_CLOCK
-        from pipelines.pii.dead_letters import DeadLetterMask
-
-        self._of, self._partition, self._masked, self._clock = DeadLetter.of, hour_partition, masked_letter, \
-            SYSTEM_CLOCK
-        self.mask = DeadLetterMask()
-        self.count = runtime_context.get_metrics_group().counter("shardline_es_dead_letters")
-
-    def letter(self, rejected, source: str, data: bytes) -> tuple[str, bytes]:
-        now = self._clock.time()
-        self.count.inc()
-        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, source)
-        letter = self._masked(self._of(rejected, source, bytes(data), now), self.mask)
-        return self._partition(now), letter.to_json().encode("utf-8")
+    return DeadLetters(runtime_context.get_metrics_group(), "shardline_es_dead_letters", DeadLetterMask())
 
 
 class _Entry:
@@ -201,7 +188,7 @@ class ApplyEvents(KeyedProcessFunction):
         self.state = runtime_context.get_state(ValueStateDescriptor("aggregate", BYTES))
         self.keyed = KeyedPattern(self.config)
         self.cache = _LruCache(self.cache_size)
-        self.letters = DeadLetters(runtime_context)
+        self.letters = dead_letters(runtime_context)
         self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
         self._types = DerivedEvent, Rejected
         self._held_letter = held_event_letter

@@ -8,7 +8,8 @@ Runtime properties, group ``shardline`` (Managed Flink, or a local file given by
     output.s3              s3://bucket/prefix for Avro objects under dt=/hour=
     output.firehose        Firehose delivery stream for OpenSearch bulk lines; output.firehose.index names the index
     dead_letter.s3         s3://bucket/prefix for dead letters (JSON lines)   default: <output.s3 bucket>/dead-letters
-    dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required
+    dead_letter.stream     stream for dead letters (DeadLetter JSON)          one dead-letter destination required;
+                           letters too large for a record go to dead_letter.s3 (or its default), which must exist
     pipeline               module:function applied to each Record            default jobs.local.runner:identity
     dead_letter.mask       module:function, bytes -> bytes, applied to a dead letter's data before it is stored
     source.init.position   TRIM_HORIZON | LATEST | AT_TIMESTAMP               default TRIM_HORIZON
@@ -35,7 +36,9 @@ from pyflink.datastream import KeyedProcessFunction, ProcessFunction, RuntimeCon
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from connectors.aws import split_s3_url
+from connectors.dead_letter import identity
 from connectors.flink import FlinkConfig, keyed_bytes_type, kinesis_sink, kinesis_source, stream_environment
+from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.firehose_writer import to_firehose
 # The settings and stream types; the job's callers and tests import them from here too.
 from jobs.flink.job_config import (BYTES, DEAD_LETTERS, END_OF_INPUT, PARTITIONED, PROCESSED,  # noqa: F401
@@ -66,8 +69,8 @@ class ApplyPipeline(ProcessFunction):
 
         metrics = runtime_context.get_metrics_group()
         self.path = RecordPath(self.setup.open(metrics) if self.setup else load_pipeline(self.pipeline_spec))
-        self.mask = load_pipeline(self.mask_spec) if self.mask_spec else None
-        self.dead_letters = metrics.counter("shardline_flink_dead_letters")
+        self.letters = DeadLetters(metrics, "shardline_flink_dead_letters",
+                                   load_pipeline(self.mask_spec) if self.mask_spec else identity)
 
     def close(self) -> None:
         if self.setup is not None:
@@ -92,17 +95,11 @@ class ApplyPipeline(ProcessFunction):
         yield from processed
 
     def _letter(self, rejected, value: tuple[str, str, int, bytes]) -> tuple[str, bytes]:
-        from connectors.dead_letter import DeadLetter, hour_partition, identity, masked_letter
         from pipelines import engine
-        from pipelines.clock import SYSTEM_CLOCK
 
-        now = SYSTEM_CLOCK.time()
-        self.dead_letters.inc()
         shard, sequence, sub_sequence, data = value
         source = engine.kinesis_source(self.stream, shard, sequence, sub_sequence)  # the form every engine writes
-        log.warning("event=dead_letter error_type=%s source=%s", rejected.error_type, source)
-        letter = masked_letter(DeadLetter.of(rejected, source, data, now), self.mask or identity)
-        return hour_partition(now), letter.to_json().encode("utf-8")
+        return self.letters.letter(rejected, source, data)
 
 
 def avro_object(items: list[bytes]) -> bytes:
