@@ -18,8 +18,9 @@ from pathlib import Path
 
 from pipelines.records import Record
 
-JOBS = {"pii": "jobs.flink.pii_job", "pii-datastream": "jobs.flink.pii_datastream_job", "pipeline": "jobs.flink.pipeline_job",
-        "passthrough": "jobs.flink.pipeline_job", "pipeline-sql": "jobs.flink.pipeline_sql_job",
+JOBS = {"pii": "jobs.flink.pii_job", "pii-datastream": "jobs.flink.pii_datastream_job",
+        "pipeline": "jobs.flink.pipeline_sql_job", "passthrough": "jobs.flink.pipeline_sql_job",
+        "pipeline-sql": "jobs.flink.pipeline_sql_job", "pipeline-datastream": "jobs.flink.pipeline_job",
         "timeseries": "jobs.flink.timeseries_job"}
 # The PII job's keys for the demo: fixed, so that a run's tokens (and the check below) are the same every
 # time.  Derived from public labels, so they protect nothing: never use them for real data.

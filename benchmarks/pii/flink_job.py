@@ -45,7 +45,7 @@ from scaling.policies.target import TargetConfig
 # Benchmark name -> (the launcher's job, properties it adds): the DataStream jobs, the SQL-path jobs, and the
 # SQL path with no Python at all, the floor of what the engine costs.
 JOBS = {"sql-only": ("pipeline-sql", {"pipeline": "none"}), "passthrough-sql": ("pipeline-sql", {}),
-        "passthrough": ("passthrough", {}), "pii": ("pii", {}), "pii-datastream": ("pii-datastream", {})}
+        "passthrough": ("pipeline-datastream", {}), "pii": ("pii", {}), "pii-datastream": ("pii-datastream", {})}
 BUCKET = "shardline-bench"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

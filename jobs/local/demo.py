@@ -2,14 +2,15 @@
 
 Steps: bring the local stack up (or use the one `shardline local up` started),
 create the stream and bucket, start the PyFlink job (jobs/flink/pii_job.py, the
-payments policy; or jobs/flink/pipeline_job.py with ``--job passthrough``)
+payments policy; or jobs/flink/pipeline_sql_job.py with ``--job passthrough``)
 reading through the Kinesis connector jar, wait until a warm-up record has gone
 all the way through, produce payments at a steady rate, wait until S3 holds
 them, and print counts, throughput, end-to-end latency and how much of the
 produced PII is still in S3 (none, or the demo fails).  End-to-end latency is
 the S3 object's LastModified minus the record's event_time, so it includes the
-job's S3 batching: the PII job writes its S3 objects at each checkpoint (every
-5 s here), the DataStream ``passthrough`` job every ``s3.batch.max-age-s``.
+job's S3 batching: the SQL-path jobs write their S3 objects at each checkpoint
+(every 5 s here), the DataStream ones (``pii-datastream``, ``pipeline-datastream``)
+every ``s3.batch.max-age-s``.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class DemoConfig:
     drain_timeout_s: float = 60.0
     """Time after the last record is produced for S3 to hold every record."""
     checkpoint_interval_ms: int = 5_000
-    """The SQL-path jobs (pii) write their S3 objects at each checkpoint."""
+    """The SQL-path jobs (pii, passthrough) write their S3 objects at each checkpoint."""
     s3_batch_max_age_s: float = 1.0
     python_bundle_time_ms: int = 100
     """Small bundles: the demo shows latency; throughput jobs keep Flink's 1 s."""

@@ -33,7 +33,8 @@ SHARDLINE_PACKAGES = ("pipelines", "connectors", "jobs")
 ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 
 # Job name -> (module with main(), top-level distributions it imports, example "shardline" properties).
-# The pipeline job runs any pipeline (property ``pipeline``); "passthrough" is its older name, for identity.
+# The pipeline job runs any pipeline (property ``pipeline``) on the DataStream path: Python decodes, encodes and
+# batches S3 objects in keyed state.  The baseline of bench pii-job; "pipeline" is the SQL path now.
 _PIPELINE_JOB = ("jobs.flink.pipeline_job", ("boto3", "fastavro"), {
     "input.stream": "shardline-input",
     "output.stream": "shardline-output",
@@ -42,7 +43,8 @@ _PIPELINE_JOB = ("jobs.flink.pipeline_job", ("boto3", "fastavro"), {
     "source.init.position": "TRIM_HORIZON",
     "pipeline": "jobs.local.runner:identity",
 })
-# The pipeline job on the SQL path: the same properties; "pipeline": "none" runs no Python at all.
+# The pipeline job on the SQL path: the same properties ("pipeline": "none" runs no Python at all), so an
+# application made with the DataStream job only needs the new zip.
 _PIPELINE_SQL_JOB = ("jobs.flink.pipeline_sql_job", *_PIPELINE_JOB[1:])
 _PII_JOB = ("jobs.flink.pii_job", ("boto3", "fastavro", "pyyaml", "phonenumbers", "python-stdnum", "cryptography"), {
     "input.stream": "payments",
@@ -69,9 +71,11 @@ _TIMESERIES_JOB = ("jobs.flink.timeseries_job", ("boto3", "fastavro", "pyyaml", 
     "ts.valid_ranges": '{"temperature": [-50, 150]}',
 })
 JOBS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
-    "pipeline": _PIPELINE_JOB,
-    "passthrough": _PIPELINE_JOB,
+    # Any pipeline, on the SQL path; "passthrough" (identity) and "pipeline-sql" are its older names.
+    "pipeline": _PIPELINE_SQL_JOB,
+    "passthrough": _PIPELINE_SQL_JOB,
     "pipeline-sql": _PIPELINE_SQL_JOB,
+    "pipeline-datastream": _PIPELINE_JOB,
     # The PII masking job (on the SQL path): the pipeline job's properties plus pii.* (jobs.flink.pii_masking).
     # Relative key files are found under dep/ in the zip: add them there, or give absolute paths or
     # pii.keys.<name>.env.

@@ -26,7 +26,7 @@ def test_zip_has_main_py_at_the_root_and_exactly_one_jar_in_lib(package):
     names = archive.namelist()
     assert "main.py" in names
     assert [n for n in names if n.startswith("lib/")] == ["lib/shardline-flink-kinesis-0.1.0.jar"]
-    assert "from jobs.flink.pipeline_job import main" in archive.read("main.py").decode()
+    assert "from jobs.flink.pipeline_sql_job import main" in archive.read("main.py").decode()
 
 
 def test_run_options_point_at_the_files_in_the_zip(package):
@@ -43,7 +43,7 @@ def test_dep_holds_shardline_and_what_the_runtime_lacks_but_not_what_it_has(pack
     _, _, archive = package
     names = set(archive.namelist())
     for module in ("dep/pipelines/records.py", "dep/connectors/flink.py", "dep/connectors/aws.py",
-                   "dep/jobs/local/runner.py", "dep/jobs/flink/pipeline_job.py", "dep/boto3/__init__.py",
+                   "dep/jobs/local/runner.py", "dep/jobs/flink/pipeline_sql_job.py", "dep/boto3/__init__.py",
                    "dep/botocore/__init__.py"):
         assert module in names, module
     # apache-flink already depends on these, so Managed Flink has them.
@@ -56,7 +56,7 @@ def test_job_module_imports_from_the_unpacked_zip(package):
     unpacked = work / "unpacked"
     archive.extractall(unpacked)
     # dep/ goes first on the path, as pyFiles puts it there on Managed Flink.
-    code = "import sys; sys.path.insert(0, 'dep'); import jobs.flink.pipeline_job as m, boto3; " \
+    code = "import sys; sys.path.insert(0, 'dep'); import jobs.flink.pipeline_sql_job as m, boto3; " \
            "print(m.__file__); print(boto3.__file__)"
     result = subprocess.run([sys.executable, "-c", code], cwd=unpacked, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -96,7 +96,7 @@ def test_the_pii_job_ships_its_policies_and_the_detectors_libraries():
     assert {"phonenumbers", "python-stdnum", "cryptography"} <= set(vendored_distributions(requirements, PackageConfig()))
 
 
-@pytest.mark.parametrize("job", ["pipeline-sql", "pii", "timeseries"])
+@pytest.mark.parametrize("job", ["pipeline", "pii", "timeseries"])
 def test_a_sql_path_zip_runs_its_job_module_from_the_unpacked_zip(package, tmp_path, job):
     from jobs.packaging.flink import JOBS
 
