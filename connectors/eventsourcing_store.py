@@ -239,8 +239,13 @@ class AggregateStore:
         self.loaded[aggregate_id] = Loaded(aggregate.version, aggregate.state)
         return aggregate
 
-    def forget(self) -> None:
-        self.loaded.clear()
+    def forget(self, aggregate_id: str | None = None) -> None:
+        """What this worker read of ``aggregate_id`` (of every aggregate when None): the next event reads it
+        again."""
+        if aggregate_id is None:
+            self.loaded.clear()
+        else:
+            self.loaded.pop(aggregate_id, None)
 
     async def commit(self, aggregates: dict[str, Aggregate], view, status) -> None:
         """Write each aggregate over the version it was read at, with the totals of their groups moved by their

@@ -20,10 +20,12 @@ def kinesis_mock_stack():
         yield stack
 
 
-@pytest.fixture(scope="module", params=["moto", "dynalite"])
+@pytest.fixture(params=["moto", "dynalite"])
 def dynamodb_stack(request, local_stack):
     """The local stack with DynamoDB served by moto, then by dynalite (an independent implementation that
-    enforces DynamoDB's validation and conditions as moto does not), for the tests of code that writes to it."""
+    enforces DynamoDB's validation and conditions as moto does not), for the tests of code that writes to it.
+    One test's: while it runs the environment points at dynalite, and a test after it in the module that
+    asked for ``local_stack`` alone must not find it so (it did: moto's transactions went to dynalite)."""
     if request.param == "moto":
         yield local_stack
         return

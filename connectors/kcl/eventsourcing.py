@@ -19,7 +19,9 @@ Where the aggregates live depends on the engine:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections import OrderedDict
 from typing import Any, Iterable
 
 from connectors.dead_letter import DeadLetter
@@ -34,20 +36,28 @@ from pipelines.eventsourcing.pattern import DerivedEvent, EventSourcingPattern, 
 from pipelines.records import RecordValidationError, from_avro, validate
 
 log = logging.getLogger("shardline.eventsourcing")
+DEFAULT_CACHED_AGGREGATES = 100_000
 
 
 class EventSourcingStep:
     """The pattern over consumed records (a KCL pipeline), and the processor's state (``ProcessorState``)."""
 
     def __init__(self, pattern: EventSourcingPattern, stream: str, store: AggregateStore | None = None, *,
-                 derived_stream: str | None = None, kinesis: Any = None) -> None:
+                 derived_stream: str | None = None, kinesis: Any = None,
+                 cached_aggregates: int = DEFAULT_CACHED_AGGREGATES) -> None:
         self.pattern = pattern
         self.stream = stream
         self.store = store
         self.derived_stream = derived_stream
         self.kinesis = kinesis
+        self.cached_aggregates = cached_aggregates
+        """With a store, aggregates kept in memory after a commit at most: the table is the state, so those
+        met least recently are dropped and read again when they come back (a stream of many aggregates would
+        otherwise hold every one it ever met)."""
         self.touched: set[str] = set()
         """Aggregates changed since the last commit (a store's writes)."""
+        self.recent: OrderedDict[str, None] = OrderedDict()
+        """Aggregates in memory, the one met least recently first."""
         self.sent = SentBefore()
         """Derived events on their stream already, sent before a crash: the replay skips them
         (``connectors.eventsourcing_derived``)."""
@@ -71,6 +81,8 @@ class EventSourcingStep:
                 if aggregate is not None:
                     self.pattern.adopt(aggregate_id, aggregate)
             self.touched.add(aggregate_id)
+            self.recent[aggregate_id] = None
+            self.recent.move_to_end(aggregate_id)
         return self.letters(self.pattern.on_record(record), source, consumed.data, payload)
 
     def letters(self, outputs: Iterable[Any], source: str, data: bytes, payload: Any = None) -> list[Any]:
@@ -99,6 +111,23 @@ class EventSourcingStep:
         aggregates = {key: self.pattern.aggregates[key] for key in touched if key in self.pattern.aggregates}
         domain = self.pattern.domain
         await self.store.commit(aggregates, domain.view, domain.status)
+        self.evict()
+
+    def evict(self) -> None:
+        """Drop the aggregates met least recently past ``cached_aggregates``, all of them written.  One with
+        events held behind a gap stays: its timeout is the pattern's to keep (``tick``)."""
+        aggregates = self.pattern.aggregates
+        excess = len(aggregates) - self.cached_aggregates
+        if self.store is None or excess <= 0:
+            return
+        for aggregate_id in list(itertools.islice(self.recent, excess)):
+            aggregate = aggregates.get(aggregate_id)
+            if aggregate is not None and (aggregate.blocked_since is not None or aggregate_id in self.touched):
+                self.recent.move_to_end(aggregate_id)
+                continue
+            del self.recent[aggregate_id]
+            aggregates.pop(aggregate_id, None)
+            self.store.forget(aggregate_id)
 
     # --- ProcessorState -------------------------------------------------------------------------------
 
@@ -108,6 +137,7 @@ class EventSourcingStep:
         if self.store is not None:
             self.store.forget()
             self.pattern.aggregates.clear()
+            self.recent.clear()
         if position is None or position.shard_end or not self.derived_stream or self.kinesis is None:
             return
         since = arrival_time(self.kinesis, self.stream, shard_id, position.sequence_number)

@@ -25,7 +25,7 @@ import logging
 import os
 
 from connectors.kcl.daemon import STREAM_VARIABLE
-from connectors.kcl.eventsourcing import EventSourcingStep
+from connectors.kcl.eventsourcing import DEFAULT_CACHED_AGGREGATES, EventSourcingStep
 from connectors.kcl.processor import PipelineRecordProcessor, ProcessorConfig, configure_stderr_logging, run_processor
 from jobs.kcl.pipeline_processor import exit_bad_config
 from connectors.eventsourcing_outputs import EventSourcingOutputs, EventSourcingRouter
@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help="Settings file (YAML or JSON), see EventSourcingConfig")
     parser.add_argument("--checkpoint-interval", type=float, default=DEFAULT_CHECKPOINT_INTERVAL_S,
                         help="Seconds between checkpoints (every batch is committed to the table)")
+    parser.add_argument("--cached-aggregates", type=int, default=DEFAULT_CACHED_AGGREGATES,
+                        help="Aggregates kept in memory at most; others are read from the table when they come")
     return parser.parse_args(argv)
 
 
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     from connectors.aws import client
 
     step = EventSourcingStep(pattern, os.environ.get(STREAM_VARIABLE, ""), store, derived_stream=args.derived_stream,
-                             kinesis=client("kinesis") if args.derived_stream else None)
+                             kinesis=client("kinesis") if args.derived_stream else None,
+                             cached_aggregates=args.cached_aggregates)
     dead_letters = outputs.dead_letter_store()
     # Each batch's flush sends its derived events, then writes its aggregates (the step's commit).
     router = EventSourcingRouter(dead_letters=dead_letters, store=step.commit,

@@ -90,3 +90,67 @@ def test_projection_puts_only_go_forward(dynamodb_stack):
     dynamodb = client("dynamodb")
     assert [read_projection(dynamodb, projections, key)["version"] for key in ("a-1", "a-2", "a-3")] == [5, 2, 1]
     assert writer.stale == 1
+
+
+def test_the_kcl_step_keeps_a_bounded_number_of_aggregates_and_reads_dropped_ones_again(local_stack):
+    """The table is the KCL processor's state: aggregates met least recently are dropped after a commit and
+    read again when they come back, and the table ends as a processor that kept every one would leave it."""
+    from connectors.kcl.eventsourcing import EventSourcingStep
+    from connectors.kinesis.batches import ConsumedRecord
+    from pipelines.eventsourcing.synthetic import BankStreamConfig, bank_envelope, generate_bank_stream
+    from pipelines.records import to_avro
+
+    projections, totals = tables()
+    stream = generate_bank_stream(BankStreamConfig(accounts=12, transactions=6, refused_rate=0.1,
+                                                   duplicate_rate=0.1, swap_rate=0.0, gap_rate=0.0, bad_rate=0.0,
+                                                   seed=11))
+    records = [to_avro(bank_envelope(payload, number, 11)) for number, (payload, _) in enumerate(stream.records)]
+    unbounded = {}
+    for cached in (3, 1_000):
+        projections, totals = tables()
+        pattern, store = worker(projections, totals)
+        step = EventSourcingStep(pattern, "events", store, cached_aggregates=cached)
+        reads = 0
+        load = store.load
+
+        def counted_load(aggregate_id):
+            nonlocal reads
+            reads += 1
+            return load(aggregate_id)
+        store.load = counted_load
+        for start in range(0, len(records), 7):
+            for offset, data in enumerate(records[start:start + 7]):
+                step(ConsumedRecord(data, "k", "shardId-000000000000", str(start + offset), 0, 0.0))
+            asyncio.run(step.commit())
+            assert len(pattern.aggregates) <= cached and len(store.loaded) <= cached
+        dynamodb = client("dynamodb")
+        unbounded[cached] = ({a: read_projection(dynamodb, projections, a) for a in stream.history},
+                             read_totals(dynamodb, totals), reads)
+    (bounded_items, bounded_totals, bounded_reads), (items, totals_all, reads_all) = unbounded[3], unbounded[1_000]
+    assert bounded_items == items and bounded_totals == totals_all
+    assert {a: line["version"] for a, line in items.items()} == {a: len(h) for a, h in stream.history.items()}
+    assert reads_all == 12 and bounded_reads > 12  # dropped aggregates were read again
+
+
+def test_an_aggregate_holding_events_behind_a_gap_is_not_dropped(local_stack):
+    from connectors.kcl.eventsourcing import EventSourcingStep
+    from connectors.kinesis.batches import ConsumedRecord
+    from pipelines.eventsourcing.synthetic import bank_envelope
+    from pipelines.records import to_avro
+
+    projections, totals = tables()
+    pattern, store = worker(projections, totals)
+    step = EventSourcingStep(pattern, "events", store, cached_aggregates=1)
+
+    def consume(payload: dict) -> None:
+        data = to_avro(bank_envelope(payload, 0, 0))
+        step(ConsumedRecord(data, payload["aggregate_id"], "shardId-000000000000", "1", 0, 0.0))
+    consume(event(1, "AccountOpened", owner="Ann", branch="b1"))
+    consume(event(3, "Deposited", amount="5"))  # version 2 is missing: held
+    asyncio.run(step.commit())
+    assert pattern.aggregates["a-1"].blocked_since is not None
+    for other in ("a-2", "a-3"):
+        consume({**event(1, "AccountOpened", owner="Bo", branch="b1"), "aggregate_id": other,
+                 "event_id": f"{other}-1"})
+        asyncio.run(step.commit())
+    assert set(pattern.aggregates) == {"a-1", "a-3"}  # a-1 kept past the bound; a-2 dropped
