@@ -45,7 +45,10 @@ class MaskPayload(ScalarFunction):
         self.setup = setup
 
     def open(self, function_context) -> None:
+        from jobs.flink.workers import freeze_startup_objects
+
         self.masking = self.setup.open(function_context.get_metric_group())
+        freeze_startup_objects()
 
     def close(self) -> None:
         self.setup.close()

@@ -34,10 +34,12 @@ class RunPipeline(TableFunction):
         self.pipeline_spec = pipeline
 
     def open(self, function_context) -> None:
+        from jobs.flink.workers import freeze_startup_objects
         from jobs.local.runner import load_pipeline
         from pipelines.engine import RecordPath
 
         self.path = RecordPath(load_pipeline(self.pipeline_spec))
+        freeze_startup_objects()
 
     def eval(self, id, type, source, event_time, partition_key, schema, payload_json):  # noqa: A002 - the columns
         from pipelines.engine import Rejected, SinkItem, rejection
