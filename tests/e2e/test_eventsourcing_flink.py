@@ -21,6 +21,7 @@ import pytest
 
 from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter, read_dead_letters
+from jobs.local.dlq import iter_letters
 from connectors.flink import build_connector_jar
 from connectors.eventsourcing_store import read_projections, read_totals, scan_items
 from connectors.testing import read_stream_data
@@ -95,7 +96,7 @@ def run(local_stack, tmp_path_factory):
             "raw_items": list(scan_items(dynamodb, projection)),
             "totals": read_totals(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
             "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)],
-            "s3_letters": [DeadLetter.from_json(line) for line in s3_lines(bucket, "dead-letters/")]}
+            "s3_letters": list(iter_letters(f"s3://{bucket}/dead-letters"))}  # as dlq redrive reads them
 
 
 def test_the_projection_items_are_the_file_mode_s_state_lines(run):
@@ -134,12 +135,6 @@ def test_a_letter_too_large_for_the_dead_letter_stream_goes_to_s3(run):
     assert [(letter.error_type, letter.data) for letter in run["s3_letters"]] == [
         ("RecordValidationError", TOO_LARGE_FOR_A_LETTER_STREAM)]
     assert all(len(letter.data) < 1000 for letter in run["letters"])
-
-
-def s3_lines(bucket: str, prefix: str) -> list[bytes]:
-    s3 = client("s3", AwsConfig(sdk_retries=3))
-    return [line for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().splitlines() if line.strip()]
 
 
 def test_the_totals_per_branch_are_the_pattern_s(run):
