@@ -65,6 +65,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
     from connectors.testing import create_stream
 
     kinesis, dynamodb = client("kinesis"), client("dynamodb")
+    client("s3").create_bucket(Bucket="esb-letters")
     entries = bank_entries(events, seed)
     sizes = {"short": warmup_events, "long": len(entries)}
     for size, count in sizes.items():
@@ -83,9 +84,11 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
                                       BillingMode="PAY_PER_REQUEST")
             groups = {"eventsourcing": {**common, "input.stream": f"esb-{size}", "projection.table": projection,
                                         "totals.table": totals, "derived.stream": "esb-derived",
-                                        "dead_letter.stream": "esb-dlq", **job_properties},
+                                        "dead_letter.stream": "esb-dlq",
+                                        "dead_letter.s3": "s3://esb-letters/dead-letters", **job_properties},
                       "sql-floor": {**common, "input.stream": f"esb-{size}", "output.stream": "esb-floor-out",
-                                    "dead_letter.stream": "esb-dlq", "pipeline": "none"}}
+                                    "dead_letter.stream": "esb-dlq",
+                                    "dead_letter.s3": "s3://esb-letters/dead-letters", "pipeline": "none"}}
             for job in jobs:
                 group = groups[job]
                 result = _run(job, group, workdir, f"{job}-{size}-{repeat}", timeout_s)

@@ -158,8 +158,9 @@ def _decode_base64(text: Any, field_name: str, line: int | None) -> bytes:
 
 # --- Avro: the wire format -------------------------------------------------
 
-# fastavro's tuple notation, (branch name, value), names each payload value's branch of the union, so
-# the writer does not try the branches in turn: to_avro of a map payload takes half the time.
+# fastavro's tuple notation, (branch name, value), names each payload value's branch of the union, and
+# the payload's own branch ("map"), so the writer does not try the branches in turn: to_avro of a map
+# payload takes half the time, and a third less again with the payload's branch named (14 -> 10 us).
 _BRANCH = {type(None): "null", bool: "boolean", int: "long", float: "double", str: "string", bytes: "bytes"}
 
 
@@ -168,8 +169,8 @@ def to_avro(record: Record) -> bytes:
     payload = record.payload
     if type(payload) is dict:
         branch_of = _BRANCH.get
-        data["payload"] = {key: (branch, value) if (branch := branch_of(type(value))) else value
-                           for key, value in payload.items()}
+        data["payload"] = ("map", {key: (branch, value) if (branch := branch_of(type(value))) else value
+                                   for key, value in payload.items()})
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, PARSED_SCHEMA, data)
     return buffer.getvalue()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Optional
 
@@ -112,7 +113,7 @@ class Domain:
         fn = self._appliers.get(event.type)
         if fn is None:
             raise DomainRuleError("unknown event type", "type")
-        working = copy.deepcopy(state)
+        working = _working_copy(state)
         result = fn(working, MappingProxyType(dict(event.data)), event)
         new = working if result is None else result
         if not isinstance(new, dict):
@@ -138,3 +139,14 @@ class Domain:
     def view(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The state as projections show it: without the status, which they carry apart."""
         return {key: value for key, value in state.items() if key != self.status_field}
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), Decimal})
+
+
+def _working_copy(state: State) -> State:
+    """A copy of ``state`` that a rule may change freely: a plain copy when every value is immutable (as the
+    bank's are: a deep copy cost 15 us an event, a quarter of applying it), else a deep copy."""
+    if type(state) is dict and all(type(value) in _IMMUTABLE for value in state.values()):
+        return dict(state)
+    return copy.deepcopy(state)
