@@ -342,10 +342,21 @@ def keyed_bytes_type():
     return Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 
 
+def envelope_row_type():
+    """The input type of ``kinesis_sink(envelopes=True)``: a row of envelope columns, the payload JSON text
+    (``payload_to_json``), for Java to encode as the ``shardline-envelope`` format does."""
+    from pyflink.common import Types
+
+    return Types.ROW_NAMED(["id", "type", "source", "event_time", "partition_key", "schema", "payload"],
+                           [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(),
+                            Types.STRING(), Types.STRING()])
+
+
 def kinesis_sink(stream: str, *, config: FlinkConfig | None = None,
                  properties: Mapping[str, str] | None = None, fail_on_error: bool = False,
-                 exactly_once: bool = False):
-    """A Sink of ``(partition_key, data)`` tuples to ``stream`` via batched PutRecords.
+                 exactly_once: bool = False, envelopes: bool = False):
+    """A Sink of ``(partition_key, data)`` tuples to ``stream`` via batched PutRecords; with ``envelopes``,
+    of ``envelope_row_type`` rows, each encoded in Java (``EnvelopeRowConverter``) as its Avro envelope.
 
     Entries a PutRecords response marks failed are re-sent (only those); throttling is
     retried; a missing stream or bad credentials fail the job with the cause.
@@ -366,6 +377,8 @@ def kinesis_sink(stream: str, *, config: FlinkConfig | None = None,
     package = getattr(gateway.jvm, JAVA_PACKAGE)
     builder = (package.exactlyonce.KinesisExactlyOnceSink if exactly_once else package.KinesisStreamsSink).builder()
     builder = builder.setStreamArn(stream) if stream.startswith("arn:") else builder.setStreamName(stream)
+    if envelopes:
+        builder = builder.setElementConverter(gateway.jvm.dev.shardline.flink.envelope.EnvelopeRowConverter())
     return Sink(builder.setKinesisClientProperties(j_props).setFailOnError(fail_on_error).build())
 
 
