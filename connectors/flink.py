@@ -342,6 +342,24 @@ def keyed_bytes_type():
     return Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 
 
+def key_by_column(stream, key_type, value_type):
+    """A KeyedStream of ``stream``'s ``Row(key, value)`` elements keyed by the key, with Java doing the keying.
+
+    PyFlink's ``key_by`` runs a Python step that computes each element's key and pairs it with the element
+    (``Row(key, value)``), and then keys that pair in Java; a stream that already carries its key in that shape
+    (a SQL query's first column, a Python operator's output) needs no Python step: this keys it as ``key_by``'s
+    second half does, and a keyed Python function downstream sees ``value`` (one hop of the Python worker less a
+    record; the event-sourcing job's decode left Python this way).
+    """
+    from pyflink.common import Types
+    from pyflink.datastream.data_stream import KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    j_keyed = stream._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(),
+                                          Types.ROW([key_type]).get_java_type_info())
+    return KeyedStream(j_keyed, value_type, stream)
+
+
 def envelope_row_type():
     """The input type of ``kinesis_sink(envelopes=True)``: a row of envelope columns, the payload JSON text
     (``payload_to_json``), for Java to encode as the ``shardline-envelope`` format does."""

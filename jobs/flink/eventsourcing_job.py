@@ -2,24 +2,26 @@
 
 What runs where, per record:
 
-- ``shardline-kinesis`` (Java) reads the stream: ``(shard, sequence, sub-sequence, bytes)``;
-- ``DecodeEvents`` (Python) decodes the envelope and reads its payload as an event, as every engine does
-  (``from_avro`` -> ``validate`` -> ``parse_event``); a record that is no event is a dead letter with the reason
-  the file mode gives.  Events leave as plain columns, keyed by ``aggregate_id``;
-- ``ApplyEvents`` (Python, keyed by aggregate id) runs ``EventSourcingPattern``'s rules over the one aggregate
-  of its key (``KeyedPattern``): order, deduplicate, hold behind a gap, apply, derive.  The key's keyed state
-  (one ``ValueState``: pickled ``Aggregate.to_state()``, the version its projection item was last sent at,
-  and its share of the totals not yet sent) is written only when an event changed it; a bounded LRU of decoded
-  entries saves reading and decoding it again for the next event of the key (keyed state stays the record of
-  truth: a restore starts with an empty cache, and every change is written through).
+- ``shardline-kinesis`` (Java) reads the stream as a table in the ``shardline-envelope`` format: Java decodes
+  and validates each envelope (a record that is none gets ``error``, the reason every engine's validate step
+  gives) and hands on its payload as JSON text, keyed by its ``aggregate_id`` (``payload_field``; ``''`` when it
+  has none) with no Python step (``key_by_column``), with its bytes and position for a dead letter;
+- ``ApplyEvents`` (Python, keyed by aggregate id) reads the payload as an event (``parse_event``, as every engine
+  does; a payload that is no event is a dead letter with the reason the file mode gives) and runs
+  ``EventSourcingPattern``'s rules over the one aggregate of its key (``KeyedPattern``): order, deduplicate, hold
+  behind a gap, apply, derive. The key's keyed state (one ``ValueState``: pickled ``Aggregate.to_state()``, the
+  version its projection item was last sent at, and its share of the totals not yet sent) is written only when an
+  event changed it; a bounded LRU of decoded entries saves reading and decoding it again for the next event of the
+  key (keyed state stays the record of truth: a restore starts with an empty cache, and every change is written
+  through).
   Timers: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held behind a gap
   that stayed open to the dead letters; a processing-time timer on the next tick of ``projection.flush.ms``
   sends a changed key's projection item (its newest: items are whole) and its totals' deltas, so a busy key
   writes once a tick, not once an event; an event-time timer at the end of time fires on the final watermark of
   a bounded input and does both for what is left (held events go to the dead letters, as the file mode's
   ``finish()`` sends them);
-- ``SumTotals`` (Python, keyed by group) keeps each group's running total (the pattern's ``branch_totals``) in
-  keyed state and sends it once a tick and at the end;
+- ``SumTotals`` (Python, keyed by group, again by Java) keeps each group's running total (the pattern's
+  ``branch_totals``) in keyed state and sends it once a tick and at the end;
 - what leaves: projection items and totals through ``shardline-dynamodb`` (Java; whole items keyed by
   ``aggregate_id`` / ``group``, one request in flight so a key's items land in order), derived events as
   envelope columns to ``derived.stream`` through the exactly-once Kinesis sink (``derived.exactly_once``),
@@ -41,79 +43,38 @@ from decimal import Decimal
 from typing import Any
 
 from pyflink.common import Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from connectors.flink import (aws_table_options, envelope_row_type, kinesis_sink, kinesis_source,
-                              stream_environment, with_clause)
+from connectors.flink import (aws_table_options, envelope_row_type, key_by_column, kinesis_sink,
+                              kinesis_table_options, stream_environment, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
+from jobs.flink.sql_job import ENVELOPE, kinesis_position
 from jobs.flink.workers import freeze_startup_objects
 from jobs.flink.eventsourcing_keyed import KeyedPattern, fingerprint
 from pipelines.eventsourcing.aggregates import Aggregate
 from pipelines.eventsourcing.config import EventSourcingConfig
-from pipelines.eventsourcing.events import Event
 from pipelines.eventsourcing.pattern import Output
 
 log = logging.getLogger("shardline.jobs.flink.eventsourcing")
 
 END_OF_TIME = 2**63 - 2
 """The event-time timer that fires on a bounded input's final watermark (Long.MAX_VALUE) and never before."""
-EVENT = Types.TUPLE([Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(),
-                     BYTES, Types.STRING(), BYTES])
-"""(aggregate_id, aggregate_type, version, event_id, type, occurred_at, pickled data, source position, record)"""
+RECORD = Types.ROW_NAMED(["payload", "error", "raw", "position"],
+                        [Types.STRING(), Types.STRING(), BYTES, Types.STRING()])
+"""What crosses to ``ApplyEvents`` a record, keyed by its aggregate id (Java read it): the payload as JSON text
+(``payload_to_json``), or ``error`` saying why the record is no envelope; its bytes and position for a letter."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
 DERIVED = OutputTag("derived", envelope_row_type())
 """Derived events as envelope columns: the Kinesis sink encodes them in Java (to_avro here cost 30 us each)."""
-DELTAS = OutputTag("deltas", Types.ROW_NAMED(["grp", "delta"], [Types.STRING(), Types.BIG_DEC()]))
+DELTA = Types.ROW_NAMED(["grp", "delta"], [Types.STRING(), Types.BIG_DEC()])
+DELTAS = OutputTag("deltas", Types.ROW([Types.STRING(), DELTA]))
+"""A group's change of total, keyed by the group (``key_by_column``: no Python step to key it)."""
 TOTAL = Types.ROW_NAMED(["group", "total"], [Types.STRING(), Types.BIG_DEC()])
-
-
-class DecodeEvents(ProcessFunction):
-    """``(shard, sequence, sub-sequence, bytes)`` in: the event's columns out, or a dead letter saying why the
-    record is no event (decode, validate: the steps and reasons every engine gives)."""
-
-    def __init__(self, stream: str) -> None:
-        self.stream = stream
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        import pickle
-
-        from pipelines import engine
-        from pipelines.eventsourcing.events import EventError, parse_event
-        from pipelines.records import RecordValidationError, from_avro, validate
-
-        self._dumps = pickle.dumps
-        self._from_avro, self._validate, self._parse, self._rejection = from_avro, validate, parse_event, \
-            engine.rejection
-        self._record_error, self._event_error = RecordValidationError, EventError
-        self._position = engine.kinesis_source
-        self.letters = dead_letters(runtime_context)
-        freeze_startup_objects()
-
-    def process_element(self, value, ctx: ProcessFunction.Context):
-        shard, sequence, sub_sequence, data = value
-        source = self._position(self.stream, shard, sequence, sub_sequence)
-        try:
-            decoded = self._from_avro(data)
-        except self._record_error as exc:
-            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "decode"), source, data)
-            return
-        try:
-            record = self._validate(decoded.as_dict())
-        except self._record_error as exc:
-            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, data)
-            return
-        try:
-            event = self._parse(record.payload)
-        except self._event_error as exc:
-            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, data)
-            return
-        yield (event.aggregate_id, event.aggregate_type, event.version, event.event_id, event.type,
-               event.occurred_at, self._dumps(event.data, 5), source, data)
 
 
 def dead_letters(runtime_context: RuntimeContext) -> DeadLetters:
@@ -184,7 +145,9 @@ class ApplyEvents(KeyedProcessFunction):
 
         from pyflink.common import Row
 
-        from pipelines.engine import Rejected
+        from pipelines.engine import Rejected, rejection
+        from pipelines.eventsourcing.events import EventError, parse_event
+        from pipelines.records import RecordValidationError, payload_from_json
         from pipelines.eventsourcing.outputs import derived_record, held_event_letter, projection_record
         from pipelines.eventsourcing.pattern import DerivedEvent
         from pipelines.records import payload_to_json
@@ -195,6 +158,8 @@ class ApplyEvents(KeyedProcessFunction):
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
         self._types = DerivedEvent, Rejected
+        self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
+        self._bad_event = EventError, RecordValidationError
         self._held_letter = held_event_letter
         self._derived_record, self._projection_record, self._payload_json = derived_record, projection_record, \
             payload_to_json
@@ -225,8 +190,17 @@ class ApplyEvents(KeyedProcessFunction):
     # --- records and timers -----------------------------------------------------------------------------------
 
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        key, aggregate_type, version, event_id, event_type, occurred_at, data, source, record = value
-        event = Event(key, aggregate_type, version, event_id, event_type, occurred_at, self._loads(data))
+        payload, error, record, source = value
+        if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
+            yield DEAD_LETTERS, self.letters.letter(self._types[1]("RecordValidationError", error, "validate"),
+                                                    source, record)
+            return
+        try:
+            event = self._parse(self._payload(payload))
+        except self._bad_event as exc:
+            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, record)
+            return
+        key, event_id = event.aggregate_id, event.event_id
         entry = self._load(key)
         before = entry.aggregate if entry is not None else None
         before_print = fingerprint(before)
@@ -298,7 +272,7 @@ class ApplyEvents(KeyedProcessFunction):
                                 self._projection_record(changed).payload["state"], changed.occurred_at)
             entry.projected = aggregate.version
         for group, delta in entry.pending.items():
-            yield DELTAS, self._row(group, delta)
+            yield DELTAS, self._row(group, self._row(group, delta))
         entry.pending = {}
 
     def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes):
@@ -393,6 +367,19 @@ def table_statements(job: EventSourcingJobConfig) -> tuple[list[str], list[str]]
     return creates, inserts
 
 
+def input_table(job: EventSourcingJobConfig, flink) -> str:
+    """The input stream as a table in the ``shardline-envelope`` format: Java decodes and validates each record
+    (``error`` says why one is no envelope) and gives the payload as JSON text, with the record's position."""
+    options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
+               "source.bounded": str(job.source_bounded).lower()}
+    if job.source_init_timestamp is not None:
+        options["source.init.timestamp"] = repr(job.source_init_timestamp)
+    return f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,
+        shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
+        sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL)
+        WITH ({with_clause(kinesis_table_options(job.input_stream, config=flink, **options))})"""
+
+
 def derived_sink(job: EventSourcingJobConfig, flink):
     """Exactly once by default: a restore reads the derived stream back and writes only what is missing."""
     return kinesis_sink(job.derived_stream, config=flink, exactly_once=job.derived_exactly_once, envelopes=True)
@@ -402,23 +389,25 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     """Add the job's operators to ``env`` and return the statement set of its table sinks."""
     from jobs.flink.pipeline_job import dead_letters_to
 
-    raw = kinesis_source(env, job.input_stream, initial_position=job.source_init_position,
-                         at_timestamp=job.source_init_timestamp, bounded=job.source_bounded, config=flink,
-                         positioned=True)
-    events = raw.process(DecodeEvents(job.input_stream), output_type=EVENT).name("es:decode").uid("es-decode")
-    applied = events.key_by(lambda event: event[0], key_type=Types.STRING()) \
-        .process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
-                             job.projection_flush_ms), output_type=PROJECTION).name("es:apply").uid("es-apply")
+    t_env.create_java_temporary_function("payload_field", "dev.shardline.flink.envelope.PayloadField")
+    t_env.execute_sql(input_table(job, flink))
+    records = t_env.sql_query(f"""SELECT COALESCE(payload_field(payload, 'aggregate_id'), '') AS aggregate_id,
+        ROW(payload, `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
+    keyed = key_by_column(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), Types.STRING(),
+                          RECORD)
+    applied = keyed.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
+                                        job.projection_flush_ms), output_type=PROJECTION).name("es:apply") \
+        .uid("es-apply")
     t_env.create_temporary_view("projection_rows", t_env.from_data_stream(applied))
     if job.totals_table:
-        totals = applied.get_side_output(DELTAS).key_by(lambda delta: delta[0], key_type=Types.STRING()) \
+        totals = key_by_column(applied.get_side_output(DELTAS), Types.STRING(), DELTA) \
             .process(SumTotals(job.projection_flush_ms), output_type=TOTAL).name("es:totals").uid("es-totals")
         t_env.create_temporary_view("total_rows", t_env.from_data_stream(totals))
     if job.derived_stream:
         applied.get_side_output(DERIVED).sink_to(derived_sink(job, flink)).name(f"kinesis:{job.derived_stream}") \
             .uid("es-derived-sink")
-    letters = events.get_side_output(DEAD_LETTERS).union(applied.get_side_output(DEAD_LETTERS))
-    dead_letters_to(letters, job.dead_letter_stream, job.dead_letter_s3, job.input_stream, job, flink)
+    dead_letters_to(applied.get_side_output(DEAD_LETTERS), job.dead_letter_stream, job.dead_letter_s3,
+                    job.input_stream, job, flink)
     creates, inserts = table_statements(job)
     for statement in creates:
         t_env.execute_sql(statement)
