@@ -23,11 +23,10 @@ What runs where, per record:
 - ``SumTotals`` (Python, keyed by group, again by Java) keeps each group's running total (the pattern's
   ``branch_totals``) in keyed state and sends it once a tick and at the end;
 - what leaves: projection items and totals through ``shardline-dynamodb`` (Java; whole items keyed by
-  ``aggregate_id`` / ``group``, one request in flight so a key's items land in order), derived events as
-  envelope columns to ``derived.stream`` through the exactly-once Kinesis sink (``derived.exactly_once``),
-  which encodes them in Java, and dead
-  letters, masked with the generic PII policy (an account's owner is personal), to ``dead_letter.stream`` or
-  ``dead_letter.s3``.
+  ``aggregate_id`` / ``group``, one request in flight so a key's items land in order), derived events as envelope
+  columns to ``derived.stream`` through the exactly-once Kinesis sink (``derived.exactly_once``), which encodes them
+  in Java, and dead letters, masked with the generic PII policy (an account's owner is personal), to
+  ``dead_letter.stream`` or ``dead_letter.s3``.
 
 The projections, derived events, totals and dead-letter reasons are the file mode's (``shardline es run``) for
 the same records, aggregate by aggregate (a test).  State is restored from a checkpoint with the source's
@@ -65,7 +64,8 @@ END_OF_TIME = 2**63 - 2
 RECORD = Types.ROW_NAMED(["payload", "error", "raw", "position"],
                         [Types.STRING(), Types.STRING(), BYTES, Types.STRING()])
 """What crosses to ``ApplyEvents`` a record, keyed by its aggregate id (Java read it): the payload as JSON text
-(``payload_to_json``), or ``error`` saying why the record is no envelope; its bytes and position for a letter."""
+(as ``payload_from_json`` reads it), or ``error`` saying why the record is no envelope; its bytes and position
+for a letter."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
@@ -157,7 +157,7 @@ class ApplyEvents(KeyedProcessFunction):
         self.cache = _LruCache(self.cache_size)
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
-        self._types = DerivedEvent, Rejected
+        self._types, self._rejected = (DerivedEvent, Rejected), Rejected
         self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
         self._bad_event = EventError, RecordValidationError
         self._held_letter = held_event_letter
@@ -192,7 +192,7 @@ class ApplyEvents(KeyedProcessFunction):
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
         payload, error, record, source = value
         if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
-            yield DEAD_LETTERS, self.letters.letter(self._types[1]("RecordValidationError", error, "validate"),
+            yield DEAD_LETTERS, self.letters.letter(self._rejected("RecordValidationError", error, "validate"),
                                                     source, record)
             return
         try:
