@@ -46,11 +46,11 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from connectors.flink import (aws_table_options, envelope_row_type, key_by_column, kinesis_sink,
-                              kinesis_table_options, stream_environment, with_clause)
+                              stream_environment, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
-from jobs.flink.sql_job import ENVELOPE, kinesis_position
+from jobs.flink.sql_job import input_table, kinesis_position
 from jobs.flink.workers import freeze_startup_objects
 from jobs.flink.eventsourcing_keyed import KeyedPattern, fingerprint
 from pipelines.eventsourcing.aggregates import Aggregate
@@ -157,9 +157,9 @@ class ApplyEvents(KeyedProcessFunction):
         self.cache = _LruCache(self.cache_size)
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
-        self._types, self._rejected = (DerivedEvent, Rejected), Rejected
+        self._derived_type, self._rejected = DerivedEvent, Rejected
         self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
-        self._bad_event = EventError, RecordValidationError
+        self._bad_event, self._format_error = (EventError, RecordValidationError), RecordValidationError.__name__
         self._held_letter = held_event_letter
         self._derived_record, self._projection_record, self._payload_json = derived_record, projection_record, \
             payload_to_json
@@ -192,7 +192,7 @@ class ApplyEvents(KeyedProcessFunction):
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
         payload, error, record, source = value
         if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
-            yield DEAD_LETTERS, self.letters.letter(self._rejected("RecordValidationError", error, "validate"),
+            yield DEAD_LETTERS, self.letters.letter(self._rejected(self._format_error, error, "validate"),
                                                     source, record)
             return
         try:
@@ -276,7 +276,7 @@ class ApplyEvents(KeyedProcessFunction):
         entry.pending = {}
 
     def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes):
-        derived_event, rejected_type = self._types
+        derived_event, rejected_type = self._derived_type, self._rejected
         for output in outputs:
             kind = type(output)
             if kind is derived_event:
@@ -365,19 +365,6 @@ def table_statements(job: EventSourcingJobConfig) -> tuple[list[str], list[str]]
             WITH ({with_clause(totals)})""")
         inserts.append("INSERT INTO totals SELECT `group`, total FROM total_rows")
     return creates, inserts
-
-
-def input_table(job: EventSourcingJobConfig, flink) -> str:
-    """The input stream as a table in the ``shardline-envelope`` format: Java decodes and validates each record
-    (``error`` says why one is no envelope) and gives the payload as JSON text, with the record's position."""
-    options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
-               "source.bounded": str(job.source_bounded).lower()}
-    if job.source_init_timestamp is not None:
-        options["source.init.timestamp"] = repr(job.source_init_timestamp)
-    return f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,
-        shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
-        sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL)
-        WITH ({with_clause(kinesis_table_options(job.input_stream, config=flink, **options))})"""
 
 
 def derived_sink(job: EventSourcingJobConfig, flink):

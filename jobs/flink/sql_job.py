@@ -19,8 +19,8 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from connectors.flink import (firehose_table_options, kinesis_table_options, s3_table_options, sql_string,
-                              table_environment, with_clause)
+from connectors.flink import (FlinkConfig, firehose_table_options, kinesis_table_options, s3_table_options,
+                              sql_string, table_environment, with_clause)
 from jobs.flink.job_config import PipelineJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.sql")
@@ -69,6 +69,21 @@ def kinesis_position(stream: str) -> str:
     return f"CONCAT('kinesis:{stream}/', shard, '/', seq, IF(sub > 0, CONCAT(':', CAST(sub AS STRING)), ''))"
 
 
+def input_table(job, config: FlinkConfig | None = None, *, columns: str = "", **options: str) -> str:
+    """``CREATE TABLE input``: ``job``'s input stream (its ``input_stream`` and ``source_*`` settings) in the
+    ``shardline-envelope`` format, so Java decodes and validates each record (``error`` says why one is no
+    envelope, ``raw`` keeps its bytes), with the shard, sequence and sub-sequence of each for its position;
+    ``columns`` (SQL) adds computed columns and a watermark, ``options`` more WITH options."""
+    source = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
+              "source.bounded": str(job.source_bounded).lower(), **options}
+    if job.source_init_timestamp is not None:
+        source["source.init.timestamp"] = repr(job.source_init_timestamp)
+    return f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,
+          shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
+          sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL{f", {columns}" if columns else ""})
+        WITH ({with_clause(kinesis_table_options(job.input_stream, config=config, **source))})"""
+
+
 @dataclass(frozen=True)
 class SqlJob:
     """One job on the SQL path: its ``processed`` view and how a dead letter's data is masked."""
@@ -93,14 +108,7 @@ class Statements:
 def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
     """The SQL for ``job``'s properties; the first view is ``processed``, then ``outputs`` (those that fit a
     Kinesis record), which the others and the inserts read."""
-    source_options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
-                      "source.bounded": str(job.source_bounded).lower()}
-    if job.source_init_timestamp is not None:
-        source_options["source.init.timestamp"] = repr(job.source_init_timestamp)
-    creates = [f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,
-          shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
-          sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL)
-        WITH ({with_clause(kinesis_table_options(job.input_stream, **source_options))})"""]
+    creates = [input_table(job)]
     views = [("processed", sql_job.processed)]
     if sql_job.can_refuse:
         # An output must fit one Kinesis record, as RecordPath checks on every engine: a step may lengthen it.

@@ -30,7 +30,7 @@ from connectors.flink import (aws_table_options, kinesis_table_options, s3_table
                               with_clause)
 from jobs.flink.job_config import job_properties
 from jobs.flink.pii_job import MaskLetter
-from jobs.flink.sql_job import NOW, dead_letter_statements, kinesis_position, letter_select
+from jobs.flink.sql_job import ENVELOPE, NOW, dead_letter_statements, input_table, kinesis_position, letter_select
 from jobs.flink.timeseries_config import TimeseriesJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.timeseries")
@@ -42,8 +42,6 @@ JAVA_FUNCTIONS = {"reading_time": "dev.shardline.flink.timeseries.ReadingTime",
                   "kinesis_letter_fits": "dev.shardline.flink.envelope.KinesisLetterFit"}
 CHECKED = ("device_id", "metric", "value", "event_ms", "raw_payload", "site", "model", "owner_team", "error_type",
            "reason")
-ENVELOPE = ("`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, partition_key STRING, "
-            "`schema` STRING, payload STRING")
 WINDOW_COLUMNS = ("series STRING, device_id STRING, metric STRING, window_start BIGINT, window_end BIGINT, "
                   "`count` BIGINT, `min` DOUBLE, `max` DOUBLE, mean DOUBLE, p95 DOUBLE")
 SOURCE = "'shardline.timeseries'"
@@ -103,19 +101,11 @@ class CheckReading(ScalarFunction):
 def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str]], list[str]]:
     """(CREATE TABLEs, views in order, INSERTs of the one statement set) for ``job``."""
     pattern = job.pattern
-    source_options = {"format": "shardline-envelope", "source.init.position": job.source_init_position,
-                      "source.bounded": str(job.source_bounded).lower(),
-                      # Each shard has its own watermark (pushed into the source); a shard that has had no
-                      # record for this long stops holding the others back.
-                      "scan.watermark.idle-timeout": f"{round(job.source_idle_timeout_s * 1000)} ms"}
-    if job.source_init_timestamp is not None:
-        source_options["source.init.timestamp"] = repr(job.source_init_timestamp)
-    creates = [f"""CREATE TABLE input ({ENVELOPE}, `error` STRING, `raw` BYTES,
-          shard STRING METADATA FROM 'shard-id' VIRTUAL, seq STRING METADATA FROM 'sequence-number' VIRTUAL,
-          sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL,
-          ts AS reading_time(payload, CAST({round(pattern.max_future_s * 1000)} AS BIGINT)),
-          WATERMARK FOR ts AS ts - {_interval(pattern.delay_ms)})
-        WITH ({with_clause(kinesis_table_options(job.input_stream, **source_options))})""",
+    # Each shard has its own watermark (pushed into the source); a shard that has had no record for this long
+    # stops holding the others back.
+    idle = {"scan.watermark.idle-timeout": f"{round(job.source_idle_timeout_s * 1000)} ms"}
+    creates = [input_table(job, columns=f"""ts AS reading_time(payload, CAST({round(pattern.max_future_s * 1000)}
+          AS BIGINT)), WATERMARK FOR ts AS ts - {_interval(pattern.delay_ms)}""", **idle),
                f"""CREATE TABLE windows ({WINDOW_COLUMNS}) PARTITIONED BY (series, window_start)
         WITH ({with_clause({'connector': 'shardline-dynamodb', 'table-name': job.aggregate_table,
                             'sink.ignore-nulls': 'true', **aws_table_options('dynamodb')})})"""]
