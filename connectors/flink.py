@@ -360,6 +360,38 @@ def key_by_column(stream, key_type, value_type):
     return KeyedStream(j_keyed, value_type, stream)
 
 
+def batch_by_bucket(stream, value_type, *, buckets: int, max_records: int, max_delay_ms: int):
+    """``stream``'s ``Row(key STRING, value)`` elements gathered into ``Row(bucket INT, values ARRAY)`` batches
+    by the bucket of their key (Java's ``BucketBatcher``), keyed by the bucket in Java: a keyed Python function
+    downstream gets ``values``, many records in one element, a key's in their order, and keyed state per bucket.
+
+    PyFlink's cost is per element (its harness, each output, each timer), so a batch of records pays it once.
+    A bucket's batch leaves when it holds ``max_records``, at the latest ``max_delay_ms`` after its first
+    record, and before every checkpoint barrier and watermark (nothing is held across a checkpoint; the final
+    watermark of a bounded input comes after its last batch).  Set ``buckets`` to a few times the parallelism:
+    each bucket is one key, so fewer buckets make bigger batches and more make the load even across subtasks.
+    """
+    from pyflink.common import Types
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    batch_type = Types.OBJECT_ARRAY(value_type)
+    batcher = get_gateway().jvm.dev.shardline.flink.batch.BucketBatcher(buckets, max_records, max_delay_ms)
+    batched = stream._j_data_stream.transform("batch-by-bucket", Types.ROW([Types.INT(), batch_type])
+                                              .get_java_type_info(), batcher)
+    return key_by_column(DataStream(batched), Types.INT(), batch_type)
+
+
+def unbatch(stream, element_type):
+    """A stream of arrays (a Python function's batches of ``element_type``) as a stream of their elements, in
+    order, with no Python step (Java's ``Unbatch``)."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    return DataStream(stream._j_data_stream.flatMap(get_gateway().jvm.dev.shardline.flink.batch.Unbatch(),
+                                                    element_type.get_java_type_info()))
+
+
 def envelope_row_type():
     """The input type of ``kinesis_sink(envelopes=True)``: a row of envelope columns, the payload JSON text
     (``payload_to_json``), for Java to encode as the ``shardline-envelope`` format does."""

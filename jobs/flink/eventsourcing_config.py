@@ -55,9 +55,18 @@ class EventSourcingJobConfig(FlinkJobSettings):
     """An S3 batch of dead letters is written at the latest this long after its first letter."""
     projection_flush_ms: int = 1_000
     """A changed projection item (and a group's total) is written once per this many milliseconds of processing
-    time at most, its newest version, and at the end of a bounded input; 0 writes one for every change.  One
+    time at most, its newest version, and at the end of a bounded input; 0 writes one at the end of every batch
+    that changed it.  One
     request is in flight per DynamoDB sink (items of a key stay in order), so this is what keeps the writes
     apace with a busy stream."""
+    apply_buckets: int = 32
+    """Buckets the aggregates are spread over (by their id's hash): each is one key of the Python operator, which
+    gets a bucket's records in batches (PyFlink's cost is per element, not per record).  Fewer make bigger
+    batches; more spread the load evenly over the subtasks: a few times the parallelism."""
+    apply_batch_records: int = 500
+    """Records in one batch at most."""
+    apply_batch_ms: int = 200
+    """A record waits this long at most for its batch to fill (and no batch is held across a checkpoint)."""
     state_cache_size: int = 10_000
     """Aggregates kept decoded in each Python worker between records (keyed state stays the record of truth)."""
     python_state_cache_size: int = 20_000
@@ -79,6 +88,9 @@ class EventSourcingJobConfig(FlinkJobSettings):
             raise ValueError("property state.cache.size: must be 0 or more")
         if self.python_state_cache_size < 1:
             raise ValueError("property python.state.cache.size: must be 1 or more")
+        for name in ("apply_buckets", "apply_batch_records", "apply_batch_ms"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"property {name.replace('_', '.')}: must be 1 or more")
         if self.projection_flush_ms < 0:
             raise ValueError("property projection.flush.ms: must be 0 or more")
 

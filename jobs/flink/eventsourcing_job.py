@@ -1,25 +1,30 @@
 """The event-sourcing pattern as a Flink job: Kinesis events to projections in DynamoDB, derived events, totals.
 
-What runs where, per record:
+What runs where:
 
 - ``shardline-kinesis`` (Java) reads the stream as a table in the ``shardline-envelope`` format: Java decodes
   and validates each envelope (a record that is none gets ``error``, the reason every engine's validate step
-  gives) and hands on its payload as JSON text, keyed by its ``aggregate_id`` (``payload_field``; ``''`` when it
-  has none) with no Python step (``key_by_column``), with its bytes and position for a dead letter;
-- ``ApplyEvents`` (Python, keyed by aggregate id) reads the payload as an event (``parse_event``, as every engine
+  gives) and hands on its payload as JSON text with its bytes and position for a dead letter;
+- ``BucketBatcher`` (Java, ``batch_by_bucket``) gathers the records by the bucket of their ``aggregate_id``
+  (``payload_field``; ``''`` when it has none) into batches (``apply.batch.records``, ``apply.batch.ms``; none
+  held across a checkpoint or a watermark), keyed by bucket in Java: PyFlink's cost is per element, so a batch
+  of records pays it once;
+- ``ApplyEvents`` (Python, keyed by bucket) reads each payload as an event (``parse_event``, as every engine
   does; a payload that is no event is a dead letter with the reason the file mode gives) and runs
-  ``EventSourcingPattern``'s rules over the one aggregate of its key (``KeyedPattern``): order, deduplicate, hold
-  behind a gap, apply, derive. The key's keyed state (one ``ValueState``: pickled ``Aggregate.to_state()``, the
-  version its projection item was last sent at, and its share of the totals not yet sent) is written only when an
-  event changed it; a bounded LRU of decoded entries saves reading and decoding it again for the next event of the
-  key (keyed state stays the record of truth: a restore starts with an empty cache, and every change is written
-  through).
-  Timers: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held behind a gap
-  that stayed open to the dead letters; a processing-time timer on the next tick of ``projection.flush.ms``
-  sends a changed key's projection item (its newest: items are whole) and its totals' deltas, so a busy key
-  writes once a tick, not once an event; an event-time timer at the end of time fires on the final watermark of
-  a bounded input and does both for what is left (held events go to the dead letters, as the file mode's
-  ``finish()`` sends them);
+  ``EventSourcingPattern``'s rules over the one aggregate of its id (``KeyedPattern``): order, deduplicate, hold
+  behind a gap, apply, derive.  The bucket's keyed state is a map by aggregate id (pickled
+  ``Aggregate.to_state()``, the version its projection item was last sent at, and its share of the totals not
+  yet sent), written once a batch for each aggregate the batch changed, and the bucket's own bookkeeping (which
+  aggregates changed since their item was sent, which hold events behind a gap and until when); a bounded LRU of
+  decoded aggregates saves reading and decoding them again (keyed state stays the record of truth: a restore
+  starts with an empty cache, and every change is written through).  A batch's derived events leave as one
+  array, handed on row by row in Java (``unbatch``).
+  Timers, a bucket's: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held
+  behind a gap that stayed open to the dead letters; a processing-time timer on the next tick of
+  ``projection.flush.ms`` sends the changed aggregates' projection items (their newest: items are whole; one
+  array) and their totals' deltas (summed by group), so a busy aggregate writes once a tick, not once an event;
+  an event-time timer at the end of time fires on the final watermark of a bounded input and does both for what
+  is left (held events go to the dead letters, as the file mode's ``finish()`` sends them);
 - ``SumTotals`` (Python, keyed by group, again by Java) keeps each group's running total (the pattern's
   ``branch_totals``) in keyed state and sends it once a tick and at the end;
 - what leaves: projection items and totals through ``shardline-dynamodb`` (Java; whole items keyed by
@@ -43,10 +48,10 @@ from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from connectors.flink import (aws_table_options, envelope_row_type, key_by_column, kinesis_sink,
-                              stream_environment, with_clause)
+from connectors.flink import (aws_table_options, batch_by_bucket, envelope_row_type, key_by_column, kinesis_sink,
+                              stream_environment, unbatch, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
@@ -69,8 +74,9 @@ for a letter."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
-DERIVED = OutputTag("derived", envelope_row_type())
-"""Derived events as envelope columns: the Kinesis sink encodes them in Java (to_avro here cost 30 us each)."""
+DERIVED = OutputTag("derived", Types.OBJECT_ARRAY(envelope_row_type()))
+"""A batch's derived events as envelope columns, one array (``unbatch`` hands them on one by one): the Kinesis
+sink encodes them in Java (to_avro here cost 30 us each)."""
 DELTA = Types.ROW_NAMED(["grp", "delta"], [Types.STRING(), Types.BIG_DEC()])
 DELTAS = OutputTag("deltas", Types.ROW([Types.STRING(), DELTA]))
 """A group's change of total, keyed by the group (``key_by_column``: no Python step to key it)."""
@@ -85,26 +91,42 @@ def dead_letters(runtime_context: RuntimeContext) -> DeadLetters:
 
 
 class _Entry:
-    """A key's keyed state, decoded: the aggregate, the version its projection item was last written at, and
+    """An aggregate's keyed state, decoded: the aggregate, the version its projection item was last sent at, and
     the totals' deltas not yet sent (group -> amount)."""
 
-    __slots__ = ("aggregate", "projected", "pending", "ending", "tick")
+    __slots__ = ("aggregate", "projected", "pending")
 
-    def __init__(self, aggregate: Aggregate, projected: int = 0, pending: dict | None = None,
-                 ending: bool = False, tick: int = 0) -> None:
+    def __init__(self, aggregate: Aggregate, projected: int = 0, pending: dict | None = None) -> None:
         self.aggregate, self.projected, self.pending = aggregate, projected, pending if pending is not None else {}
-        self.ending = ending
-        """Whether the key's end-of-input timer is registered (once a key: each registration is a message)."""
-        self.tick = tick
-        """The flush tick a timer was last registered for (one registration a tick, however many events)."""
 
     @property
     def dirty(self) -> bool:
         return self.aggregate.version != self.projected or bool(self.pending)
 
 
+class _Bucket:
+    """A bucket's own keyed state, decoded: what its timers act on."""
+
+    __slots__ = ("dirty", "deadlines", "tick", "ending")
+
+    def __init__(self, dirty: dict | None = None, deadlines: dict | None = None, tick: int = 0,
+                 ending: bool = False) -> None:
+        self.dirty: dict[str, None] = dirty if dirty is not None else {}
+        """Aggregates changed since their projection item (and totals' deltas) were sent, in order of change."""
+        self.deadlines: dict[str, int] = deadlines if deadlines is not None else {}
+        """Aggregates holding events behind a gap -> when the gap times out (epoch ms)."""
+        self.tick = tick
+        """The flush tick a timer was last registered for (one registration a tick, however many batches)."""
+        self.ending = ending
+        """Whether the bucket's end-of-input timer is registered (once a bucket: each registration is a message)."""
+
+    def state(self) -> tuple:
+        return self.dirty, self.deadlines, self.tick, self.ending
+
+
 class _LruCache(OrderedDict):
-    """Decoded state of the keys seen last, between records (keyed state is written through on every change)."""
+    """Decoded state of the aggregates seen last, between batches (keyed state is written through on every
+    change)."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -124,11 +146,14 @@ def _flush_tick(now_ms: int, flush_ms: int) -> int:
 
 
 class ApplyEvents(KeyedProcessFunction):
-    """Keyed by aggregate id: the pattern's rules over the key's aggregate, kept in keyed state.
+    """Keyed by bucket (``batch_by_bucket``: a batch of records an element, each aggregate in one bucket): the
+    pattern's rules over each record's aggregate, kept in the bucket's keyed state (a map by aggregate id).
 
-    Projection items are whole, so a key's newest one is all a store needs: with ``flush_ms`` above 0 a key's
-    item (and its share of the totals) is sent once a tick of a processing-time timer, however many events
-    changed it in between, and at the end of a bounded input; 0 sends one for every record that changed it.
+    PyFlink's cost is per element, each output and timer registration one, so a batch is one element in, its
+    derived events one element out (an array, sent on row by row in Java), and a bucket has one flush timer a
+    tick, not an aggregate.  Projection items are whole, so an aggregate's newest one is all a store needs: with
+    ``flush_ms`` above 0 the bucket's changed items (and their share of the totals) are sent once a tick of a
+    processing-time timer, and at the end of a bounded input; 0 sends them at the end of every batch.
     """
 
     def __init__(self, config: EventSourcingConfig, stream: str, cache_size: int, totals: bool,
@@ -152,9 +177,11 @@ class ApplyEvents(KeyedProcessFunction):
         from pipelines.eventsourcing.pattern import DerivedEvent
         from pipelines.records import payload_to_json
 
-        self.state = runtime_context.get_state(ValueStateDescriptor("aggregate", BYTES))
+        self.aggregates = runtime_context.get_map_state(MapStateDescriptor("aggregates", Types.STRING(), BYTES))
+        self.bucket_state = runtime_context.get_state(ValueStateDescriptor("bucket", BYTES))
         self.keyed = KeyedPattern(self.config)
         self.cache = _LruCache(self.cache_size)
+        self.buckets: dict[int, _Bucket] = {}
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
         self._derived_type, self._rejected = DerivedEvent, Rejected
@@ -167,122 +194,174 @@ class ApplyEvents(KeyedProcessFunction):
         self._row = Row
         freeze_startup_objects()
 
-    # --- state ------------------------------------------------------------------------------------------------
+    # --- state (of the current bucket) ------------------------------------------------------------------------
 
     def _load(self, key: str) -> _Entry | None:
         entry = self.cache.get(key)
         if entry is not None:
             self.cache.move_to_end(key)
             return entry
-        stored = self.state.value()
+        stored = self.aggregates.get(key)
         if stored is None:
             return None
-        state, *bookkeeping = self._loads(stored)
-        entry = _Entry(Aggregate.from_state(state), *bookkeeping)
+        state, projected, pending = self._loads(stored)
+        entry = _Entry(Aggregate.from_state(state), projected, pending)
         self.cache.keep(key, entry)
         return entry
 
     def _store(self, key: str, entry: _Entry) -> None:
-        self.state.update(self._dumps((entry.aggregate.to_state(), entry.projected, entry.pending, entry.ending,
-                                       entry.tick), 5))
+        self.aggregates.put(key, self._dumps((entry.aggregate.to_state(), entry.projected, entry.pending), 5))
         self.cache.keep(key, entry)
 
-    # --- records and timers -----------------------------------------------------------------------------------
+    def _bucket(self, bucket_id: int) -> _Bucket:
+        bucket = self.buckets.get(bucket_id)
+        if bucket is None:
+            stored = self.bucket_state.value()
+            bucket = self.buckets[bucket_id] = _Bucket(*self._loads(stored)) if stored is not None else _Bucket()
+        return bucket
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        payload, error, record, source = value
-        if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
-            yield DEAD_LETTERS, self.letters.letter(self._rejected(self._format_error, error, "validate"),
-                                                    source, record)
-            return
-        try:
-            event = self._parse(self._payload(payload))
-        except self._bad_event as exc:
-            yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, record)
-            return
-        key, event_id = event.aggregate_id, event.event_id
-        entry = self._load(key)
-        before = entry.aggregate if entry is not None else None
-        before_print = fingerprint(before)
-        before_state = before.state if before is not None else None
-        before_deadline = self.keyed.deadline_ms(before) if before is not None else None
+    def _store_bucket(self, bucket: _Bucket) -> None:
+        self.bucket_state.update(self._dumps(bucket.state(), 5))
+
+    # --- batches and timers -----------------------------------------------------------------------------------
+
+    def process_element(self, batch, ctx: KeyedProcessFunction.Context):
+        bucket = self._bucket(ctx.get_current_key())
         timers = ctx.timer_service()
         now_ms = timers.current_processing_time()
-        aggregate, outputs = self.keyed.on_event(before, event, now_ms / 1000)
-        if outputs:
-            yield from self._route(outputs, event_id, source, record)
-        if aggregate is None or fingerprint(aggregate) == before_print:
-            return
-        if entry is None:
-            entry = _Entry(aggregate)
-        entry.aggregate = aggregate
-        if self.totals:
-            pending = entry.pending
-            for group, delta in self.keyed.deltas(before_state, aggregate.state):
-                pending[group] = pending.get(group, 0) + delta
-        deadline = self.keyed.deadline_ms(aggregate)
-        if deadline is not None and deadline != before_deadline:
-            timers.register_processing_time_timer(deadline)
-            self._until_the_end(entry, timers)
-        if entry.dirty:
+        now, keyed, fingerprint_of = now_ms / 1000, self.keyed, fingerprint
+        touched: dict[str, _Entry] = {}
+        derived: list = []
+        changed = False
+        for payload, error, record, source in batch:
+            if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
+                yield DEAD_LETTERS, self.letters.letter(self._rejected(self._format_error, error, "validate"),
+                                                        source, record)
+                continue
+            try:
+                event = self._parse(self._payload(payload))
+            except self._bad_event as exc:
+                yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, record)
+                continue
+            key = event.aggregate_id
+            entry = touched.get(key) or self._load(key)
+            before = entry.aggregate if entry is not None else None
+            before_print = fingerprint_of(before)
+            before_state = before.state if before is not None else None
+            before_deadline = keyed.deadline_ms(before) if before is not None else None
+            aggregate, outputs = keyed.on_event(before, event, now)
+            if outputs:
+                yield from self._route(outputs, event.event_id, source, record, derived)
+            if aggregate is None or fingerprint_of(aggregate) == before_print:
+                continue
+            if entry is None:
+                entry = _Entry(aggregate)
+            entry.aggregate = aggregate
+            if self.totals:
+                pending = entry.pending
+                for group, delta in keyed.deltas(before_state, aggregate.state):
+                    pending[group] = pending.get(group, 0) + delta
+            deadline = keyed.deadline_ms(aggregate)
+            if deadline != before_deadline:
+                if deadline is None:
+                    bucket.deadlines.pop(key, None)
+                else:
+                    bucket.deadlines[key] = deadline
+                    timers.register_processing_time_timer(deadline)
+                changed = True
+            if entry.dirty and key not in bucket.dirty:
+                bucket.dirty[key] = None
+                changed = True
+            touched[key] = entry
+        if derived:
+            yield DERIVED, derived
+        for key, entry in touched.items():
+            self._store(key, entry)
+        if bucket.dirty:
             if not self.flush_ms:
-                yield from self._flush(key, entry)
+                yield from self._flush(bucket)
             else:
-                # One timer a tick: a key whose timer is due already registers the next tick's (a timer
-                # restored from a checkpoint needs no event to fire, and a key never waits on one alone).
+                # One timer a tick: a bucket whose timer is due already registers the next tick's (a timer
+                # restored from a checkpoint needs no batch to fire, and a bucket never waits on one alone).
                 tick = _flush_tick(now_ms, self.flush_ms)
-                if tick != entry.tick:
+                if tick != bucket.tick:
                     timers.register_processing_time_timer(tick)
-                    entry.tick = tick
-                self._until_the_end(entry, timers)
-        self._store(key, entry)
-
-    @staticmethod
-    def _until_the_end(entry: _Entry, timers) -> None:
-        if not entry.ending:
+                    bucket.tick = tick
+            changed = True
+        if (bucket.dirty or bucket.deadlines) and not bucket.ending:
             timers.register_event_time_timer(END_OF_TIME)
-            entry.ending = True
+            bucket.ending = changed = True
+        if changed:
+            self._store_bucket(bucket)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        key = ctx.get_current_key()
-        entry = self._load(key)
-        if entry is None:
-            return
-        aggregate, outputs = entry.aggregate, []
-        if aggregate.held:
-            if timestamp == END_OF_TIME:
-                outputs = self.keyed.finish(key, aggregate, ctx.timer_service().current_processing_time() / 1000)
-            else:
-                outputs = self.keyed.tick(key, aggregate, timestamp / 1000)
-            yield from self._route(outputs, None, self.held_source, b"")
-        dirty = entry.dirty
-        if dirty:
-            yield from self._flush(key, entry)
-        if outputs or dirty:
+        bucket = self._bucket(ctx.get_current_key())
+        ending = timestamp == END_OF_TIME
+        now = (ctx.timer_service().current_processing_time() if ending else timestamp) / 1000
+        derived: list = []
+        due = [key for key, deadline in bucket.deadlines.items() if ending or deadline <= timestamp]
+        for key in due:
+            entry = self._load(key)
+            deadline = None
+            if entry is not None:
+                aggregate = entry.aggregate
+                if aggregate.held:
+                    outputs = self.keyed.finish(key, aggregate, now) if ending else self.keyed.tick(key, aggregate,
+                                                                                                  now)
+                    yield from self._route(outputs, None, self.held_source, b"", derived)
+                    self._store(key, entry)
+                deadline = self.keyed.deadline_ms(aggregate)
+                if entry.dirty:
+                    bucket.dirty[key] = None
+            if deadline is None:
+                del bucket.deadlines[key]
+            elif deadline != bucket.deadlines[key]:
+                bucket.deadlines[key] = deadline
+                ctx.timer_service().register_processing_time_timer(deadline)
+        if derived:
+            yield DERIVED, derived
+        flushed = bool(bucket.dirty)
+        if flushed:
+            yield from self._flush(bucket)
+        if due or flushed:
+            self._store_bucket(bucket)
+
+    def _flush(self, bucket: _Bucket):
+        """The bucket's changed projection items (one array) and its totals' deltas, summed by group."""
+        rows, deltas = [], {}
+        for key in bucket.dirty:
+            entry = self._load(key)
+            if entry is None:
+                continue
+            aggregate = entry.aggregate
+            if aggregate.version != entry.projected:
+                changed = self.keyed.projection(key, aggregate)
+                if changed is not None:
+                    status = changed.status
+                    rows.append(self._row(changed.aggregate_id, changed.version,
+                                          None if status is None else str(status),
+                                          self._projection_record(changed).payload["state"], changed.occurred_at))
+                entry.projected = aggregate.version
+            for group, delta in entry.pending.items():
+                deltas[group] = deltas.get(group, 0) + delta
+            entry.pending = {}
             self._store(key, entry)
-
-    def _flush(self, key: str, entry: _Entry):
-        """The key's projection item and its totals' deltas, if they changed since they were last sent."""
-        aggregate = entry.aggregate
-        if aggregate.version != entry.projected:
-            changed = self.keyed.projection(key, aggregate)
-            if changed is not None:
-                status = changed.status
-                yield self._row(changed.aggregate_id, changed.version, None if status is None else str(status),
-                                self._projection_record(changed).payload["state"], changed.occurred_at)
-            entry.projected = aggregate.version
-        for group, delta in entry.pending.items():
+        bucket.dirty = {}
+        if rows:
+            yield rows
+        for group, delta in deltas.items():
             yield DELTAS, self._row(group, self._row(group, delta))
-        entry.pending = {}
 
-    def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes):
+    def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes, derived: list):
+        """Dead letters yielded, derived events added to ``derived`` (sent as one array)."""
         derived_event, rejected_type = self._derived_type, self._rejected
         for output in outputs:
             kind = type(output)
             if kind is derived_event:
                 envelope = self._derived_record(output)
-                yield DERIVED, self._row(envelope.id, envelope.type, envelope.source, envelope.event_time,
-                                         envelope.partition_key, envelope.schema, self._payload_json(envelope.payload))
+                derived.append(self._row(envelope.id, envelope.type, envelope.source, envelope.event_time,
+                                         envelope.partition_key, envelope.schema,
+                                         self._payload_json(envelope.payload)))
             elif isinstance(output, rejected_type):
                 # Held behind a gap and refused later than it came: the letter carries the event itself.
                 held = self._held_letter(output, {"event_id": event_id})
@@ -380,19 +459,21 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     t_env.execute_sql(input_table(job, flink))
     records = t_env.sql_query(f"""SELECT COALESCE(payload_field(payload, 'aggregate_id'), '') AS aggregate_id,
         ROW(payload, `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
-    keyed = key_by_column(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), Types.STRING(),
-                          RECORD)
-    applied = keyed.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
-                                        job.projection_flush_ms), output_type=PROJECTION).name("es:apply") \
-        .uid("es-apply")
-    t_env.create_temporary_view("projection_rows", t_env.from_data_stream(applied))
+    batches = batch_by_bucket(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), RECORD,
+                              buckets=job.apply_buckets, max_records=job.apply_batch_records,
+                              max_delay_ms=job.apply_batch_ms)
+    # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
+    applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
+                                          job.projection_flush_ms), output_type=Types.OBJECT_ARRAY(PROJECTION)) \
+        .name("es:apply").uid("es-apply-batches")
+    t_env.create_temporary_view("projection_rows", t_env.from_data_stream(unbatch(applied, PROJECTION)))
     if job.totals_table:
         totals = key_by_column(applied.get_side_output(DELTAS), Types.STRING(), DELTA) \
             .process(SumTotals(job.projection_flush_ms), output_type=TOTAL).name("es:totals").uid("es-totals")
         t_env.create_temporary_view("total_rows", t_env.from_data_stream(totals))
     if job.derived_stream:
-        applied.get_side_output(DERIVED).sink_to(derived_sink(job, flink)).name(f"kinesis:{job.derived_stream}") \
-            .uid("es-derived-sink")
+        unbatch(applied.get_side_output(DERIVED), envelope_row_type()).sink_to(derived_sink(job, flink)) \
+            .name(f"kinesis:{job.derived_stream}").uid("es-derived-sink")
     dead_letters_to(applied.get_side_output(DEAD_LETTERS), job.dead_letter_stream, job.dead_letter_s3,
                     job.input_stream, job, flink)
     creates, inserts = table_statements(job)
