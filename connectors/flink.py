@@ -372,25 +372,14 @@ def batch_by_bucket(stream, value_type, *, buckets: int, max_records: int, max_d
     each bucket is one key, so fewer buckets make bigger batches and more make the load even across subtasks.
     """
     from pyflink.common import Types
-
-    batched = _bucket_batches(stream, value_type, buckets, max_records, max_delay_ms)
-    return key_by_column(batched, Types.INT(), Types.OBJECT_ARRAY(value_type))
-
-
-def batches(stream, value_type, *, max_records: int, max_delay_ms: int):
-    """``stream``'s ``Row(key, value)`` elements as ``Row(0, values)`` batches on the subtask that read them, in
-    order, not keyed: ``batch_by_bucket`` with one bucket, for a Python step that keeps no state."""
-    return _bucket_batches(stream, value_type, 1, max_records, max_delay_ms)
-
-
-def _bucket_batches(stream, value_type, buckets: int, max_records: int, max_delay_ms: int):
-    from pyflink.common import Types
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
+    batch_type = Types.OBJECT_ARRAY(value_type)
     batcher = get_gateway().jvm.dev.shardline.flink.batch.BucketBatcher(buckets, max_records, max_delay_ms)
-    batch_type = Types.ROW([Types.INT(), Types.OBJECT_ARRAY(value_type)])
-    return DataStream(stream._j_data_stream.transform("batch-by-bucket", batch_type.get_java_type_info(), batcher))
+    batched = stream._j_data_stream.transform("batch-by-bucket", Types.ROW([Types.INT(), batch_type])
+                                              .get_java_type_info(), batcher)
+    return key_by_column(DataStream(batched), Types.INT(), batch_type)
 
 
 def unbatch(stream, element_type):

@@ -61,8 +61,12 @@ class EventSourcingJobConfig(FlinkJobSettings):
     apace with a busy stream."""
     apply_buckets: int = 32
     """Buckets the aggregates are spread over (by their id's hash): each is one key of the Python operator, which
-    gets a bucket's records in batches (``python.batch.records``, ``python.batch.ms``).  Fewer make bigger
+    gets a bucket's records in batches (PyFlink's cost is per element, not per record).  Fewer make bigger
     batches; more spread the load evenly over the subtasks: a few times the parallelism."""
+    apply_batch_records: int = 500
+    """Records in one batch at most."""
+    apply_batch_ms: int = 200
+    """A record waits this long at most for its batch to fill (and no batch is held across a checkpoint)."""
     state_cache_size: int = 10_000
     """Aggregates kept decoded in each Python worker between records (keyed state stays the record of truth)."""
     python_state_cache_size: int = 20_000
@@ -74,9 +78,6 @@ class EventSourcingJobConfig(FlinkJobSettings):
     """The ``es.*`` keys."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.apply_buckets < 1:
-            raise ValueError("property apply.buckets: must be 1 or more")
         if not (self.dead_letter_s3 or self.dead_letter_stream):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, so "
                              "records that are no event, and events the rules refuse, are kept")
@@ -87,6 +88,9 @@ class EventSourcingJobConfig(FlinkJobSettings):
             raise ValueError("property state.cache.size: must be 0 or more")
         if self.python_state_cache_size < 1:
             raise ValueError("property python.state.cache.size: must be 1 or more")
+        for name in ("apply_buckets", "apply_batch_records", "apply_batch_ms"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"property {name.replace('_', '.')}: must be 1 or more")
         if self.projection_flush_ms < 0:
             raise ValueError("property projection.flush.ms: must be 0 or more")
 

@@ -6,7 +6,7 @@ What runs where:
   and validates each envelope (a record that is none gets ``error``, the reason every engine's validate step
   gives) and hands on its payload as JSON text with its bytes and position for a dead letter;
 - ``BucketBatcher`` (Java, ``batch_by_bucket``) gathers the records by the bucket of their ``aggregate_id``
-  (``payload_field``; ``''`` when it has none) into batches (``python.batch.records``, ``python.batch.ms``; none
+  (``payload_field``; ``''`` when it has none) into batches (``apply.batch.records``, ``apply.batch.ms``; none
   held across a checkpoint or a watermark), keyed by bucket in Java: PyFlink's cost is per element, so a batch
   of records pays it once;
 - ``ApplyEvents`` (Python, keyed by bucket) reads each payload as an event (``parse_event``, as every engine
@@ -460,8 +460,8 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     records = t_env.sql_query(f"""SELECT COALESCE(payload_field(payload, 'aggregate_id'), '') AS aggregate_id,
         ROW(payload, `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
     batches = batch_by_bucket(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), RECORD,
-                              buckets=job.apply_buckets, max_records=job.python_batch_records,
-                              max_delay_ms=job.python_batch_ms)
+                              buckets=job.apply_buckets, max_records=job.apply_batch_records,
+                              max_delay_ms=job.apply_batch_ms)
     # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
     applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
                                           job.projection_flush_ms), output_type=Types.OBJECT_ARRAY(PROJECTION)) \

@@ -68,16 +68,6 @@ class FlinkJobSettings:
     """...and in bundles of at most this many records (Flink's default)."""
     python_execution_mode: str = "process"
     """process: Python functions run in worker processes (Beam); thread: inside the JVM (pemja), SQL path only."""
-    python_batch_records: int = 500
-    """Records one call of a job's Python step takes at most, where it takes batches (PyFlink's cost is per call,
-    not per record): the pipeline and PII jobs on the SQL path, the event-sourcing job."""
-    python_batch_ms: int = 200
-    """A record waits this long at most for its batch to fill (and no batch is held across a checkpoint)."""
-
-    def __post_init__(self) -> None:
-        for name in ("python_batch_records", "python_batch_ms"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"property {name.replace('_', '.')}: must be 1 or more")
 
     def flink_config(self) -> FlinkConfig:
         """The Flink settings these properties give (on Managed Flink the application's own apply instead)."""
@@ -120,7 +110,6 @@ class PipelineJobConfig(FlinkJobSettings):
     """A PutRecordBatch call is made at the latest this long after its first record (Firehose buffers too)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if not (self.output_stream or self.output_s3 or self.output_firehose):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set output.stream, output.s3 or output.firehose")
         if not (self.dead_letter_s3 or self.dead_letter_stream or self.output_s3):

@@ -2,9 +2,9 @@
 
 The same runtime properties as ``jobs.flink.pipeline_job`` (group ``shardline``).
 Java reads ``input.stream`` in the envelope format and writes ``output.stream``
-and ``output.s3``; the Python workers get the envelopes in batches as columns
-(``sql_job.batched_step``), payload as JSON text, and run ``pipeline`` over each
-(``RunPipeline``: a record may give none, one or many).  With ``pipeline`` set to ``none`` no Python runs
+and ``output.s3``; the Python workers get each envelope as columns, payload as
+JSON text, and run ``pipeline`` (``RunPipeline``, a table function: a record
+may give none, one or many).  With ``pipeline`` set to ``none`` no Python runs
 at all: records go from the stream to the outputs as they are, which is the
 floor of what the engine costs.  Records that are not envelopes, and records the
 pipeline refuses, go to the dead letters with the reason every engine gives,
@@ -15,25 +15,25 @@ Run locally:  python -m jobs.flink.pipeline_sql_job --properties app.json
 from __future__ import annotations
 
 from pyflink.common import Row
-from pyflink.datastream import MapFunction
 from pyflink.table import DataTypes
-from pyflink.table.udf import ScalarFunction, udf
+from pyflink.table.udf import ScalarFunction, TableFunction, udf, udtf
 
 from jobs.flink.job_config import PipelineJobConfig, job_properties
-from jobs.flink.sql_job import ENVELOPE_COLUMNS, POSITION_COLUMNS, SqlJob, batched_step, run_sql_job
+from jobs.flink.sql_job import ENVELOPE_COLUMNS, POSITION_COLUMNS, SqlJob, run_sql_job
 
 NO_PIPELINE = "none"
+_OUTPUT = ("out_id", "out_type", "out_source", "out_event_time", "out_partition_key", "out_schema", "out_payload",
+           "error_type", "reason")
 
 
-class RunPipeline(MapFunction):
-    """A batch of envelopes (``sql_job.INPUT_RECORD``) -> the processed rows: each record's pipeline outputs
-    (none, one or many), or one row saying why the record was refused (the same ``RecordPath`` as every
-    engine), each with the record's position columns."""
+class RunPipeline(TableFunction):
+    """``run_pipeline(envelope columns) -> rows``: the pipeline's outputs as envelope columns, or one row saying
+    why the record was refused (the same ``RecordPath`` as every engine)."""
 
     def __init__(self, pipeline: str) -> None:
         self.pipeline_spec = pipeline
 
-    def open(self, runtime_context) -> None:
+    def open(self, function_context) -> None:
         from jobs.flink.workers import freeze_startup_objects
         from jobs.local.runner import load_pipeline
         from pipelines.engine import RecordPath
@@ -41,33 +41,32 @@ class RunPipeline(MapFunction):
         self.path = RecordPath(load_pipeline(self.pipeline_spec))
         freeze_startup_objects()
 
-    def map(self, batch):
+    def eval(self, id, type, source, event_time, partition_key, schema, payload_json):  # noqa: A002 - the columns
         from pipelines.engine import Rejected, SinkItem, rejection
         from pipelines.errors import FieldError
         from pipelines.records import Record, payload_from_json, payload_to_json
 
-        processed = []
-        for id, type, source, event_time, partition_key, schema, payload, *position in batch[1]:  # noqa: A001
-            try:
-                record = Record(id=id, type=type, source=source, event_time=event_time, partition_key=partition_key,
-                                schema=schema, payload=payload_from_json(payload))
-            except FieldError as exc:
-                processed.append(_refused(rejection(exc, "validate"), position))
-                continue
-            outcome = self.path.from_record(record)
-            if isinstance(outcome, Rejected):
-                processed.append(_refused(outcome, position))
-            elif any(isinstance(output, SinkItem) for output in outcome):
-                processed.append(_refused(Rejected("PipelineOutputError", "the pipeline returned sink items; a "
-                                                   "table takes records", "output"), position))
-            else:
-                processed.extend(Row(r.id, r.type, r.source, r.event_time, r.partition_key, r.schema,
-                                     payload_to_json(r.payload), None, None, *position) for r in outcome)
-        return processed
+        try:
+            record = Record(id=id, type=type, source=source, event_time=event_time, partition_key=partition_key,
+                            schema=schema, payload=payload_from_json(payload_json))
+        except FieldError as exc:
+            yield _refused(rejection(exc, "validate"))
+            return
+        outcome = self.path.from_record(record)
+        if isinstance(outcome, Rejected):
+            yield _refused(outcome)
+            return
+        if any(isinstance(output, SinkItem) for output in outcome):
+            yield _refused(Rejected("PipelineOutputError", "the pipeline returned sink items; a table takes "
+                                    "records", "output"))
+            return
+        for r in outcome:
+            yield Row(r.id, r.type, r.source, r.event_time, r.partition_key, r.schema, payload_to_json(r.payload),
+                      None, None)
 
 
-def _refused(rejected, position: list) -> Row:
-    return Row(None, None, None, None, None, None, None, rejected.error_type, rejected.reason, *position)
+def _refused(rejected) -> Row:
+    return Row(None, None, None, None, None, None, None, rejected.error_type, rejected.reason)
 
 
 class MaskLetter(ScalarFunction):
@@ -86,21 +85,26 @@ class MaskLetter(ScalarFunction):
 
 
 def sql_job(job: PipelineJobConfig) -> SqlJob:
-    """The ``processed`` view for ``job``: through the pipeline in batches, or (``pipeline = none``) the records
-    as they are."""
+    """The ``processed`` view for ``job``: through the pipeline, or (``pipeline = none``) the records as they are."""
     letter_data = "mask_letter(`raw`)" if job.dead_letter_mask else "`raw`"
     if job.pipeline == NO_PIPELINE:
         return SqlJob(processed=f"SELECT {ENVELOPE_COLUMNS}, payload, CAST(NULL AS STRING) AS error_type, "
                                 f"CAST(NULL AS STRING) AS reason, {POSITION_COLUMNS} FROM input WHERE `error` IS NULL",
                       letter_data=letter_data, can_refuse=False)
-    return SqlJob(processed=lambda t_env: batched_step(t_env, job, RunPipeline(job.pipeline), "pipeline:run"),
-                  letter_data=letter_data)
+    outputs = ", ".join(f"{name} AS `{name[4:]}`" for name in _OUTPUT[:7])
+    return SqlJob(processed=f"""SELECT {outputs}, error_type, reason, {POSITION_COLUMNS}
+        FROM (SELECT * FROM input WHERE `error` IS NULL) AS i,
+        LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`, payload))
+          AS p({', '.join(_OUTPUT)})""", letter_data=letter_data)
 
 
 def main(argv: list[str] | None = None) -> None:
     job = PipelineJobConfig.from_properties(job_properties(argv, __doc__.split("\n")[0]))
 
     def register(t_env) -> None:
+        if job.pipeline != NO_PIPELINE:
+            types = [DataTypes.STRING()] * 3 + [DataTypes.BIGINT()] + [DataTypes.STRING()] * 5
+            t_env.create_temporary_function("run_pipeline", udtf(RunPipeline(job.pipeline), result_types=types))
         if job.dead_letter_mask:
             t_env.create_temporary_function("mask_letter", udf(MaskLetter(job.dead_letter_mask),
                                                                result_type=DataTypes.BYTES()))

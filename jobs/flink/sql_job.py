@@ -1,9 +1,8 @@
 """What the SQL-path jobs share: the tables, the statement set, and how a job runs.
 
 A job on this path reads ``shardline-kinesis`` in the ``shardline-envelope``
-format, so Java decodes, validates, encodes and writes (Kinesis and S3); a job's
-Python step gets the envelopes in batches (``batched_step``: PyFlink's cost is
-per call, not per record).  Each job gives a
+format, so Java decodes, validates, encodes and writes (Kinesis and S3); only
+what a job's Python step needs crosses to the Python workers.  Each job gives a
 ``processed`` view: the envelope columns (``payload`` as JSON text) with
 ``error_type`` and ``reason`` set on a record its step refused, and the input's
 ``raw``, ``shard``, ``seq`` and ``sub`` for the dead letters.  Everything else
@@ -18,13 +17,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Callable
 
-from pyflink.common import Types
-
-from connectors.flink import (FlinkConfig, batches, firehose_table_options, kinesis_table_options, s3_table_options,
-                              sql_string, table_environment, unbatch, with_clause)
-from jobs.flink.job_config import BYTES, PipelineJobConfig
+from connectors.flink import (FlinkConfig, firehose_table_options, kinesis_table_options, s3_table_options,
+                              sql_string, table_environment, with_clause)
+from jobs.flink.job_config import PipelineJobConfig
 
 log = logging.getLogger("shardline.jobs.flink.sql")
 ENVELOPE = ("`id` STRING, `type` STRING, `source` STRING, event_time BIGINT, partition_key STRING, "
@@ -38,16 +35,6 @@ JAVA_FUNCTIONS = {"opensearch_bulk": "dev.shardline.flink.firehose.OpenSearchBul
                   "kinesis_letter_fits": "dev.shardline.flink.envelope.KinesisLetterFit"}
 
 
-_ENVELOPE_TYPES = [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
-                   Types.STRING()]
-_POSITION_TYPES = [BYTES, Types.STRING(), Types.STRING(), Types.LONG()]
-_ENVELOPE_NAMES = ["id", "type", "source", "event_time", "partition_key", "schema", "payload"]
-_POSITION_NAMES = ["raw", "shard", "seq", "sub"]
-INPUT_RECORD = Types.ROW_NAMED(_ENVELOPE_NAMES + _POSITION_NAMES, _ENVELOPE_TYPES + _POSITION_TYPES)
-"""What a batched Python step gets a record (``batched_step``): the envelope columns and the position columns."""
-PROCESSED_RECORD = Types.ROW_NAMED(_ENVELOPE_NAMES + ["error_type", "reason"] + _POSITION_NAMES,
-                                   _ENVELOPE_TYPES + [Types.STRING(), Types.STRING()] + _POSITION_TYPES)
-"""What it gives for each (``processed``'s columns)."""
 NOW = "CAST(UNIX_TIMESTAMP() AS DOUBLE)"
 """A dead letter's ``time``: when it was written, epoch seconds."""
 
@@ -97,30 +84,12 @@ def input_table(job, config: FlinkConfig | None = None, *, columns: str = "", **
         WITH ({with_clause(kinesis_table_options(job.input_stream, config=config, **source))})"""
 
 
-def batched_step(t_env, job: PipelineJobConfig, step, name: str):
-    """The ``processed`` view's Table from a Python ``MapFunction`` that takes the input's envelopes in batches
-    (``batches``: ``job.python_batch_records`` at most, ``job.python_batch_ms`` at the latest): ``step`` gets
-    ``Row(0, [INPUT_RECORD, ...])`` and returns a list of ``PROCESSED_RECORD`` rows (none, one or many a record),
-    handed on one by one in Java (``unbatch``).
-
-    PyFlink's cost is per call, and a row-at-a-time SQL function pays it for every record (bench pii-job: the
-    PII job's Python crossing cost more than its masking's own work in Python); a batch pays it once.
-    """
-    records = t_env.sql_query(f"SELECT '' AS k, ROW({ENVELOPE_COLUMNS}, payload, {POSITION_COLUMNS}) AS record "
-                              "FROM input WHERE `error` IS NULL")
-    batched = batches(t_env.to_append_stream(records, Types.ROW([Types.STRING(), INPUT_RECORD])), INPUT_RECORD,
-                      max_records=job.python_batch_records, max_delay_ms=job.python_batch_ms)
-    processed = batched.map(step, output_type=Types.OBJECT_ARRAY(PROCESSED_RECORD)).name(name)
-    return t_env.from_data_stream(unbatch(processed, PROCESSED_RECORD))
-
-
 @dataclass(frozen=True)
 class SqlJob:
     """One job on the SQL path: its ``processed`` view and how a dead letter's data is masked."""
 
-    processed: str | Callable[[Any], Any]
-    """SELECT over ``input`` (its records with ``error`` NULL) giving the columns described above, or a function
-    of the table environment giving that view's Table (``batched_step``)."""
+    processed: str
+    """SELECT over ``input`` (its records with ``error`` NULL) giving the columns described above."""
     letter_data: str = "`raw`"
     """SQL for a dead letter's data from the input's ``raw`` bytes (a masking function, or as it is)."""
     can_refuse: bool = True
@@ -132,7 +101,7 @@ class Statements:
     """A job's SQL: tables, then views (each one shared Table, in order), then the inserts of its statement set."""
 
     creates: list[str]
-    views: list[tuple[str, str | Callable[[Any], Any]]]
+    views: list[tuple[str, str]]
     inserts: list[str]
 
 
@@ -197,7 +166,7 @@ def statement_set(t_env, job: PipelineJobConfig, sql_job: SqlJob):
     # A view made by CREATE VIEW is expanded into each INSERT and optimized with it, so every output would run
     # the Python step again (measured: masking twice a record).  A view of one Table is one shared sub-plan.
     for name, query in sql.views:
-        t_env.create_temporary_view(name, t_env.sql_query(query) if isinstance(query, str) else query(t_env))
+        t_env.create_temporary_view(name, t_env.sql_query(query))
     statements_to_run = t_env.create_statement_set()
     for statement in sql.inserts:
         statements_to_run.add_insert_sql(statement)

@@ -42,7 +42,6 @@ class TimeseriesJobConfig(FlinkJobSettings):
     """The ``ts.*`` keys."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if not (self.dead_letter_s3 or self.dead_letter_stream):
             raise ValueError(f"property group '{PROPERTY_GROUP}': set dead_letter.s3 or dead_letter.stream, so "
                              "records that are no reading are kept")

@@ -16,10 +16,10 @@ def test_properties_set_the_job_and_the_pattern_with_the_names_es_run_reads():
         "es.gap_timeout_s": "45", "es.large_withdrawal": "2500.50", "es.remembered_event_ids": "20",
         "es.max_held_events": "7", "source.init.position": "AT_TIMESTAMP", "source.init.timestamp": "1767225600",
         "source.bounded": "true", "parallelism": "3", "checkpoint.interval.ms": "5000", "projection.flush.ms": "0",
-        "state.cache.size": "0", "apply.buckets": "8", "python.batch.records": "100", "python.batch.ms": "50"})
+        "state.cache.size": "0", "apply.buckets": "8", "apply.batch.records": "100", "apply.batch.ms": "50"})
     assert (job.totals_table, job.derived_stream, job.derived_exactly_once) == ("branches", "derived", False)
     assert (job.projection_flush_ms, job.state_cache_size) == (0, 0)
-    assert (job.apply_buckets, job.python_batch_records, job.python_batch_ms) == (8, 100, 50)
+    assert (job.apply_buckets, job.apply_batch_records, job.apply_batch_ms) == (8, 100, 50)
     assert (job.pattern.gap_timeout_s, job.pattern.large_withdrawal, job.pattern.remembered_event_ids,
             job.pattern.max_held_events) == (45.0, Decimal("2500.50"), 20, 7)
     assert (job.source_init_position, job.source_init_timestamp, job.source_bounded) == (
@@ -57,8 +57,8 @@ def test_on_managed_flink_the_job_sets_no_key_the_service_refuses():
     ({"derived.exactly_once": "yes"}, "property derived.exactly_once: cannot read 'yes'"),
     ({"projection.flush.ms": "-1"}, "property projection.flush.ms: must be 0 or more"),
     ({"apply.buckets": "0"}, "property apply.buckets: must be 1 or more"),
-    ({"python.batch.records": "0"}, "property python.batch.records: must be 1 or more"),
-    ({"python.batch.ms": "-5"}, "property python.batch.ms: must be 1 or more"),
+    ({"apply.batch.records": "0"}, "property apply.batch.records: must be 1 or more"),
+    ({"apply.batch.ms": "-5"}, "property apply.batch.ms: must be 1 or more"),
 ])
 def test_a_bad_property_is_refused_naming_it(properties, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

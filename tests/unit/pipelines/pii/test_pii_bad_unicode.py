@@ -4,7 +4,7 @@
 Each engine must go on past the bad record (the good records after it are masked and written), mask it or
 dead-letter it with a reason that says what was wrong without quoting it, and leave no canary PII in any
 output, dead letter, log line or message.  The PyFlink job runs the same records end to end in
-``tests/e2e/test_pii_job.py``; here its Python functions (``MaskBatch``, ``MaskLetter``) get them as the Java
+``tests/e2e/test_pii_job.py``; here its Python functions (``MaskPayload``, ``MaskLetter``) get them as the Java
 format hands them over.
 """
 from __future__ import annotations
@@ -232,20 +232,9 @@ def test_the_kcl_processor_checkpoints_past_every_bad_record(tmp_path, kinesis, 
 
 def test_the_flink_job_s_functions_mask_or_refuse_with_every_engine_s_reason(kinesis, reference):
     pii_job = pytest.importorskip("jobs.flink.pii_job")
-    mask_batch, mask_letter = pii_job.MaskBatch(setup=None), pii_job.MaskLetter()
-    mask_batch.masking = reference   # what open() builds on a worker
-
-    def mask_payload(record, name):   # one record in a batch beside good ones, as the Java format hands it over
-        fields = (record.id, record.type, record.source, record.event_time, record.partition_key, record.schema)
-        position = (b"raw", "shardId-0", name, 0)
-        given = [(*fields, payload_to_json(good.payload), *position) for good in neighbours]
-        processed = mask_batch.map((0, [given[0], (*fields, payload_to_json(record.payload), *position), given[1]]))
-        assert [tuple(row[7:9]) for row in (processed[0], processed[2])] == [(None, None)] * 2, name
-        assert [tuple(row[:6]) + tuple(row[9:]) for row in processed] == [fields + position] * 3, name
-        return tuple(processed[1][6:9])
-
+    mask_payload, mask_letter = pii_job.MaskPayload(setup=None), pii_job.MaskLetter()
+    mask_payload.masking = reference   # what open() builds on a worker
     path = RecordPath(reference)
-    neighbours = [from_avro(data) for data in good_data(2)]
     for name, data in kinesis.items():
         outcome = path.from_bytes(data)
         letter = mask_letter.eval(data)
@@ -253,11 +242,11 @@ def test_the_flink_job_s_functions_mask_or_refuse_with_every_engine_s_reason(kin
         if isinstance(outcome, Rejected) and outcome.step == "decode":
             continue   # refused by the Java format, before any Python: tests/e2e/test_pii_job.py
         record = from_avro(data)
-        payload, error_type, reason = mask_payload(record, name)
+        payload, error_type, reason = mask_payload.eval(payload_to_json(record.payload))
         if isinstance(outcome, Rejected) and outcome.step == "pipeline":
             assert (payload, error_type, reason) == (None, outcome.error_type, outcome.reason), name
         else:   # masked (the output's size is Java's to check: "grows" is refused there)
             assert error_type is None and payload == payload_to_json(reference(record).payload), name
             assert full_width_leaks({name: payload}) == []
-    masked = mask_payload(from_avro(kinesis["full_width"]), "full_width")[0]
+    masked = mask_payload.eval(payload_to_json(from_avro(kinesis["full_width"]).payload))[0]
     assert_full_width_card_masked(json.loads(masked)["notes"])
