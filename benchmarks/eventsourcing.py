@@ -49,6 +49,9 @@ class EventSourcingBenchConfig:
     seed: int = 5
     engines: bool = True
     """Also measure the local runner on a stream and the KCL processor (starts the local stack)."""
+    flink_events: int = 300_000
+    """Events of the Flink jobs' long stream (their short one: 20,000).  A job's JVM start-up moves its CPU by
+    seconds from run to run, so the difference of the two runs needs a long one to say much per event."""
     engine_events: int = 20_000
     """Events of the local runner's stream run and the KCL processor's run.  Both write aggregates to moto in
     transactions, and moto copies the whole table for each one (to roll it back): with 2,000 accounts' items a
@@ -181,12 +184,15 @@ def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: 
             with running_local_stack():
                 result["local_runner_stream"] = stream_runner_cost(records, config.repeats, workdir)
                 result["kcl_processor"] = kcl_processor_cost(records, config.repeats)
-                result["flink"] = flink_rate(config.runner_events, config.runner_events // 5, config.repeats)
+                result["flink"] = flink_rate(config.flink_events, 20_000, config.repeats)
     result["goals"] = {"rebuild_20x": {"met": result["rebuild"]["speedup"] >= 20,
                                        "value": result["rebuild"]["speedup"]}}
     if "flink" in result:
-        rate = result["flink"]["eventsourcing"]["events_per_s_per_core"] or 0
-        result["goals"]["flink_10k_events_per_s_per_core"] = {"met": rate >= 10_000, "value": rate}
+        flink = result["flink"]["eventsourcing"]
+        for goal, key in (("flink_10k_events_per_s_per_core", "events_per_s_per_core"),
+                          ("flink_10k_events_per_s_per_core_without_jit", "events_per_s_per_core_without_jit")):
+            rate = flink[key] or 0
+            result["goals"][goal] = {"met": rate >= 10_000, "value": rate}
     result["seconds"] = round(time.monotonic() - started, 1)
     write_results(result, out_dir, "eventsourcing", _plot if plot else None)
     return result

@@ -6,7 +6,8 @@
 Both jobs run bounded on the MiniCluster at parallelism 1 over a one-shard stream of bank events on the local
 stack, once over a short stream and once over a long one; the difference in the CPU seconds of all the job's
 processes (the JVM, the PyFlink client and the Python workers, read from ``/proc`` for the job's session),
-divided by the difference in events, is an event's cost with start-up taken out.
+divided by the difference in events, is an event's cost with start-up taken out; ``*_without_jit`` takes out the
+JVM's JIT compiling too (its C1/C2 threads), which a job that has run a while no longer pays.
 
 - ``eventsourcing``: ``jobs.flink.eventsourcing_job`` with every output (projections and totals to DynamoDB,
   derived events to a stream, dead letters to a stream);
@@ -60,6 +61,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,
           job_properties: dict[str, str], jobs: tuple[str, ...]) -> dict[str, Any]:
+    from benchmarks.pii.flink_job import jit_per_record, without_jit
     from benchmarks.timeseries import put_all
     from connectors.aws import client
     from connectors.testing import create_stream
@@ -105,9 +107,15 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
         wall = [extra / max(1e-3, long["wall_s"] - short["wall_s"])
                 for long, short in zip(by_size["long"], by_size["short"])]
         median = statistics.median(cpu)
+        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
+                                                                                          by_size["short"]))
+        steady = without_jit(median * 1e6, jit)
         summary[job] = {"us_per_event": round(median * 1e6, 1),
                         "python_us_per_event": round(statistics.median(python) * 1e6, 1),
                         "events_per_s_per_core": round(1 / median, 1) if median > 0 else None,
+                        "jit_us_per_event": steady["jit_us_per_record"],
+                        "us_per_event_without_jit": steady["us_per_record_without_jit"],
+                        "events_per_s_per_core_without_jit": steady["records_per_s_per_core_without_jit"],
                         "events_per_s_wall": round(statistics.median(wall), 1), "runs": by_size}
     if "sql-floor" in summary and "eventsourcing" in summary:
         floor, job = summary["sql-floor"]["us_per_event"], summary["eventsourcing"]["us_per_event"]

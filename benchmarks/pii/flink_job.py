@@ -89,6 +89,28 @@ def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> Non
         seen[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, role)
 
 
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+"""HotSpot's JIT compiler threads, as ``/proc`` names them (15 characters at most)."""
+
+
+def jit_cpu_seconds(pid: int, seen: dict[tuple[int, int], float]) -> None:
+    """Record, in ``seen`` by (pid, thread id), the CPU seconds so far of the JVM ``pid``'s JIT compiler threads
+    (HotSpot starts and stops them as compiling needs, so each is kept at its last reading)."""
+    try:
+        tasks = list(os.scandir(f"/proc/{pid}/task"))
+    except OSError:
+        return
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] in JIT_THREADS:
+            fields = stat[stat.rindex(")") + 2:].split()
+            seen[(pid, int(task.name))] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchConfig) -> dict[str, Any]:
     """Run ``job`` bounded over ``stream`` into S3; its wall time and its processes' CPU seconds by role."""
     from connectors.flink_launch import launch_job, write_job_properties
@@ -104,14 +126,18 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
 
 
 def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s: float = 0.1) -> dict[str, Any]:
-    """Wait for a job started in its own session; its wall time and the CPU seconds of its processes by role
-    (the JVM, the Python client and workers).  A job over ``timeout_s`` is killed; one that fails raises with
-    the end of its log."""
+    """Wait for a job started in its own session; its wall time, the CPU seconds of its processes by role
+    (the JVM, the Python client and workers), and ``jit_s``: the part of the JVM's that its JIT compiler threads
+    took (warm-up: a job that runs for days compiles its hot code once, a run of a minute is still compiling it).
+    A job over ``timeout_s`` is killed; one that fails raises with the end of its log."""
     started = time.monotonic()
     seen: dict[int, tuple[float, str]] = {}
+    jit: dict[tuple[int, int], float] = {}
     try:
         while process.poll() is None:
             session_cpu_seconds(process.pid, seen)
+            for pid in [pid for pid, (_, role) in seen.items() if role == "jvm"]:
+                jit_cpu_seconds(pid, jit)
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the {job} job ran over {timeout_s:.0f} s; see {log}")
             time.sleep(poll_interval_s)
@@ -123,7 +149,7 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
         raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
                            + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     cpu = {role: round(sum(s for s, r in seen.values() if r == role), 2) for role in ("jvm", "python")}
-    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu}
+    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
 
 
 def count_written(s3, prefix: str) -> int:
@@ -180,6 +206,20 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
     return result
 
 
+def jit_per_record(long: dict, short: dict, extra: int) -> float:
+    """Microseconds a record of JIT compiling, long run less short (0 for runs measured without it)."""
+    return (long.get("jit_s", 0.0) - short.get("jit_s", 0.0)) / extra * 1e6
+
+
+def without_jit(total: float, jit: float) -> dict[str, Any]:
+    """A job's cost a record with its JIT compiling taken out as well as start-up (``jit_us_per_record``):
+    what a job that has run for a while pays.  Runs of a few hundred thousand records still spend a third of
+    their JVM's CPU compiling (C2 threads, by ``/proc``), a share that falls the longer a job runs."""
+    steady = total - jit
+    return {"jit_us_per_record": round(jit, 1), "us_per_record_without_jit": round(steady, 1),
+            "records_per_s_per_core_without_jit": round(1e6 / steady, 1) if steady > 0 else None}
+
+
 def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], masker: dict,
               config: JobBenchConfig) -> dict:
     """Per job: CPU microseconds a record (long run less short run, by repetition, median), and records/s a core."""
@@ -191,10 +231,13 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
         per_record = {role: statistics.median(r[role] for r in by_repeat) for role in ("jvm", "python")}
         total = per_record["jvm"] + per_record["python"]
         totals = [r["jvm"] + r["python"] for r in by_repeat]
+        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
+                                                                                          by_size["short"]))
         jobs[job] = {"us_per_record": round(total, 1), "us_per_record_by_process": {r: round(v, 1) for r, v in
                                                                                    per_record.items()},
                      "us_per_record_range": [round(min(totals), 1), round(max(totals), 1)],
                      "records_per_s_per_core": round(1e6 / total, 1) if total > 0 else None,
+                     **without_jit(total, jit),
                      "short_run_cpu_s": round(statistics.median(r["cpu_total_s"] for r in by_size["short"]), 2),
                      "runs": by_size}
     cost = {job: data["us_per_record"] for job, data in jobs.items()}
@@ -216,6 +259,8 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
         "pii_to_passthrough_sql_cost": ratio("pii", "passthrough-sql"),
         "pii_to_pii_datastream_cost": ratio("pii", "pii-datastream"),
         "pii_to_masker_alone_cost": round(cost["pii"] / masker_alone, 2) if "pii" in cost else None,
+        "pii_to_masker_alone_cost_without_jit": round(jobs["pii"]["us_per_record_without_jit"] / masker_alone, 2)
+        if "pii" in jobs else None,
         "kpus_per_10k_records_per_s": {job: round(10_000 * cost[job] / 1e6 / utilisation, 2)
                                        for job in ("pii", "pii-datastream") if cost.get(job, 0) > 0},
         "target_utilisation": utilisation,
