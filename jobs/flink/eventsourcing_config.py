@@ -62,7 +62,8 @@ class EventSourcingJobConfig(FlinkJobSettings):
     apply_buckets: int = 32
     """Buckets the aggregates are spread over (by their id's hash): each is one key of the Python operator, which
     gets a bucket's records in batches (PyFlink's cost is per element, not per record).  Fewer make bigger
-    batches; more spread the load evenly over the subtasks: a few times the parallelism."""
+    batches; more spread the load evenly over the subtasks: a few times the parallelism.  Fixed for the life of
+    the job's state: a restore with another count fails, naming the count the state was kept in."""
     apply_batch_records: int = 500
     """Records in one batch at most."""
     apply_batch_ms: int = 200

@@ -107,10 +107,10 @@ class _Entry:
 class _Bucket:
     """A bucket's own keyed state, decoded: what its timers act on."""
 
-    __slots__ = ("dirty", "deadlines", "tick", "ending")
+    __slots__ = ("dirty", "deadlines", "tick", "ending", "buckets")
 
     def __init__(self, dirty: dict | None = None, deadlines: dict | None = None, tick: int = 0,
-                 ending: bool = False) -> None:
+                 ending: bool = False, buckets: int | None = None) -> None:
         self.dirty: dict[str, None] = dirty if dirty is not None else {}
         """Aggregates changed since their projection item (and totals' deltas) were sent, in order of change."""
         self.deadlines: dict[str, int] = deadlines if deadlines is not None else {}
@@ -119,9 +119,11 @@ class _Bucket:
         """The flush tick a timer was last registered for (one registration a tick, however many batches)."""
         self.ending = ending
         """Whether the bucket's end-of-input timer is registered (once a bucket: each registration is a message)."""
+        self.buckets = buckets
+        """``apply.buckets`` when the state was written: an aggregate's state is found by its bucket."""
 
     def state(self) -> tuple:
-        return self.dirty, self.deadlines, self.tick, self.ending
+        return self.dirty, self.deadlines, self.tick, self.ending, self.buckets
 
 
 class _LruCache(OrderedDict):
@@ -157,7 +159,8 @@ class ApplyEvents(KeyedProcessFunction):
     """
 
     def __init__(self, config: EventSourcingConfig, stream: str, cache_size: int, totals: bool,
-                 flush_ms: int) -> None:
+                 flush_ms: int, buckets: int) -> None:
+        self.buckets_configured = buckets
         self.config = config
         self.stream = stream
         self.cache_size = cache_size
@@ -217,7 +220,16 @@ class ApplyEvents(KeyedProcessFunction):
         bucket = self.buckets.get(bucket_id)
         if bucket is None:
             stored = self.bucket_state.value()
-            bucket = self.buckets[bucket_id] = _Bucket(*self._loads(stored)) if stored is not None else _Bucket()
+            bucket = _Bucket(*self._loads(stored)) if stored is not None else _Bucket()
+            if bucket.buckets is None:
+                bucket.buckets = self.buckets_configured
+            elif bucket.buckets != self.buckets_configured:
+                # Another count puts an aggregate in another bucket, where its state is not: every aggregate
+                # would start afresh.  Fail the restore instead, saying how to mend it.
+                raise ValueError(f"property apply.buckets is {self.buckets_configured}, but the state restored was "
+                                 f"kept in {bucket.buckets} buckets: restore with apply.buckets={bucket.buckets} "
+                                 "(or rebuild the projections from the stream with a new job)")
+            self.buckets[bucket_id] = bucket
         return bucket
 
     def _store_bucket(self, bucket: _Bucket) -> None:
@@ -464,7 +476,8 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
                               max_delay_ms=job.apply_batch_ms)
     # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
     applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
-                                          job.projection_flush_ms), output_type=Types.OBJECT_ARRAY(PROJECTION)) \
+                                          job.projection_flush_ms, job.apply_buckets),
+                              output_type=Types.OBJECT_ARRAY(PROJECTION)) \
         .name("es:apply").uid("es-apply-batches")
     t_env.create_temporary_view("projection_rows", t_env.from_data_stream(unbatch(applied, PROJECTION)))
     if job.totals_table:
