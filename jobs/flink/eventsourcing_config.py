@@ -56,9 +56,8 @@ class EventSourcingJobConfig(FlinkJobSettings):
     projection_flush_ms: int = 1_000
     """A changed projection item (and a group's total) is written once per this many milliseconds of processing
     time at most, its newest version, and at the end of a bounded input; 0 writes one at the end of every batch
-    that changed it.  One
-    request is in flight per DynamoDB sink (items of a key stay in order), so this is what keeps the writes
-    apace with a busy stream."""
+    that changed it.  One request is in flight per DynamoDB sink (items of a key stay in order), so this is what
+    keeps the writes apace with a busy stream."""
     apply_buckets: int = 32
     """Buckets the aggregates are spread over (by their id's hash): each is one key of the Python operator, which
     gets a bucket's records in batches (PyFlink's cost is per element, not per record).  Fewer make bigger

@@ -168,7 +168,6 @@ class ApplyEvents(KeyedProcessFunction):
         self.flush_ms = flush_ms
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import json
         import pickle
 
         from pyflink.common import Row
@@ -186,7 +185,7 @@ class ApplyEvents(KeyedProcessFunction):
         self.cache = _LruCache(self.cache_size)
         self.buckets: dict[int, _Bucket] = {}
         self.letters = dead_letters(runtime_context)
-        self._dumps, self._loads, self._json = pickle.dumps, pickle.loads, json.dumps
+        self._dumps, self._loads = pickle.dumps, pickle.loads
         self._derived_type, self._rejected = DerivedEvent, Rejected
         self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
         self._bad_event, self._format_error = (EventError, RecordValidationError), RecordValidationError.__name__

@@ -32,7 +32,7 @@ public final class BucketBatcher extends AbstractStreamOperator<Row>
     private transient boolean timerSet;
 
     public BucketBatcher(int buckets, int maxRecords, long maxDelayMs) {
-        new BucketBatches(buckets, maxRecords); // the arguments' check, where the job is built
+        BucketBatches.check(buckets, maxRecords); // where the job is built, not on a worker
         if (maxDelayMs < 1) {
             throw new IllegalArgumentException("maxDelayMs must be 1 or more, got " + maxDelayMs);
         }

@@ -20,15 +20,20 @@ public final class BucketBatches {
     private int held;
 
     public BucketBatches(int buckets, int maxRecords) {
-        if (buckets < 1 || maxRecords < 1) {
-            throw new IllegalArgumentException("buckets and maxRecords must be 1 or more, got " + buckets + " and "
-                    + maxRecords);
-        }
+        check(buckets, maxRecords);
         this.buckets = buckets;
         this.maxRecords = maxRecords;
         this.open = new ArrayList<>(buckets);
         for (int i = 0; i < buckets; i++) {
             open.add(new ArrayList<>());
+        }
+    }
+
+    /** Refuses a count of buckets or a batch size below 1. */
+    static void check(int buckets, int maxRecords) {
+        if (buckets < 1 || maxRecords < 1) {
+            throw new IllegalArgumentException("buckets and maxRecords must be 1 or more, got " + buckets + " and "
+                    + maxRecords);
         }
     }
 
