@@ -360,10 +360,22 @@ def key_by_column(stream, key_type, value_type):
     return KeyedStream(j_keyed, value_type, stream)
 
 
+def columns_of(row_type):
+    """The type of a batch of ``row_type`` rows in columns: a row of one array a field (``Row(names ARRAY,
+    ...)``), what ``batch_by_bucket`` hands a Python function and ``unbatch`` takes back.  Columns, not an array
+    of rows: PyFlink builds a Python ``Row`` object for every row it decodes and encodes (2 to 4 us each), while
+    an array of strings is a list (``zip(*batch)`` reads it row by row)."""
+    from pyflink.common import Types
+
+    return Types.ROW_NAMED(list(row_type.get_field_names()),
+                           [Types.OBJECT_ARRAY(field) for field in row_type.get_field_types()])
+
+
 def batch_by_bucket(stream, value_type, *, buckets: int, max_records: int, max_delay_ms: int):
-    """``stream``'s ``Row(key STRING, value)`` elements gathered into ``Row(bucket INT, values ARRAY)`` batches
-    by the bucket of their key (Java's ``BucketBatcher``), keyed by the bucket in Java: a keyed Python function
-    downstream gets ``values``, many records in one element, a key's in their order, and keyed state per bucket.
+    """``stream``'s ``Row(key STRING, value)`` elements gathered into batches by the bucket of their key (Java's
+    ``BucketBatcher``), keyed by the bucket in Java: a keyed Python function downstream gets a batch of values
+    in columns (``columns_of(value_type)``), many records in one element, a key's in their order, and keyed
+    state per bucket.
 
     PyFlink's cost is per element (its harness, each output, each timer), so a batch of records pays it once.
     A bucket's batch leaves when it holds ``max_records``, at the latest ``max_delay_ms`` after its first
@@ -375,21 +387,26 @@ def batch_by_bucket(stream, value_type, *, buckets: int, max_records: int, max_d
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
-    batch_type = Types.OBJECT_ARRAY(value_type)
-    batcher = get_gateway().jvm.dev.shardline.flink.batch.BucketBatcher(buckets, max_records, max_delay_ms)
+    gateway = get_gateway()
+    batch_type = columns_of(value_type)
+    column_types = batch_type.get_java_type_info().getFieldTypes()
+    classes = gateway.new_array(gateway.jvm.java.lang.Class, len(column_types))
+    for i, column_type in enumerate(column_types):
+        classes[i] = column_type.getComponentInfo().getTypeClass()
+    batcher = gateway.jvm.dev.shardline.flink.batch.BucketBatcher(buckets, max_records, max_delay_ms, classes)
     batched = stream._j_data_stream.transform("batch-by-bucket", Types.ROW([Types.INT(), batch_type])
                                               .get_java_type_info(), batcher)
     return key_by_column(DataStream(batched), Types.INT(), batch_type)
 
 
-def unbatch(stream, element_type):
-    """A stream of arrays (a Python function's batches of ``element_type``) as a stream of their elements, in
-    order, with no Python step (Java's ``Unbatch``)."""
+def unbatch(stream, row_type):
+    """A stream of batches in columns (``columns_of(row_type)``: a Python function's output, one element for
+    many rows) as a stream of ``row_type`` rows, in order, with no Python step (Java's ``Unbatch``)."""
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
     return DataStream(stream._j_data_stream.flatMap(get_gateway().jvm.dev.shardline.flink.batch.Unbatch(),
-                                                    element_type.get_java_type_info()))
+                                                    row_type.get_java_type_info()))
 
 
 def envelope_row_type():

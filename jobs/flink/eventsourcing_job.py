@@ -7,8 +7,8 @@ What runs where:
   gives) and hands on its payload as JSON text with its bytes and position for a dead letter;
 - ``BucketBatcher`` (Java, ``batch_by_bucket``) gathers the records by the bucket of their ``aggregate_id``
   (``payload_field``; ``''`` when it has none) into batches (``apply.batch.records``, ``apply.batch.ms``; none
-  held across a checkpoint or a watermark), keyed by bucket in Java: PyFlink's cost is per element, so a batch
-  of records pays it once;
+  held across a checkpoint or a watermark) in columns, keyed by bucket in Java: PyFlink's cost is per element
+  (and per Python ``Row`` it builds), so a batch of records pays it once;
 - ``ApplyEvents`` (Python, keyed by bucket) reads each payload as an event (``parse_event``, as every engine
   does; a payload that is no event is a dead letter with the reason the file mode gives) and runs
   ``EventSourcingPattern``'s rules over the one aggregate of its id (``KeyedPattern``): order, deduplicate, hold
@@ -18,11 +18,11 @@ What runs where:
   aggregates changed since their item was sent, which hold events behind a gap and until when); a bounded LRU of
   decoded aggregates saves reading and decoding them again (keyed state stays the record of truth: a restore
   starts with an empty cache, and every change is written through).  A batch's derived events leave as one
-  array, handed on row by row in Java (``unbatch``).
+  batch in columns, handed on row by row in Java (``unbatch``).
   Timers, a bucket's: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held
   behind a gap that stayed open to the dead letters; a processing-time timer on the next tick of
   ``projection.flush.ms`` sends the changed aggregates' projection items (their newest: items are whole; one
-  array) and their totals' deltas (summed by group), so a busy aggregate writes once a tick, not once an event;
+  batch) and their totals' deltas (summed by group), so a busy aggregate writes once a tick, not once an event;
   an event-time timer at the end of time fires on the final watermark of a bounded input and does both for what
   is left (held events go to the dead letters, as the file mode's ``finish()`` sends them);
 - ``SumTotals`` (Python, keyed by group, again by Java) keeps each group's running total (the pattern's
@@ -50,8 +50,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from connectors.flink import (aws_table_options, batch_by_bucket, envelope_row_type, key_by_column, kinesis_sink,
-                              stream_environment, unbatch, with_clause)
+from connectors.flink import (aws_table_options, batch_by_bucket, columns_of, envelope_row_type, key_by_column,
+                              kinesis_sink, stream_environment, unbatch, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
@@ -74,8 +74,8 @@ for a letter."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
-DERIVED = OutputTag("derived", Types.OBJECT_ARRAY(envelope_row_type()))
-"""A batch's derived events as envelope columns, one array (``unbatch`` hands them on one by one): the Kinesis
+DERIVED = OutputTag("derived", columns_of(envelope_row_type()))
+"""A batch's derived events as envelope columns, one batch (``unbatch`` hands them on one by one): the Kinesis
 sink encodes them in Java (to_avro here cost 30 us each)."""
 DELTA = Types.ROW_NAMED(["grp", "delta"], [Types.STRING(), Types.BIG_DEC()])
 DELTAS = OutputTag("deltas", Types.ROW([Types.STRING(), DELTA]))
@@ -142,6 +142,27 @@ class _LruCache(OrderedDict):
                 self.popitem(last=False)
 
 
+class _Columns:
+    """Rows gathered for a batch in columns (``columns_of``), sent as one element with no ``Row`` a row: each row a
+    tuple as it comes, turned into columns once a batch (``zip``, in C)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, *fields) -> None:
+        self.rows.append(fields)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def row(self):
+        from pyflink.common import Row
+
+        return Row(*map(list, zip(*self.rows)))
+
+
 def _flush_tick(now_ms: int, flush_ms: int) -> int:
     """The next multiple of ``flush_ms``: one timer per key per tick, however many records it gets."""
     return (now_ms // flush_ms + 1) * flush_ms
@@ -151,9 +172,9 @@ class ApplyEvents(KeyedProcessFunction):
     """Keyed by bucket (``batch_by_bucket``: a batch of records an element, each aggregate in one bucket): the
     pattern's rules over each record's aggregate, kept in the bucket's keyed state (a map by aggregate id).
 
-    PyFlink's cost is per element, each output and timer registration one, so a batch is one element in, its
-    derived events one element out (an array, sent on row by row in Java), and a bucket has one flush timer a
-    tick, not an aggregate.  Projection items are whole, so an aggregate's newest one is all a store needs: with
+    PyFlink's cost is per element, each output and timer registration one, so a batch is one element in (in
+    columns: no Python ``Row`` a record), its derived events one element out (in columns, sent on row by row in
+    Java), and a bucket has one flush timer a tick, not an aggregate.  Projection items are whole, so an aggregate's newest one is all a store needs: with
     ``flush_ms`` above 0 the bucket's changed items (and their share of the totals) are sent once a tick of a
     processing-time timer, and at the end of a bounded input; 0 sends them at the end of every batch.
     """
@@ -242,9 +263,9 @@ class ApplyEvents(KeyedProcessFunction):
         now_ms = timers.current_processing_time()
         now, keyed, fingerprint_of = now_ms / 1000, self.keyed, fingerprint
         touched: dict[str, _Entry] = {}
-        derived: list = []
+        derived = _Columns()
         changed = False
-        for payload, error, record, source in batch:
+        for payload, error, record, source in zip(*batch):
             if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
                 yield DEAD_LETTERS, self.letters.letter(self._rejected(self._format_error, error, "validate"),
                                                         source, record)
@@ -285,7 +306,7 @@ class ApplyEvents(KeyedProcessFunction):
                 changed = True
             touched[key] = entry
         if derived:
-            yield DERIVED, derived
+            yield DERIVED, derived.row()
         for key, entry in touched.items():
             self._store(key, entry)
         if bucket.dirty:
@@ -309,7 +330,7 @@ class ApplyEvents(KeyedProcessFunction):
         bucket = self._bucket(ctx.get_current_key())
         ending = timestamp == END_OF_TIME
         now = (ctx.timer_service().current_processing_time() if ending else timestamp) / 1000
-        derived: list = []
+        derived = _Columns()
         due = [key for key, deadline in bucket.deadlines.items() if ending or deadline <= timestamp]
         for key in due:
             entry = self._load(key)
@@ -330,7 +351,7 @@ class ApplyEvents(KeyedProcessFunction):
                 bucket.deadlines[key] = deadline
                 ctx.timer_service().register_processing_time_timer(deadline)
         if derived:
-            yield DERIVED, derived
+            yield DERIVED, derived.row()
         flushed = bool(bucket.dirty)
         if flushed:
             yield from self._flush(bucket)
@@ -338,8 +359,8 @@ class ApplyEvents(KeyedProcessFunction):
             self._store_bucket(bucket)
 
     def _flush(self, bucket: _Bucket):
-        """The bucket's changed projection items (one array) and its totals' deltas, summed by group."""
-        rows, deltas = [], {}
+        """The bucket's changed projection items (one batch in columns) and its totals' deltas, summed by group."""
+        rows, deltas = _Columns(), {}
         for key in bucket.dirty:
             entry = self._load(key)
             if entry is None:
@@ -349,9 +370,8 @@ class ApplyEvents(KeyedProcessFunction):
                 changed = self.keyed.projection(key, aggregate)
                 if changed is not None:
                     status = changed.status
-                    rows.append(self._row(changed.aggregate_id, changed.version,
-                                          None if status is None else str(status),
-                                          self._projection_record(changed).payload["state"], changed.occurred_at))
+                    rows.add(changed.aggregate_id, changed.version, None if status is None else str(status),
+                             self._projection_record(changed).payload["state"], changed.occurred_at)
                 entry.projected = aggregate.version
             for group, delta in entry.pending.items():
                 deltas[group] = deltas.get(group, 0) + delta
@@ -359,20 +379,20 @@ class ApplyEvents(KeyedProcessFunction):
             self._store(key, entry)
         bucket.dirty = {}
         if rows:
-            yield rows
+            yield rows.row()
         for group, delta in deltas.items():
             yield DELTAS, self._row(group, self._row(group, delta))
 
-    def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes, derived: list):
-        """Dead letters yielded, derived events added to ``derived`` (sent as one array)."""
+    def _route(self, outputs: list[Output], event_id: str | None, source: str, record: bytes,
+               derived: _Columns):
+        """Dead letters yielded, derived events added to ``derived`` (sent as one batch)."""
         derived_event, rejected_type = self._derived_type, self._rejected
         for output in outputs:
             kind = type(output)
             if kind is derived_event:
                 envelope = self._derived_record(output)
-                derived.append(self._row(envelope.id, envelope.type, envelope.source, envelope.event_time,
-                                         envelope.partition_key, envelope.schema,
-                                         self._payload_json(envelope.payload)))
+                derived.add(envelope.id, envelope.type, envelope.source, envelope.event_time, envelope.partition_key,
+                            envelope.schema, self._payload_json(envelope.payload))
             elif isinstance(output, rejected_type):
                 # Held behind a gap and refused later than it came: the letter carries the event itself.
                 held = self._held_letter(output, {"event_id": event_id})
@@ -476,7 +496,7 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
     applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
                                           job.projection_flush_ms, job.apply_buckets),
-                              output_type=Types.OBJECT_ARRAY(PROJECTION)) \
+                              output_type=columns_of(PROJECTION)) \
         .name("es:apply").uid("es-apply-batches")
     t_env.create_temporary_view("projection_rows", t_env.from_data_stream(unbatch(applied, PROJECTION)))
     if job.totals_table:

@@ -1,6 +1,6 @@
 """``connectors.flink.batch_by_bucket`` and ``unbatch`` on the MiniCluster: a keyed Python function gets batches
-of records keyed by bucket, every key's values in order and in one bucket, the final watermark only after the
-last batch, and what it sends back as arrays comes out element by element.
+of records in columns keyed by bucket, every key's values in order and in one bucket, the final watermark only
+after the last batch, and what it sends back as batches in columns comes out row by row.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import json
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
-from connectors.flink import FlinkConfig, batch_by_bucket, stream_environment, unbatch
+from connectors.flink import FlinkConfig, batch_by_bucket, columns_of, stream_environment, unbatch
 
 END = 2**63 - 2
 
@@ -31,25 +31,27 @@ class Collect(KeyedProcessFunction):
 
     def process_element(self, batch, ctx):
         bucket = ctx.get_current_key()
-        for key, letter in batch:
+        keys, letters = batch
+        for key, letter in zip(keys, letters):
             self.seen.put(key, (self.seen.get(key) or "") + letter)
-        self.count.update((self.count.value() or 0) + len(batch))
+        self.count.update((self.count.value() or 0) + len(keys))
         ctx.timer_service().register_event_time_timer(END)
-        yield [f"batch {bucket} {len(batch)}"] + [f"key {key} {bucket}" for key, _ in batch]
+        yield Row([f"batch {bucket} {len(keys)}"] + [f"key {key} {bucket}" for key in keys])
 
     def on_timer(self, timestamp, ctx):
         bucket = ctx.get_current_key()
-        yield [f"end {bucket} {self.count.value()}"] + [f"seen {key} {value}" for key, value in self.seen.items()]
+        yield Row([f"end {bucket} {self.count.value()}"] + [f"seen {key} {value}" for key, value in self.seen.items()])
 
 
 VALUE = Types.ROW_NAMED(["key", "letter"], [Types.STRING(), Types.STRING()])
+LINE = Types.ROW_NAMED(["line"], [Types.STRING()])
 env = stream_environment(FlinkConfig(parallelism=2, checkpoint_interval_ms=0))
 keys = [f"acct-{n}" for n in range(40)]
 elements = [Row(keys[n % 40], Row(keys[n % 40], chr(ord("a") + (n // 40) % 26))) for n in range(2_000)]
 stream = env.from_collection(elements, type_info=Types.ROW([Types.STRING(), VALUE])).set_parallelism(1)
 batches = batch_by_bucket(stream, VALUE, buckets=4, max_records=7, max_delay_ms=50)
-out = unbatch(batches.process(Collect(), output_type=Types.OBJECT_ARRAY(Types.STRING())), Types.STRING())
-print(json.dumps(list(out.execute_and_collect())))
+out = unbatch(batches.process(Collect(), output_type=columns_of(LINE)), LINE)
+print(json.dumps([row[0] for row in out.execute_and_collect()]))
 '''
 
 

@@ -10,9 +10,10 @@ import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTim
 import org.apache.flink.types.Row;
 
 /**
- * {@code Row(key STRING, value ROW)} in, {@code Row(bucket INT, values ROW[])} out: each input's value gathered
- * with the others of its key's bucket ({@link BucketBatches}), so a keyed Python function downstream (keyed by
- * the bucket) gets one element for many records; PyFlink's cost is per element, not per byte.
+ * {@code Row(key STRING, value ROW)} in, {@code Row(bucket INT, Row(column ARRAY, ...))} out: each input's value
+ * gathered with the others of its key's bucket, field by field ({@link BucketBatches}), so a keyed Python
+ * function downstream (keyed by the bucket) gets one element for many records; PyFlink's cost is per element
+ * (and per Row object it builds), not per byte.
  *
  * <p>A bucket's batch leaves when it holds {@code maxRecords}, and every batch leaves {@code maxDelayMs} of
  * processing time after the first value held, before each checkpoint barrier ({@code prepareSnapshotPreBarrier}:
@@ -27,24 +28,27 @@ public final class BucketBatcher extends AbstractStreamOperator<Row>
     private final int buckets;
     private final int maxRecords;
     private final long maxDelayMs;
+    private final Class<?>[] columns;
     private transient BucketBatches batches;
     private transient TypeSerializer<Row> inputs;
     private transient boolean timerSet;
 
-    public BucketBatcher(int buckets, int maxRecords, long maxDelayMs) {
-        BucketBatches.check(buckets, maxRecords); // where the job is built, not on a worker
+    /** {@code columns}: the class of each field of the values (as {@link BucketBatches} takes them). */
+    public BucketBatcher(int buckets, int maxRecords, long maxDelayMs, Class<?>[] columns) {
+        BucketBatches.check(buckets, maxRecords, columns); // where the job is built, not on a worker
         if (maxDelayMs < 1) {
             throw new IllegalArgumentException("maxDelayMs must be 1 or more, got " + maxDelayMs);
         }
         this.buckets = buckets;
         this.maxRecords = maxRecords;
         this.maxDelayMs = maxDelayMs;
+        this.columns = columns.clone();
     }
 
     @Override
     public void open() throws Exception {
         super.open();
-        batches = new BucketBatches(buckets, maxRecords);
+        batches = new BucketBatches(buckets, maxRecords, columns);
         // Held values outlive the call: with object reuse the element may be the caller's, refilled next call.
         inputs = getOperatorConfig().getTypeSerializerIn(0, getUserCodeClassloader());
     }
