@@ -106,6 +106,9 @@ def run_flink(job: str, group: dict[str, str], workdir: Path, name: str, timeout
 
 
 def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
+    """Each job's CPU a record, the long run's less the short one's (start-up out), and without the JVM's JIT
+    compiling too (``*_without_jit``: what a job that has run a while pays)."""
+    from benchmarks.pii.flink_job import jit_per_record, without_jit
     from connectors.aws import client
     from connectors.testing import create_stream
     from connectors.timeseries_store import create_table
@@ -138,9 +141,15 @@ def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
         python = [(long["cpu_s"]["python"] - short["cpu_s"]["python"]) / extra * 1e6
                   for long, short in zip(by_size["long"], by_size["short"])]
         wall = [extra / max(1e-3, long["wall_s"] - short["wall_s"]) for long, short in zip(by_size["long"], by_size["short"])]
+        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
+                                                                                          by_size["short"]))
+        steady = without_jit(statistics.median(cpu), jit)
         summary[job] = {"cpu_us_per_record": round(statistics.median(cpu), 1),
                         "python_cpu_us_per_record": round(statistics.median(python), 1),
                         "records_per_s_per_core": round(1e6 / statistics.median(cpu), 1),
+                        "jit_us_per_record": steady["jit_us_per_record"],
+                        "cpu_us_per_record_without_jit": steady["us_per_record_without_jit"],
+                        "records_per_s_per_core_without_jit": steady["records_per_s_per_core_without_jit"],
                         "records_per_s_wall": round(statistics.median(wall), 1),
                         "records_per_s_wall_range": [round(min(wall), 1), round(max(wall), 1)], "runs": by_size}
     for measure in ("records_per_s_per_core", "records_per_s_wall"):

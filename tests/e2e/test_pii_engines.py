@@ -55,6 +55,15 @@ PAYMENTS = 40
 EVENT_TIME = 1_700_000_000_000
 ENGINES = ("flink", "kcl", "local")
 DEADLINE_S = 150
+GATEWAY_LOG4J = """rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FileAppender
+appender.file.name = FileAppender
+appender.file.type = FILE
+appender.file.append = true
+appender.file.fileName = ${sys:log.file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
+"""
 
 
 def input_records() -> tuple[list[Record], list[bytes]]:
@@ -147,10 +156,14 @@ def run(kinesis_mock_stack, tmp_path_factory):
                 "pii.policy": "payments", "pii.keys.hmac.file": str(work / "hmac.hex"),
                 "pii.keys.fpe": KEYS["SHARDLINE_PII_FPE_KEY"], "pii.totals.interval-s": "0"}}]))
         flink_log = open(work / "flink.log", "wb")
-        # The gateway JVM's log (where the Python workers' log lines end up too) goes to this run's folder.
+        # The gateway JVM's log (where the Python workers' log lines end up too) goes to this run's folder, with
+        # a log4j configuration that appends: PyFlink's own (log4j-cli.properties) truncates the file whenever a
+        # JVM opens it and reloads itself every 30 s, and one CI run read that log empty after a job that passed.
+        (work / "log4j-append.properties").write_text(GATEWAY_LOG4J)
         flink_env = {k: v for k, v in os.environ.items() if not k.startswith("SHARDLINE_PII_")}
         flink = subprocess.Popen([sys.executable, "-m", "jobs.flink.pii_job", "--properties", str(properties)],
-                                 cwd=REPO_ROOT, env={**flink_env, "FLINK_LOG_DIR": str(work / "flink-logs")},
+                                 cwd=REPO_ROOT, env={**flink_env, "FLINK_LOG_DIR": str(work / "flink-logs"),
+                                                     "LOG4J_PROPERTIES": str(work / "log4j-append.properties")},
                                  stdout=flink_log, stderr=subprocess.STDOUT)
         try:
             # The local runner, in this process, while the other two start; its log lines are captured.
@@ -254,10 +267,17 @@ def test_the_three_engines_send_firehose_the_same_bytes_record_for_record(run):
         assert entries["flink"][record_id] == entries["kcl"][record_id] == entries["local"][record_id], record_id
 
 
+def flink_logs_listing(work: Path) -> str:
+    """What a failed look at the Flink logs saw: each file and its size, and the job's own output's tail."""
+    files = ", ".join(f"{path.name} ({path.stat().st_size} bytes)" for path in sorted((work / "flink-logs").iterdir()))
+    return f"flink-logs: {files or 'none'}; job output: {(work / 'flink.log').read_text(errors='replace')[-2000:]}"
+
+
 def test_the_flink_worker_counts_what_it_masked_by_entity_type(run):
     # pii.totals.interval-s=0: the (single) worker logs its running totals after every record; the
     # counts are those its Flink counters get (tests/unit/test_flink_pii_properties.py).
     logs = b"".join(path.read_bytes() for path in (run["work"] / "flink-logs").iterdir()).decode(errors="replace")
+    assert "event=pii_masked engine=flink" in logs, flink_logs_listing(run["work"])
     totals = []
     for line in logs.splitlines():
         if "event=pii_masked engine=flink" in line:
@@ -284,7 +304,7 @@ def test_no_canary_leaks_into_any_sink_log_or_metric(run):
     blobs["log:flink"] = (run["work"] / "flink.log").read_bytes()
     blobs["log:kcl"] = (run["work"] / "kcl.log").read_bytes()
     flink_logs = {f"log:{path.name}": path.read_bytes() for path in (run["work"] / "flink-logs").iterdir()}
-    assert any(b"shardline-pii" in body for body in flink_logs.values())
+    assert any(b"shardline-pii" in body for body in flink_logs.values()), flink_logs_listing(run["work"])
     blobs.update(flink_logs)
     blobs["metrics:local-runner"] = run["metrics"]
     assert b"shardline_pii_masked_values_total" in run["metrics"]
