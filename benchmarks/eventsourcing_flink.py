@@ -35,13 +35,14 @@ TRANSACTIONS = 49
 JOBS = {"eventsourcing": "jobs.flink.eventsourcing_job", "sql-floor": "jobs.flink.pipeline_sql_job"}
 
 
-def bank_entries(count: int, seed: int) -> list[tuple[bytes, str]]:
-    """``count`` or so bank events as Avro envelopes with their partition keys (clean: no faults)."""
+def bank_entries(count: int, seed: int, transactions: int = TRANSACTIONS) -> list[tuple[bytes, str]]:
+    """``count`` or so bank events as Avro envelopes with their partition keys (clean: no faults), an account's
+    opening and ``transactions`` deposits and withdrawals each, spread over the whole stream."""
     from pipelines.eventsourcing.synthetic import BankStreamConfig, bank_envelope, generate_bank_stream
     from pipelines.records import to_avro
 
-    stream = generate_bank_stream(BankStreamConfig(accounts=max(1, count // (TRANSACTIONS + 1)),
-                                                   transactions=TRANSACTIONS, seed=seed))
+    stream = generate_bank_stream(BankStreamConfig(accounts=max(1, count // (transactions + 1)),
+                                                   transactions=transactions, seed=seed))
     envelopes = [bank_envelope(payload, n, seed) for n, (payload, _) in enumerate(stream.records[:count])]
     return [(to_avro(envelope), envelope.partition_key) for envelope in envelopes]
 
@@ -60,7 +61,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
 
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,
-          job_properties: dict[str, str], jobs: tuple[str, ...]) -> dict[str, Any]:
+          job_properties: dict[str, str], jobs: tuple[str, ...], transactions: int) -> dict[str, Any]:
     from benchmarks.pii.flink_job import jit_per_record, without_jit
     from benchmarks.timeseries import put_all
     from connectors.aws import client
@@ -68,7 +69,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
 
     kinesis, dynamodb = client("kinesis"), client("dynamodb")
     client("s3").create_bucket(Bucket="esb-letters")
-    entries = bank_entries(events, seed)
+    entries = bank_entries(events, seed, transactions)
     sizes = {"short": warmup_events, "long": len(entries)}
     for size, count in sizes.items():
         create_stream(kinesis, f"esb-{size}", 1)
@@ -98,7 +99,8 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
                     result["aggregates"] = dynamodb.scan(TableName=projection, Select="COUNT")["Count"]
                 runs[job][size].append(result)
     extra = sizes["long"] - sizes["short"]
-    summary: dict[str, Any] = {"events": sizes["long"], "warmup_events": sizes["short"], "parallelism": 1}
+    summary: dict[str, Any] = {"events": sizes["long"], "warmup_events": sizes["short"], "parallelism": 1,
+                               "events_per_aggregate": transactions + 1}
     for job, by_size in runs.items():
         cpu = [(sum(long["cpu_s"].values()) - sum(short["cpu_s"].values())) / extra
                for long, short in zip(by_size["long"], by_size["short"])]
@@ -125,7 +127,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
 
 def flink_rate(events: int = 100_000, warmup_events: int = 20_000, repeats: int = 1, seed: int = 5,
                timeout_s: float = 900.0, job_properties: dict[str, str] | None = None,
-               jobs: tuple[str, ...] = tuple(JOBS)) -> dict[str, Any]:
+               jobs: tuple[str, ...] = tuple(JOBS), transactions: int = TRANSACTIONS) -> dict[str, Any]:
     """Both jobs over ``events`` and ``warmup_events`` bank events, ``repeats`` times (medians): per job
     ``us_per_event``, ``python_us_per_event``, ``events_per_s_per_core``, ``events_per_s_wall``, and
     ``eventsourcing_share_of_floor``.  ``job_properties`` adds to the event-sourcing job's group (e.g.
@@ -139,10 +141,10 @@ def flink_rate(events: int = 100_000, warmup_events: int = 20_000, repeats: int 
     with tempfile.TemporaryDirectory(prefix="shardline-bench-es-flink-") as folder:
         if os.environ.get("AWS_ENDPOINT_URL_KINESIS"):
             return _runs(events, warmup_events, repeats, seed, Path(folder), timeout_s, dict(job_properties or {}),
-                         jobs)
+                         jobs, transactions)
         with running_local_stack():
             return _runs(events, warmup_events, repeats, seed, Path(folder), timeout_s, dict(job_properties or {}),
-                         jobs)
+                         jobs, transactions)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,10 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a property of the event-sourcing job (e.g. projection.flush.ms=0)")
     parser.add_argument("--only", choices=sorted(JOBS), help="run one of the jobs alone")
+    parser.add_argument("--transactions", type=int, default=TRANSACTIONS,
+                        help="deposits and withdrawals an account (its events less one): few make a stream of "
+                             "short-lived aggregates, many new ones all along")
     args = parser.parse_args(argv)
     result = flink_rate(args.events, args.warmup_events, args.repeats,
                         job_properties=dict(item.split("=", 1) for item in args.set),
-                        jobs=(args.only,) if args.only else tuple(JOBS))
+                        jobs=(args.only,) if args.only else tuple(JOBS), transactions=args.transactions)
     print(json.dumps({job: {k: v for k, v in value.items() if k != "runs"} if isinstance(value, dict) else value
                       for job, value in result.items()}, indent=2))
 

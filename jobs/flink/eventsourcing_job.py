@@ -57,7 +57,7 @@ from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
 from jobs.flink.sql_job import input_table, kinesis_position
 from jobs.flink.workers import freeze_startup_objects
-from jobs.flink.eventsourcing_keyed import KeyedPattern, fingerprint
+from jobs.flink.eventsourcing_keyed import KeyedPattern, KnownIds, fingerprint
 from pipelines.eventsourcing.aggregates import Aggregate
 from pipelines.eventsourcing.config import EventSourcingConfig
 from pipelines.eventsourcing.pattern import Output
@@ -180,8 +180,9 @@ class ApplyEvents(KeyedProcessFunction):
     """
 
     def __init__(self, config: EventSourcingConfig, stream: str, cache_size: int, totals: bool,
-                 flush_ms: int, buckets: int) -> None:
+                 flush_ms: int, buckets: int, known_ids: int) -> None:
         self.buckets_configured = buckets
+        self.known_ids = known_ids
         self.config = config
         self.stream = stream
         self.cache_size = cache_size
@@ -205,6 +206,8 @@ class ApplyEvents(KeyedProcessFunction):
         self.keyed = KeyedPattern(self.config)
         self.cache = _LruCache(self.cache_size)
         self.buckets: dict[int, _Bucket] = {}
+        self.known = KnownIds(self.known_ids)
+        self.bucket_id, self.bucket_known = None, None
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads = pickle.dumps, pickle.loads
         self._derived_type, self._rejected = DerivedEvent, Rejected
@@ -224,6 +227,8 @@ class ApplyEvents(KeyedProcessFunction):
         if entry is not None:
             self.cache.move_to_end(key)
             return entry
+        if self.bucket_known is not None and key not in self.bucket_known:
+            return None  # a new aggregate: no state to read
         stored = self.aggregates.get(key)
         if stored is None:
             return None
@@ -238,6 +243,14 @@ class ApplyEvents(KeyedProcessFunction):
         pending = {group: str(delta) for group, delta in entry.pending.items()}
         self.aggregates.put(key, self._dumps((entry.aggregate.to_state(), entry.projected, pending), 5))
         self.cache.keep(key, entry)
+        if self.bucket_known is not None and key not in self.bucket_known:
+            self.bucket_known = self.known.add(self.bucket_id, key)
+
+    def _enter(self, bucket_id: int) -> _Bucket:
+        """The bucket of the current key, with its known ids: what ``_load`` and ``_store`` act on."""
+        bucket = self._bucket(bucket_id)
+        self.bucket_id, self.bucket_known = bucket_id, self.known.of(bucket_id, self.aggregates.keys)
+        return bucket
 
     def _bucket(self, bucket_id: int) -> _Bucket:
         bucket = self.buckets.get(bucket_id)
@@ -261,7 +274,7 @@ class ApplyEvents(KeyedProcessFunction):
     # --- batches and timers -----------------------------------------------------------------------------------
 
     def process_element(self, batch, ctx: KeyedProcessFunction.Context):
-        bucket = self._bucket(ctx.get_current_key())
+        bucket = self._enter(ctx.get_current_key())
         timers = ctx.timer_service()
         now_ms = timers.current_processing_time()
         now, keyed, fingerprint_of = now_ms / 1000, self.keyed, fingerprint
@@ -330,7 +343,7 @@ class ApplyEvents(KeyedProcessFunction):
             self._store_bucket(bucket)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        bucket = self._bucket(ctx.get_current_key())
+        bucket = self._enter(ctx.get_current_key())
         ending = timestamp == END_OF_TIME
         now = (ctx.timer_service().current_processing_time() if ending else timestamp) / 1000
         derived = _Columns()
@@ -498,7 +511,7 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
                               max_delay_ms=job.apply_batch_ms)
     # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
     applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
-                                          job.projection_flush_ms, job.apply_buckets),
+                                          job.projection_flush_ms, job.apply_buckets, job.state_known_ids),
                               output_type=columns_of(PROJECTION)) \
         .name("es:apply").uid("es-apply-batches")
     t_env.create_temporary_view("projection_rows", t_env.from_data_stream(unbatch(applied, PROJECTION)))
