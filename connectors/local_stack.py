@@ -26,6 +26,8 @@ from pathlib import Path
 from connectors.paths import state_dir
 
 KINESIS_EMULATORS = ("kinesalite", "kinesis-mock")
+KINESALITE_GUARD = Path(__file__).with_name("kinesalite_guard.js")
+"""Preloaded into kinesalite: a client gone mid-request (a killed TaskManager) no longer kills the emulator."""
 DYNAMODB_EMULATORS = ("moto", "dynalite")
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "shardline-local",
@@ -233,7 +235,7 @@ class LocalStack:
             cli = npm_root() / "kinesalite" / "cli.js"
             _require(cli)
             return self._spawn("kinesalite", port, [
-                node, str(cli), "--port", str(port), "--host", self.config.host,
+                node, "--require", str(KINESALITE_GUARD), str(cli), "--port", str(port), "--host", self.config.host,
                 "--createStreamMs", str(ms), "--deleteStreamMs", str(ms),
                 "--updateStreamMs", str(ms), "--shardLimit", "1000"])
         package = npm_root() / "kinesis-local"

@@ -1,3 +1,6 @@
+import socket
+import struct
+import time
 import uuid
 
 import boto3
@@ -47,3 +50,29 @@ def test_a_recycled_pid_is_not_taken_for_a_server():
     me = ServerProcess("self", os.getpid(), 0, ["python"], "log", process_start_ticks(os.getpid()))
     assert me.alive()
     assert not ServerProcess("self", os.getpid(), 0, ["python"], "log", me.started + 1).alive()
+
+
+def test_a_client_that_dies_mid_request_does_not_take_kinesalite_down(tmp_path):
+    # A SIGKILLed TaskManager resets its sockets; kinesalite used to throw from the request's 'error' event and
+    # exit, and every test after it failed.  Its own stack: the session's would go down with it.
+    stack = LocalStack(LocalStackConfig(kinesis_port=free_port(), moto_port=free_port(), state_dir=tmp_path))
+    stack.up()
+    try:
+        port = stack.config.kinesis_port
+        kinesis = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                               aws_access_key_id="local", aws_secret_access_key="local")
+        gone = socket.create_connection(("127.0.0.1", port))
+        gone.sendall(b"POST / HTTP/1.1\r\nHost: kinesis\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                     b"X-Amz-Target: Kinesis_20131202.ListStreams\r\nContent-Length: 100\r\n\r\n{\"Limit\":")
+        time.sleep(0.3)
+        gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        gone.close()
+        deadline = time.monotonic() + 5
+        log = tmp_path / "kinesalite.log"
+        while "went away mid-request" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "went away mid-request" in log.read_text()
+        assert all(server.alive() for server in stack.servers)
+        assert kinesis.list_streams()["StreamNames"] == []
+    finally:
+        stack.down()
