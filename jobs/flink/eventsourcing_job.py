@@ -174,9 +174,10 @@ class ApplyEvents(KeyedProcessFunction):
 
     PyFlink's cost is per element, each output and timer registration one, so a batch is one element in (in
     columns: no Python ``Row`` a record), its derived events one element out (in columns, sent on row by row in
-    Java), and a bucket has one flush timer a tick, not an aggregate.  Projection items are whole, so an aggregate's newest one is all a store needs: with
-    ``flush_ms`` above 0 the bucket's changed items (and their share of the totals) are sent once a tick of a
-    processing-time timer, and at the end of a bounded input; 0 sends them at the end of every batch.
+    Java), and a bucket has one flush timer a tick, not an aggregate.  Projection items are whole, so an
+    aggregate's newest one is all a store needs: with ``flush_ms`` above 0 the bucket's changed items (and their
+    share of the totals) are sent once a tick of a processing-time timer, and at the end of a bounded input; 0
+    sends them at the end of every batch.  A new aggregate's first event reads no state (``KnownIds``).
     """
 
     def __init__(self, config: EventSourcingConfig, stream: str, cache_size: int, totals: bool,
