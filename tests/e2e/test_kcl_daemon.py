@@ -71,6 +71,15 @@ class LeaseWatch:
                 self.history[shard].append(owner)
         return owners
 
+    def checkpoints(self) -> dict[str, str | None]:
+        """Each shard's checkpoint: TRIM_HORIZON (or the like) until its owner first checkpoints, then a sequence
+        number."""
+        try:
+            items = self.dynamodb.scan(TableName=self.application, ConsistentRead=True)["Items"]
+        except self.dynamodb.exceptions.ResourceNotFoundException:
+            return {}
+        return {item["leaseKey"]["S"]: item.get("checkpoint", {}).get("S") for item in items}
+
     def leader(self) -> str | None:
         items = self.dynamodb.scan(TableName=f"{self.application}-CoordinatorState", ConsistentRead=True)["Items"]
         return next((item["ownerName"]["S"] for item in items if item["key"]["S"] == "Leader"), None)

@@ -116,6 +116,10 @@ def test_a_killed_worker_loses_no_window_and_changes_none(kinesis_mock_stack, tm
         leader = leases.leader()
         victim = next(w for w in WORKERS if w != leader)
         victim_shards = {shard for shard, owner in leases.owners().items() if owner == victim}
+        # ... and the victim has checkpointed its shards, each with its snapshot: what the survivor restores (a
+        # victim killed before its first checkpoint leaves nothing to restore, and its shard starts over).
+        wait_for(lambda: all((leases.checkpoints().get(shard) or "").isdigit() for shard in victim_shards), 60,
+                 "the victim's first checkpoint", daemons)
         daemons[victim].kill()
         put(kinesis, stream, rows[half:], 1 + half)
         survivors = {leader: daemons[leader]}
