@@ -141,12 +141,13 @@ def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
         python = [(long["cpu_s"]["python"] - short["cpu_s"]["python"]) / extra * 1e6
                   for long, short in zip(by_size["long"], by_size["short"])]
         wall = [extra / max(1e-3, long["wall_s"] - short["wall_s"]) for long, short in zip(by_size["long"], by_size["short"])]
+        median_cpu = statistics.median(cpu)
         jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
                                                                                           by_size["short"]))
-        steady = without_jit(statistics.median(cpu), jit)
-        summary[job] = {"cpu_us_per_record": round(statistics.median(cpu), 1),
+        steady = without_jit(median_cpu, jit)
+        summary[job] = {"cpu_us_per_record": round(median_cpu, 1),
                         "python_cpu_us_per_record": round(statistics.median(python), 1),
-                        "records_per_s_per_core": round(1e6 / statistics.median(cpu), 1),
+                        "records_per_s_per_core": round(1e6 / median_cpu, 1),
                         "jit_us_per_record": steady["jit_us_per_record"],
                         "cpu_us_per_record_without_jit": steady["us_per_record_without_jit"],
                         "records_per_s_per_core_without_jit": steady["records_per_s_per_core_without_jit"],

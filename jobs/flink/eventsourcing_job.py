@@ -46,7 +46,7 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
@@ -157,9 +157,7 @@ class _Columns:
     def __bool__(self) -> bool:
         return bool(self.rows)
 
-    def row(self):
-        from pyflink.common import Row
-
+    def row(self) -> Row:
         return Row(*map(list, zip(*self.rows)))
 
 
@@ -193,8 +191,6 @@ class ApplyEvents(KeyedProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         import pickle
 
-        from pyflink.common import Row
-
         from pipelines.engine import Rejected, rejection
         from pipelines.eventsourcing.events import EventError, parse_event
         from pipelines.records import RecordValidationError, payload_from_json
@@ -208,7 +204,7 @@ class ApplyEvents(KeyedProcessFunction):
         self.cache = _LruCache(self.cache_size)
         self.buckets: dict[int, _Bucket] = {}
         self.known = KnownIds(self.known_ids)
-        self.bucket_id, self.bucket_known = None, None
+        self.bucket_id: int | None = None
         self.letters = dead_letters(runtime_context)
         self._dumps, self._loads = pickle.dumps, pickle.loads
         self._derived_type, self._rejected = DerivedEvent, Rejected
@@ -228,7 +224,8 @@ class ApplyEvents(KeyedProcessFunction):
         if entry is not None:
             self.cache.move_to_end(key)
             return entry
-        if self.bucket_known is not None and key not in self.bucket_known:
+        known = self.known.buckets.get(self.bucket_id)
+        if known is not None and key not in known:
             return None  # a new aggregate: no state to read
         stored = self.aggregates.get(key)
         if stored is None:
@@ -244,13 +241,13 @@ class ApplyEvents(KeyedProcessFunction):
         pending = {group: str(delta) for group, delta in entry.pending.items()}
         self.aggregates.put(key, self._dumps((entry.aggregate.to_state(), entry.projected, pending), 5))
         self.cache.keep(key, entry)
-        if self.bucket_known is not None and key not in self.bucket_known:
-            self.bucket_known = self.known.add(self.bucket_id, key)
+        self.known.add(self.bucket_id, key)
 
     def _enter(self, bucket_id: int) -> _Bucket:
-        """The bucket of the current key, with its known ids: what ``_load`` and ``_store`` act on."""
+        """The bucket of the current key, its known ids read: what ``_load`` and ``_store`` act on."""
         bucket = self._bucket(bucket_id)
-        self.bucket_id, self.bucket_known = bucket_id, self.known.of(bucket_id, self.aggregates.keys)
+        self.bucket_id = bucket_id
+        self.known.of(bucket_id, self.aggregates.keys)
         return bucket
 
     def _bucket(self, bucket_id: int) -> _Bucket:
@@ -429,8 +426,6 @@ class SumTotals(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         import pickle
-
-        from pyflink.common import Row
 
         self.state = runtime_context.get_state(ValueStateDescriptor("total", BYTES))
         self.cache: dict[str, list] = {}  # few groups: each [total, sent, tick of its timer, end timer registered]

@@ -57,7 +57,7 @@ class KeptMap(dict):
 def test_an_aggregate_and_its_unsent_deltas_read_back_from_keyed_state_as_they_were_stored():
     apply = apply_events(32, None)
     apply.aggregates, apply.cache, apply._dumps = KeptMap(), _LruCache(0), pickle.dumps  # no cache: as restored
-    apply.known, apply.bucket_id, apply.bucket_known = KnownIds(0), None, None
+    apply.known, apply.bucket_id = KnownIds(0), None
     aggregate = Aggregate({"balance": "10.50", "owner": "o", "branch": "north"}, version=3, updated_at=7)
     apply._store("acct-1", _Entry(aggregate, projected=2, pending={"north": Decimal("-0.10"), "south": Decimal(5)}))
     loaded = apply._load("acct-1")
@@ -71,7 +71,7 @@ def restored(known_ids: int, kept: KeptMap) -> ApplyEvents:
     """An ApplyEvents as a restore opens it: state in ``kept``, an empty cache, no ids known yet."""
     apply = apply_events(32, None, known_ids)
     apply.aggregates, apply.cache, apply._dumps = kept, _LruCache(0), pickle.dumps
-    apply.known, apply.bucket_id, apply.bucket_known = KnownIds(known_ids), None, None
+    apply.known, apply.bucket_id = KnownIds(known_ids), None
     return apply
 
 
