@@ -62,7 +62,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,
           job_properties: dict[str, str], jobs: tuple[str, ...], transactions: int) -> dict[str, Any]:
-    from benchmarks.pii.flink_job import jit_per_record, without_jit
+    from benchmarks.pii.flink_job import without_jit
     from benchmarks.timeseries import put_all
     from connectors.aws import client
     from connectors.testing import create_stream
@@ -109,9 +109,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
         wall = [extra / max(1e-3, long["wall_s"] - short["wall_s"])
                 for long, short in zip(by_size["long"], by_size["short"])]
         median = statistics.median(cpu)
-        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
-                                                                                          by_size["short"]))
-        steady = without_jit(median * 1e6, jit)
+        steady = without_jit(median * 1e6, by_size, extra)
         summary[job] = {"us_per_event": round(median * 1e6, 1),
                         "python_us_per_event": round(statistics.median(python) * 1e6, 1),
                         "events_per_s_per_core": round(1 / median, 1) if median > 0 else None,

@@ -108,7 +108,7 @@ def run_flink(job: str, group: dict[str, str], workdir: Path, name: str, timeout
 def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
     """Each job's CPU a record, the long run's less the short one's (start-up out), and without the JVM's JIT
     compiling too (``*_without_jit``: what a job that has run a while pays)."""
-    from benchmarks.pii.flink_job import jit_per_record, without_jit
+    from benchmarks.pii.flink_job import without_jit
     from connectors.aws import client
     from connectors.testing import create_stream
     from connectors.timeseries_store import create_table
@@ -142,9 +142,7 @@ def flink_runs(config: TimeseriesBenchConfig, workdir: Path) -> dict[str, Any]:
                   for long, short in zip(by_size["long"], by_size["short"])]
         wall = [extra / max(1e-3, long["wall_s"] - short["wall_s"]) for long, short in zip(by_size["long"], by_size["short"])]
         median_cpu = statistics.median(cpu)
-        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
-                                                                                          by_size["short"]))
-        steady = without_jit(median_cpu, jit)
+        steady = without_jit(median_cpu, by_size, extra)
         summary[job] = {"cpu_us_per_record": round(median_cpu, 1),
                         "python_cpu_us_per_record": round(statistics.median(python), 1),
                         "records_per_s_per_core": round(1e6 / median_cpu, 1),

@@ -211,10 +211,13 @@ def jit_per_record(long: dict, short: dict, extra: int) -> float:
     return (long.get("jit_s", 0.0) - short.get("jit_s", 0.0)) / extra * 1e6
 
 
-def without_jit(total: float, jit: float) -> dict[str, Any]:
-    """A job's cost a record with its JIT compiling taken out as well as start-up (``jit_us_per_record``):
-    what a job that has run for a while pays.  Runs of a few hundred thousand records still spend a third of
-    their JVM's CPU compiling (C2 threads, by ``/proc``), a share that falls the longer a job runs."""
+def without_jit(total: float, by_size: dict[str, list[dict]], extra: int) -> dict[str, Any]:
+    """A job's cost a record, ``total``, with its JIT compiling taken out as well as start-up (``jit_us_per_record``:
+    the median over the paired long and short runs in ``by_size``, ``extra`` records apart): what a job that has
+    run for a while pays.  Runs of a few hundred thousand records still spend a third of their JVM's CPU
+    compiling (C2 threads, by ``/proc``), a share that falls the longer a job runs."""
+    jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
+                                                                                      by_size["short"]))
     steady = total - jit
     return {"jit_us_per_record": round(jit, 1), "us_per_record_without_jit": round(steady, 1),
             "records_per_s_per_core_without_jit": round(1e6 / steady, 1) if steady > 0 else None}
@@ -231,13 +234,11 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
         per_record = {role: statistics.median(r[role] for r in by_repeat) for role in ("jvm", "python")}
         total = per_record["jvm"] + per_record["python"]
         totals = [r["jvm"] + r["python"] for r in by_repeat]
-        jit = statistics.median(jit_per_record(long, short, extra) for long, short in zip(by_size["long"],
-                                                                                          by_size["short"]))
         jobs[job] = {"us_per_record": round(total, 1), "us_per_record_by_process": {r: round(v, 1) for r, v in
                                                                                    per_record.items()},
                      "us_per_record_range": [round(min(totals), 1), round(max(totals), 1)],
                      "records_per_s_per_core": round(1e6 / total, 1) if total > 0 else None,
-                     **without_jit(total, jit),
+                     **without_jit(total, by_size, extra),
                      "short_run_cpu_s": round(statistics.median(r["cpu_total_s"] for r in by_size["short"]), 2),
                      "runs": by_size}
     cost = {job: data["us_per_record"] for job, data in jobs.items()}
