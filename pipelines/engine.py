@@ -75,7 +75,9 @@ def kinesis_source(stream: str, shard_id: str, sequence_number: str, sub_sequenc
 class RecordPath:
     """A pipeline function with the steps around it that every engine runs the same way."""
 
-    def __init__(self, pipeline: PipelineFn, *, max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
+    def __init__(self, pipeline: PipelineFn, *, max_output_bytes: int | None = MAX_OUTPUT_BYTES) -> None:
+        """``max_output_bytes=None``: the engine checks each output's size where it encodes it (the Flink SQL
+        path, in Java: ``kinesis_record_fit``, with this reason), so the path does not check it twice."""
         self.pipeline = pipeline
         self.max_output_bytes = max_output_bytes
 
@@ -104,7 +106,7 @@ class RecordPath:
             if not isinstance(output, Record):
                 return Rejected("PipelineOutputError", f"the pipeline returned a {type(output).__name__}, not a "
                                 "Record", "output")
-            if _size_bound(output) <= self.max_output_bytes:
+            if self.max_output_bytes is None or _size_bound(output) <= self.max_output_bytes:
                 continue  # the common case: surely small enough, so not encoded here (sinks encode it)
             size = len(to_avro(output)) + len(output.partition_key.encode("utf-8"))
             if size > self.max_output_bytes:

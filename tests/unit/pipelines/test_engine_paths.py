@@ -100,3 +100,15 @@ async def test_a_mask_that_fails_withholds_the_data_but_keeps_the_letter(tmp_pat
     assert letter.data == b"" and store.withheld == 1
     assert letter.reason.startswith("field 'ssn': not valid UTF-8") and "withheld" in letter.reason
     assert (letter.error_type, letter.source) == ("MaskingError", "kinesis:s/shard/1")
+
+
+def test_a_path_whose_engine_checks_sizes_itself_leaves_an_oversized_output_to_it():
+    """The Flink SQL path checks each output's size in Java (``kinesis_record_fit``, the same reason as above),
+    so its Python step does not measure it again."""
+    from pipelines.engine import RecordPath, Rejected
+    from pipelines.records import from_avro
+
+    record = from_avro(envelope("big"))
+    assert isinstance(RecordPath(pipeline).from_record(record), Rejected)
+    outputs = RecordPath(pipeline, max_output_bytes=None).from_record(record)
+    assert [len(output.payload["blob"]) for output in outputs] == [1024 * 1024]
