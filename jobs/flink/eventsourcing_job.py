@@ -224,8 +224,7 @@ class ApplyEvents(KeyedProcessFunction):
         if entry is not None:
             self.cache.move_to_end(key)
             return entry
-        known = self.known.buckets.get(self.bucket_id)
-        if known is not None and key not in known:
+        if self.known.is_new(self.bucket_id, key):
             return None  # a new aggregate: no state to read
         stored = self.aggregates.get(key)
         if stored is None:

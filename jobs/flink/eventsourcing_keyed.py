@@ -119,6 +119,11 @@ class KnownIds:
         self.buckets[bucket] = known
         return known
 
+    def is_new(self, bucket: int, key: str) -> bool:
+        """Whether ``key`` surely has no state: the bucket's set is complete and lacks it."""
+        known = self.buckets.get(bucket)
+        return known is not None and key not in known
+
     def add(self, bucket: int, key: str) -> set[str] | None:
         """``key`` has state now; the bucket's set after (None once past the limit, or never kept)."""
         known = self.buckets.get(bucket)

@@ -95,8 +95,9 @@ def test_known_ids_past_the_limit_drop_a_bucket_s_set_rather_than_miss_an_id():
     assert known.of(1, lambda: iter(["a", "b"])) == {"a", "b"}
     assert known.of(1, lambda: iter(["never read again"])) == {"a", "b"}
     assert known.add(1, "c") == {"a", "b", "c"} and known.count == 3
+    assert known.is_new(1, "z") and not known.is_new(1, "c") and not known.is_new(9, "z")  # 9: never read
     assert known.add(1, "d") is None and known.of(1, lambda: iter([])) is None  # dropped, not cut short
-    assert known.count == 0
+    assert known.count == 0 and not known.is_new(1, "z")  # a dropped set says nothing: its ids are read
     assert known.of(2, lambda: iter(["e", "f", "g", "h"])) is None  # too many to keep from the start
     assert known.of(3, lambda: iter(["i"])) == {"i"} and known.add(3, "i") == {"i"} and known.count == 1
     assert KnownIds(0).of(1, lambda: iter(["a"])) is None
