@@ -60,7 +60,7 @@ class RunPipeline(TableFunction):
             yield _refused(Rejected("PipelineOutputError", "the pipeline returned sink items; a table takes "
                                     "records", "output"))
             return
-        for r in outcome:  # tuples: PyFlink takes a table function's rows as they are (a Row costs ~1 us)
+        for r in outcome:  # tuples, not Rows: PyFlink reads either into a list, and a Row costs ~1 us to build
             yield (r.id, r.type, r.source, r.event_time, r.partition_key, r.schema, payload_to_json(r.payload),
                    None, None)
 
