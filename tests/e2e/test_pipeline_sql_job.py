@@ -1,5 +1,6 @@
 """The pipeline job on the SQL path end to end on the local stack: the README's click pipeline gives what every
-engine gives (outputs, dead letters and their reasons), and ``pipeline = none`` passes records as they are."""
+engine gives (outputs, dead letters and their reasons, an output too large for Kinesis among them), and
+``pipeline = none`` passes records as they are."""
 from __future__ import annotations
 
 import io
@@ -17,13 +18,16 @@ from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data
 from pipelines.engine import RecordPath, Rejected
-from pipelines.examples.clicks import enrich_clicks
 from pipelines.records import from_avro, read_avro_file
-from tests.unit.pipelines.test_example_pipeline import CLICKS
+from tests.e2e.job_pipelines import padded_clicks
+from tests.unit.pipelines.test_example_pipeline import CLICKS, click
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOT_AN_ENVELOPE = b"not an envelope: jane@example.com"
+TOO_LARGE_OUT = click(6, page="/pricing", agent="Mozilla/5.0", pad=1_100_000)
+"""A small record that ``padded_clicks`` makes an output of over 1 MiB: Java refuses it (the Python step leaves
+sizes to the engine), with the reason every engine gives."""
 
 
 def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None, *,
@@ -67,12 +71,13 @@ def run_job(tmp_path: Path, pipeline: str, extra: dict[str, str] | None = None, 
 @pytest.fixture(scope="module")
 def clicks(local_stack, tmp_path_factory):
     build_connector_jar()
-    return run_job(tmp_path_factory.mktemp("pipeline-sql"), "pipelines.examples.clicks:enrich_clicks",
-                   {"dead_letter.mask": "pipelines.pii.dead_letters:mask_dead_letter"})
+    return run_job(tmp_path_factory.mktemp("pipeline-sql"), "tests.e2e.job_pipelines:padded_clicks",
+                   {"dead_letter.mask": "pipelines.pii.dead_letters:mask_dead_letter"},
+                   more_records=[TOO_LARGE_OUT])
 
 
 def test_the_click_pipeline_writes_what_every_engine_writes_to_the_stream_and_s3(clicks):
-    outcomes = [RecordPath(enrich_clicks).from_bytes(data) for data in CLICKS]
+    outcomes = [RecordPath(padded_clicks).from_bytes(data) for data in CLICKS + [TOO_LARGE_OUT]]
     expected = sorted((r for outcome in outcomes if not isinstance(outcome, Rejected) for r in outcome),
                       key=lambda r: r.id)
     assert [r.id for r in expected] == ["c1", "c3", "c5"]
@@ -80,8 +85,9 @@ def test_the_click_pipeline_writes_what_every_engine_writes_to_the_stream_and_s3
 
 
 def test_refused_and_malformed_records_are_dead_letters_with_every_engine_s_reason_and_position(clicks):
-    outcomes = [RecordPath(enrich_clicks).from_bytes(data) for data in CLICKS + [NOT_AN_ENVELOPE]]
+    outcomes = [RecordPath(padded_clicks).from_bytes(data) for data in CLICKS + [NOT_AN_ENVELOPE, TOO_LARGE_OUT]]
     expected = sorted((r.error_type, r.reason) for r in outcomes if isinstance(r, Rejected))
+    assert "RecordTooLarge" in dict(expected), expected
     assert sorted((letter.error_type, letter.reason) for letter in clicks["letters"]) == expected
     assert all(letter.source.startswith(f"kinesis:{clicks['source']}/shardId-") for letter in clicks["letters"])
     assert not any(b"jane@example.com" in letter.data for letter in clicks["letters"]), "dead_letter.mask ran"
