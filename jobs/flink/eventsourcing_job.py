@@ -13,9 +13,10 @@ What runs where:
   does; a payload that is no event is a dead letter with the reason the file mode gives) and runs
   ``EventSourcingPattern``'s rules over the one aggregate of its id (``KeyedPattern``): order, deduplicate, hold
   behind a gap, apply, derive.  The bucket's keyed state is a map by aggregate id (pickled
-  ``Aggregate.to_state()``, the version its projection item was last sent at, and its share of the totals not
-  yet sent), written once a batch for each aggregate the batch changed, and the bucket's own bookkeeping (which
-  aggregates changed since their item was sent, which hold events behind a gap and until when); a bounded LRU of
+  ``Aggregate.to_state()``), written once a batch for each aggregate the batch changed, and the bucket's own
+  bookkeeping: which aggregates changed version since their item was sent, the totals' deltas not yet sent (by
+  group), which aggregates hold events behind a gap and until when.  A flush so writes the bucket's value once,
+  not each aggregate it sends again (it wrote most aggregates twice a tick, a fifth of the Python step); a bounded LRU of
   decoded aggregates saves reading and decoding them again (keyed state stays the record of truth: a restore
   starts with an empty cache, and every change is written through).  A batch's derived events leave as one
   batch in columns, handed on row by row in Java (``unbatch``).
@@ -90,29 +91,15 @@ def dead_letters(runtime_context: RuntimeContext) -> DeadLetters:
     return DeadLetters(runtime_context.get_metrics_group(), "shardline_es_dead_letters", DeadLetterMask())
 
 
-class _Entry:
-    """An aggregate's keyed state, decoded: the aggregate, the version its projection item was last sent at, and
-    the totals' deltas not yet sent (group -> amount)."""
-
-    __slots__ = ("aggregate", "projected", "pending")
-
-    def __init__(self, aggregate: Aggregate, projected: int = 0, pending: dict | None = None) -> None:
-        self.aggregate, self.projected, self.pending = aggregate, projected, pending if pending is not None else {}
-
-    @property
-    def dirty(self) -> bool:
-        return self.aggregate.version != self.projected or bool(self.pending)
-
-
 class _Bucket:
     """A bucket's own keyed state, decoded: what its timers act on."""
 
-    __slots__ = ("dirty", "deadlines", "tick", "ending", "buckets")
+    __slots__ = ("dirty", "deadlines", "tick", "ending", "buckets", "pending")
 
     def __init__(self, dirty: dict | None = None, deadlines: dict | None = None, tick: int = 0,
-                 ending: bool = False, buckets: int | None = None) -> None:
+                 ending: bool = False, buckets: int | None = None, pending: dict | None = None) -> None:
         self.dirty: dict[str, None] = dirty if dirty is not None else {}
-        """Aggregates changed since their projection item (and totals' deltas) were sent, in order of change."""
+        """Aggregates whose version changed since their projection item was sent, in order of change."""
         self.deadlines: dict[str, int] = deadlines if deadlines is not None else {}
         """Aggregates holding events behind a gap -> when the gap times out (epoch ms)."""
         self.tick = tick
@@ -121,9 +108,13 @@ class _Bucket:
         """Whether the bucket's end-of-input timer is registered (once a bucket: each registration is a message)."""
         self.buckets = buckets
         """``apply.buckets`` when the state was written: an aggregate's state is found by its bucket."""
+        self.pending: dict[str, Decimal] = {group: Decimal(delta) for group, delta in (pending or {}).items()}
+        """What the totals gain per group from the changes not yet sent (sent, and cleared, with the items)."""
 
     def state(self) -> tuple:
-        return self.dirty, self.deadlines, self.tick, self.ending, self.buckets
+        # Deltas as text: pickle writes a Decimal through its __reduce__ (2.7 us of the 4.9 a store took).
+        return (self.dirty, self.deadlines, self.tick, self.ending, self.buckets,
+                {group: str(delta) for group, delta in self.pending.items()})
 
 
 class _LruCache(OrderedDict):
@@ -219,27 +210,38 @@ class ApplyEvents(KeyedProcessFunction):
 
     # --- state (of the current bucket) ------------------------------------------------------------------------
 
-    def _load(self, key: str) -> _Entry | None:
-        entry = self.cache.get(key)
-        if entry is not None:
+    def _load(self, key: str) -> Aggregate | None:
+        aggregate = self.cache.get(key)
+        if aggregate is not None:
             self.cache.move_to_end(key)
-            return entry
+            return aggregate
         if self.known.is_new(self.bucket_id, key):
             return None  # a new aggregate: no state to read
         stored = self.aggregates.get(key)
         if stored is None:
             return None
-        state, projected, pending = self._loads(stored)
-        entry = _Entry(Aggregate.from_state(state), projected,
-                       {group: Decimal(delta) for group, delta in pending.items()})
-        self.cache.keep(key, entry)
-        return entry
+        state = self._loads(stored)
+        if type(state) is tuple:
+            return self._upgrade(key, *state)
+        aggregate = Aggregate.from_state(state)
+        self.cache.keep(key, aggregate)
+        return aggregate
 
-    def _store(self, key: str, entry: _Entry) -> None:
-        # Deltas as text: pickle writes a Decimal through its __reduce__ (2.7 us of the 4.9 a store took).
-        pending = {group: str(delta) for group, delta in entry.pending.items()}
-        self.aggregates.put(key, self._dumps((entry.aggregate.to_state(), entry.projected, pending), 5))
-        self.cache.keep(key, entry)
+    def _upgrade(self, key: str, state: dict, projected: int, pending: dict) -> Aggregate:
+        """An aggregate kept as ``(state, version sent, totals' deltas not sent)`` (state from before the bucket kept
+        the deltas): its deltas move to its bucket (its bucket lists it as changed already) and it is stored anew,
+        so they are counted once."""
+        bucket = self.buckets[self.bucket_id]
+        for group, delta in pending.items():
+            bucket.pending[group] = bucket.pending.get(group, 0) + Decimal(delta)
+        aggregate = Aggregate.from_state(state)
+        self._store(key, aggregate)
+        self._store_bucket(bucket)
+        return aggregate
+
+    def _store(self, key: str, aggregate: Aggregate) -> None:
+        self.aggregates.put(key, self._dumps(aggregate.to_state(), 5))
+        self.cache.keep(key, aggregate)
         self.known.add(self.bucket_id, key)
 
     def _enter(self, bucket_id: int) -> _Bucket:
@@ -275,7 +277,7 @@ class ApplyEvents(KeyedProcessFunction):
         timers = ctx.timer_service()
         now_ms = timers.current_processing_time()
         now, keyed, fingerprint_of = now_ms / 1000, self.keyed, fingerprint
-        touched: dict[str, _Entry] = {}
+        touched: dict[str, Aggregate] = {}
         derived = _Columns()
         changed = False
         for payload, error, record, source in zip(*batch):
@@ -289,23 +291,23 @@ class ApplyEvents(KeyedProcessFunction):
                 yield DEAD_LETTERS, self.letters.letter(self._rejection(exc, "validate"), source, record)
                 continue
             key = event.aggregate_id
-            entry = touched.get(key) or self._load(key)
-            before = entry.aggregate if entry is not None else None
+            before = touched.get(key) or self._load(key)
             before_print = fingerprint_of(before)
-            before_state = before.state if before is not None else None
-            before_deadline = keyed.deadline_ms(before) if before is not None else None
+            if before is not None:
+                before_state, before_version, before_deadline = before.state, before.version, \
+                    keyed.deadline_ms(before)
+            else:
+                before_state, before_version, before_deadline = None, 0, None
             aggregate, outputs = keyed.on_event(before, event, now)
             if outputs:
                 yield from self._route(outputs, event.event_id, source, record, derived)
             if aggregate is None or fingerprint_of(aggregate) == before_print:
                 continue
-            if entry is None:
-                entry = _Entry(aggregate)
-            entry.aggregate = aggregate
             if self.totals:
-                pending = entry.pending
+                pending = bucket.pending
                 for group, delta in keyed.deltas(before_state, aggregate.state):
                     pending[group] = pending.get(group, 0) + delta
+                    changed = True
             deadline = keyed.deadline_ms(aggregate)
             if deadline != before_deadline:
                 if deadline is None:
@@ -314,14 +316,14 @@ class ApplyEvents(KeyedProcessFunction):
                     bucket.deadlines[key] = deadline
                     timers.register_processing_time_timer(deadline)
                 changed = True
-            if entry.dirty and key not in bucket.dirty:
+            if aggregate.version != before_version and key not in bucket.dirty:
                 bucket.dirty[key] = None
                 changed = True
-            touched[key] = entry
+            touched[key] = aggregate
         if derived:
             yield DERIVED, derived.row()
-        for key, entry in touched.items():
-            self._store(key, entry)
+        for key, aggregate in touched.items():
+            self._store(key, aggregate)
         if bucket.dirty:
             if not self.flush_ms:
                 yield from self._flush(bucket)
@@ -346,18 +348,18 @@ class ApplyEvents(KeyedProcessFunction):
         derived = _Columns()
         due = [key for key, deadline in bucket.deadlines.items() if ending or deadline <= timestamp]
         for key in due:
-            entry = self._load(key)
+            aggregate = self._load(key)
             deadline = None
-            if entry is not None:
-                aggregate = entry.aggregate
+            if aggregate is not None:
                 if aggregate.held:
+                    version = aggregate.version
                     outputs = self.keyed.finish(key, aggregate, now) if ending else self.keyed.tick(key, aggregate,
                                                                                                   now)
                     yield from self._route(outputs, None, self.held_source, b"", derived)
-                    self._store(key, entry)
+                    self._store(key, aggregate)
+                    if aggregate.version != version:
+                        bucket.dirty[key] = None
                 deadline = self.keyed.deadline_ms(aggregate)
-                if entry.dirty:
-                    bucket.dirty[key] = None
             if deadline is None:
                 del bucket.deadlines[key]
             elif deadline != bucket.deadlines[key]:
@@ -365,32 +367,26 @@ class ApplyEvents(KeyedProcessFunction):
                 ctx.timer_service().register_processing_time_timer(deadline)
         if derived:
             yield DERIVED, derived.row()
-        flushed = bool(bucket.dirty)
+        flushed = bool(bucket.dirty or bucket.pending)
         if flushed:
             yield from self._flush(bucket)
         if due or flushed:
             self._store_bucket(bucket)
 
     def _flush(self, bucket: _Bucket):
-        """The bucket's changed projection items (one batch in columns) and its totals' deltas, summed by group."""
-        rows, deltas = _Columns(), {}
+        """The bucket's changed projection items (one batch in columns) and its totals' deltas, by group; the
+        caller stores the bucket, emptied of both."""
+        rows = _Columns()
         for key in bucket.dirty:
-            entry = self._load(key)
-            if entry is None:
+            aggregate = self._load(key)
+            if aggregate is None:
                 continue
-            aggregate = entry.aggregate
-            if aggregate.version != entry.projected:
-                changed = self.keyed.projection(key, aggregate)
-                if changed is not None:
-                    status = changed.status
-                    rows.add(changed.aggregate_id, changed.version, None if status is None else str(status),
-                             self._projection_record(changed).payload["state"], changed.occurred_at)
-                entry.projected = aggregate.version
-            for group, delta in entry.pending.items():
-                deltas[group] = deltas.get(group, 0) + delta
-            entry.pending = {}
-            self._store(key, entry)
-        bucket.dirty = {}
+            changed = self.keyed.projection(key, aggregate)
+            if changed is not None:
+                status = changed.status
+                rows.add(changed.aggregate_id, changed.version, None if status is None else str(status),
+                         self._projection_record(changed).payload["state"], changed.occurred_at)
+        deltas, bucket.dirty, bucket.pending = bucket.pending, {}, {}
         if rows:
             yield rows.row()
         for group, delta in deltas.items():

@@ -1,12 +1,13 @@
 """The event-sourcing Flink job keeps each aggregate's state under its bucket: a restore with another
 ``apply.buckets`` would look for it in the wrong one, so it fails, naming the count the state was kept in; what
-it stores of an aggregate is what a restore reads back; and a new aggregate's first event reads no state."""
+it stores of an aggregate (and a bucket of its unsent deltas) is what a restore reads back, older state
+included; and a new aggregate's first event reads no state."""
 import pickle
 from decimal import Decimal
 
 import pytest
 
-from jobs.flink.eventsourcing_job import ApplyEvents, _Bucket, _Entry, _LruCache
+from jobs.flink.eventsourcing_job import ApplyEvents, _Bucket, _LruCache
 from jobs.flink.eventsourcing_keyed import KnownIds
 from pipelines.eventsourcing.aggregates import Aggregate
 from pipelines.eventsourcing.config import EventSourcingConfig
@@ -54,17 +55,34 @@ class KeptMap(dict):
         return super().get(key, default)
 
 
-def test_an_aggregate_and_its_unsent_deltas_read_back_from_keyed_state_as_they_were_stored():
+def test_an_aggregate_and_its_bucket_s_unsent_deltas_read_back_from_keyed_state_as_they_were_stored():
     apply = apply_events(32, None)
     apply.aggregates, apply.cache, apply._dumps = KeptMap(), _LruCache(0), pickle.dumps  # no cache: as restored
     apply.known, apply.bucket_id = KnownIds(0), None
     aggregate = Aggregate({"balance": "10.50", "owner": "o", "branch": "north"}, version=3, updated_at=7)
-    apply._store("acct-1", _Entry(aggregate, projected=2, pending={"north": Decimal("-0.10"), "south": Decimal(5)}))
-    loaded = apply._load("acct-1")
-    assert (loaded.aggregate, loaded.projected, loaded.pending) == (
-        aggregate, 2, {"north": Decimal("-0.10"), "south": Decimal(5)})
-    assert all(type(delta) is Decimal for delta in loaded.pending.values())
+    apply._store("acct-1", aggregate)
+    assert apply._load("acct-1") == aggregate
     assert apply._load("acct-2") is None
+    bucket = _Bucket({"acct-1": None}, pending={"north": Decimal("-0.10"), "south": Decimal(5)}, buckets=32)
+    kept = _Bucket(*pickle.loads(pickle.dumps(bucket.state())))
+    assert (kept.dirty, kept.pending) == ({"acct-1": None}, {"north": Decimal("-0.10"), "south": Decimal(5)})
+    assert all(type(delta) is Decimal for delta in kept.pending.values())
+
+
+def test_an_aggregate_kept_with_its_own_unsent_deltas_moves_them_to_its_bucket_once():
+    """State from before the bucket kept the deltas: ``(state, version sent, deltas not sent)`` an aggregate."""
+    kept = KeptMap()
+    aggregate = Aggregate({"balance": "10.50", "owner": "o", "branch": "north"}, version=3, updated_at=7)
+    kept["acct-1"] = pickle.dumps((aggregate.to_state(), 2, {"north": "-0.10"}))
+    apply = restored(0, kept)
+    apply.bucket_state = Kept(pickle.dumps(_Bucket({"acct-1": None}, buckets=32).state()[:5]))  # the old bucket
+    written = []
+    apply._store_bucket = lambda bucket: written.append(bucket.state())
+    bucket = apply._enter(5)
+    assert apply._load("acct-1") == aggregate and bucket.pending == {"north": Decimal("-0.10")}
+    apply.cache.clear()
+    assert apply._load("acct-1") == aggregate and bucket.pending == {"north": Decimal("-0.10")}  # counted once
+    assert pickle.loads(kept["acct-1"]) == aggregate.to_state() and written[-1][5] == {"north": "-0.10"}
 
 
 def restored(known_ids: int, kept: KeptMap) -> ApplyEvents:
@@ -77,14 +95,14 @@ def restored(known_ids: int, kept: KeptMap) -> ApplyEvents:
 
 def test_a_new_aggregate_reads_no_state_once_its_bucket_s_ids_are_known():
     kept = KeptMap()
-    restored(0, kept)._store("acct-1", _Entry(Aggregate({"balance": "1"}, version=1)))
+    restored(0, kept)._store("acct-1", Aggregate({"balance": "1"}, version=1))
     apply = restored(100, kept)
     apply._enter(5)
-    assert apply._load("acct-1").aggregate.version == 1 and kept.gets == 1  # known: read
+    assert apply._load("acct-1").version == 1 and kept.gets == 1  # known: read
     assert apply._load("acct-2") is None and kept.gets == 1  # new: nothing to read
-    apply._store("acct-2", _Entry(Aggregate({"balance": "2"}, version=1)))
+    apply._store("acct-2", Aggregate({"balance": "2"}, version=1))
     apply.cache.clear()
-    assert apply._load("acct-2").aggregate.version == 1 and kept.gets == 2  # stored since: known, read
+    assert apply._load("acct-2").version == 1 and kept.gets == 2  # stored since: known, read
     without = restored(0, kept)
     without._enter(5)
     assert without._load("acct-3") is None and kept.gets == 3  # ids not kept: every miss is read
