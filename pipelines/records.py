@@ -290,6 +290,19 @@ def _orjson_writes_as_json(payload: dict) -> bool:
     return True
 
 
+def loads_as_json(text: str) -> Any:
+    """``json.loads(text)``: read by orjson when it holds a flat object of plain values (``_plain_values``),
+    where the two read the same (0.2 against 2.2 us an event's ``data``), else by ``json``, which also raises
+    the ``ValueError`` for text that is no JSON."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        data = None
+    if type(data) is dict and _plain_values(data):
+        return data
+    return json.loads(text)
+
+
 def payload_from_json(text: str) -> Payload:
     """The payload that JSON text holds (``payload_to_json``'s inverse); ``RecordValidationError`` if none.
 

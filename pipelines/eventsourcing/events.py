@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.errors import FieldError
+from pipelines.records import loads_as_json
 from pipelines.times import epoch_ms
 
 MAX_VERSION = 2**63 - 1
@@ -101,7 +102,7 @@ def _data(value: Any) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads_as_json(value)
         except ValueError:
             raise EventError("data", "must be a map (or its JSON text)") from None
     if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):

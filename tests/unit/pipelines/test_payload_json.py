@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from pipelines.records import RecordValidationError, payload_from_json, payload_to_json
+from pipelines.records import RecordValidationError, loads_as_json, payload_from_json, payload_to_json
 
 
 def reference(payload: dict) -> str:
@@ -48,3 +48,20 @@ def test_reading_gives_json_s_values_and_the_same_refusals():
                          ("[1]", "must be bytes or an object"), ("x", "is not JSON")]:
         with pytest.raises(RecordValidationError, match=reason):
             payload_from_json(text)
+
+
+@pytest.mark.parametrize("text", [
+    '{"amount":"1230.63"}', '{"a":1,"a":2}', '{"n":18446744073709551615}', '{"n":123456789012345678901234}',
+    '{"x":1e400}', '{"x":NaN}', '{"s":"\\ud800"}', '{"nested":{"a":[1.5]}}', '[1,2]', '"text"', '7', '{}',
+    '{"x":0.1,"y":-0.0,"z":null,"b":false}'])
+def test_loads_as_json_reads_what_json_reads(text):
+    expected = json.loads(text)
+    assert repr(loads_as_json(text)) == repr(expected)  # repr: NaN, and an int is not its float
+
+
+@pytest.mark.parametrize("text", ["", "{", "{'a': 1}", '{"a":1}x', "\ufeff{}"])
+def test_loads_as_json_refuses_what_json_refuses(text):
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        loads_as_json(text)
