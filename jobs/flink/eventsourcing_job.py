@@ -294,10 +294,9 @@ class ApplyEvents(KeyedProcessFunction):
             before = touched.get(key) or self._load(key)
             before_print = fingerprint_of(before)
             if before is not None:
-                before_state, before_version, before_deadline = before.state, before.version, \
-                    keyed.deadline_ms(before)
+                before_version, before_deadline = before.version, keyed.deadline_ms(before)
             else:
-                before_state, before_version, before_deadline = None, 0, None
+                before_version, before_deadline = 0, None
             aggregate, outputs = keyed.on_event(before, event, now)
             if outputs:
                 yield from self._route(outputs, event.event_id, source, record, derived)
@@ -305,7 +304,7 @@ class ApplyEvents(KeyedProcessFunction):
                 continue
             if self.totals:
                 pending = bucket.pending
-                for group, delta in keyed.deltas(before_state, aggregate.state):
+                for group, delta in keyed.deltas():
                     pending[group] = pending.get(group, 0) + delta
                     changed = True
             deadline = keyed.deadline_ms(aggregate)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from pipelines.eventsourcing.aggregates import Aggregate
 from pipelines.eventsourcing.config import EventSourcingConfig
@@ -72,12 +72,10 @@ class KeyedPattern:
             return None
         return math.floor((aggregate.blocked_since + self.gap_timeout_s) * 1000) + 1
 
-    def deltas(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tuple[str, Decimal]]:
-        """What the totals gain per group when an aggregate's state goes from ``before`` to ``after``
-        (``EventSourcingPattern.total_changes``)."""
-        if before is after:
-            return []
-        return list(self.pattern.total_changes(before, after).items())
+    def deltas(self) -> list[tuple[str, Decimal]]:
+        """What the last ``on_event`` added to the totals per group: its applied events' changes, one by one, as
+        the pattern counts them (``EventSourcingPattern.total_changes``), summed."""
+        return list(self.pattern.branch_totals().items())
 
 
 def fingerprint(aggregate: Aggregate | None) -> tuple:

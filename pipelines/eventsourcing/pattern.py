@@ -276,8 +276,10 @@ class EventSourcingPattern:
 
     def focus(self, aggregate_id: str, aggregate: Aggregate | None) -> None:
         """Hold this one aggregate and nothing else (an engine that keeps each aggregate in keyed state, the
-        Flink job): the next call's outputs are about it alone, gap timeouts included."""
+        Flink job): the next call's outputs are about it alone, gap timeouts included, and ``branch_totals``
+        is what its changes from now on add to each group."""
         self.aggregates = {}
+        self._totals = {}
         self._deadlines = []
         if aggregate is not None:
             self.adopt(aggregate_id, aggregate)

@@ -34,12 +34,11 @@ def test_one_aggregate_at_a_time_through_keyed_state_gives_the_pattern_s_outputs
         expected.extend(pattern.on_event(event))
         stored = state.get(event.aggregate_id)
         aggregate = Aggregate.from_state(pickle.loads(stored)) if stored is not None else None  # as restored
-        before = aggregate.state if aggregate is not None else None
         aggregate, outputs = keyed.on_event(aggregate, event, 100.0)
         got.extend(outputs)
         if aggregate is not None:
             state[event.aggregate_id] = pickle.dumps(aggregate.to_state())
-            for group, delta in keyed.deltas(before, aggregate.state):
+            for group, delta in keyed.deltas():
                 totals[group] += delta
     expected.extend(pattern.finish())
     for key in sorted(state):
@@ -71,11 +70,22 @@ def test_a_gap_times_out_at_its_deadline_and_not_before():
 
 def test_deltas_follow_an_aggregate_into_its_group():
     keyed = KeyedPattern(EventSourcingConfig())
-    unopened = {"balance": "0.00", "branch": None}
-    assert keyed.deltas(unopened, {"balance": "0.00", "branch": "north"}) == [("north", Decimal("0.00"))]
-    assert keyed.deltas({"balance": "5.00", "branch": "north"}, {"balance": "7.50", "branch": "north"}) == [
-        ("north", Decimal("2.50"))]
-    assert keyed.deltas({"balance": "5.00", "branch": "north"}, {"balance": "5.00", "branch": "south"}) == [
-        ("north", Decimal("-5.00")), ("south", Decimal("5.00"))]
+
+    def event(version, kind, **data):
+        return parse_event({"aggregate_id": "a", "aggregate_type": "Account", "version": version,
+                            "event_id": f"e{version}", "type": kind, "occurred_at": version, "data": data})
+    aggregate, _ = keyed.on_event(None, event(1, "AccountOpened", owner="o", branch="north"), 1.0)
+    assert keyed.deltas() == [("north", Decimal("0.00"))]  # listed as it enters, as branch_totals lists it
+    aggregate, _ = keyed.on_event(aggregate, event(2, "Deposited", amount="7.50"), 2.0)
+    assert keyed.deltas() == [("north", Decimal("7.50"))]
+    aggregate, _ = keyed.on_event(aggregate, event(2, "Deposited", amount="7.50"), 3.0)  # a duplicate
+    assert keyed.deltas() == []
+    aggregate, _ = keyed.on_event(aggregate, event(4, "Withdrawn", amount="2.50"), 4.0)  # held behind a gap
+    assert keyed.deltas() == []
+    aggregate, _ = keyed.on_event(aggregate, event(3, "Deposited", amount="1.00"), 5.0)  # fills it: both apply
+    assert keyed.deltas() == [("north", Decimal("-1.50"))] and aggregate.version == 4
+    changes = EventSourcingPattern().total_changes  # each step's, as the pattern counts it
+    assert changes({"balance": "5.00", "branch": "north"}, {"balance": "5.00", "branch": "south"}) == {
+        "north": Decimal("-5.00"), "south": Decimal("5.00")}
     same = {"balance": "1.00", "branch": "x"}
-    assert keyed.deltas(same, same) == [] and keyed.deltas(same, dict(same)) == []
+    assert changes(same, same) == {} and changes(same, dict(same)) == {}
