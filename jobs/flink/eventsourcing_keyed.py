@@ -2,7 +2,8 @@
 
 ``KeyedPattern`` is what the Flink job's keyed operator (``jobs.flink.eventsourcing_job.ApplyEvents``) calls: it
 hands over the aggregate of its current key, read from keyed state, and gets back the aggregate to store and the
-outputs, the pattern's own (a test runs both over the same events).
+outputs, the pattern's own but its ``StateChanged`` (the job writes ``projection`` once a tick; a test runs both
+over the same events).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class KeyedPattern:
 
     def __init__(self, config: EventSourcingConfig) -> None:
         self.clock = ProcessingClock()
-        self.pattern = EventSourcingPattern(config, clock=self.clock)
+        # No StateChanged an event: the job reads an aggregate's projection when it writes it, once a tick.
+        self.pattern = EventSourcingPattern(config, clock=self.clock, state_changes=False)
         self.gap_timeout_s = config.gap_timeout_s
 
     def _current(self, aggregate_id: str, aggregate: Aggregate | None, now: float) -> EventSourcingPattern:

@@ -126,8 +126,11 @@ class EventSourcingStats:
 
 class EventSourcingPattern:
     def __init__(self, config: EventSourcingConfig = EventSourcingConfig(), domain: Domain | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, *, state_changes: bool = True) -> None:
+        """``state_changes=False``: no ``StateChanged`` an event, for an engine that reads each changed aggregate's
+        ``projection`` when it writes (the Flink job, once a tick)."""
         self.config = config
+        self.state_changes = state_changes
         self.domain = domain if domain is not None else bank_domain(config.large_withdrawal)
         self.clock = clock
         self.stats = EventSourcingStats()
@@ -304,8 +307,9 @@ class EventSourcingPattern:
             refused = rejection(exc, "pipeline")
             outputs.append(self._rejected(EventRejected(refused.error_type, refused.reason, refused.step, event)))
             # The state is as it was, at the version the refusal consumed: a store keeps versions as they are.
-            outputs.append(StateChanged(event.aggregate_id, event.version, domain.view(before), domain.status(before),
-                                        aggregate.updated_at))
+            if self.state_changes:
+                outputs.append(StateChanged(event.aggregate_id, event.version, domain.view(before),
+                                            domain.status(before), aggregate.updated_at))
             return
         aggregate.consume(event, self.config.remembered_event_ids)
         aggregate.state = after
@@ -313,8 +317,9 @@ class EventSourcingPattern:
         self._count_totals(before, after)
         self.stats.applied += 1
         self.stats.derived += len(derived)
-        outputs.append(StateChanged(event.aggregate_id, event.version, domain.view(after), domain.status(after),
-                                    event.occurred_at))
+        if self.state_changes:
+            outputs.append(StateChanged(event.aggregate_id, event.version, domain.view(after), domain.status(after),
+                                        event.occurred_at))
         of_type: dict[str, int] = {}
         for derived_type, data in derived:
             n = of_type[derived_type] = of_type.get(derived_type, 0) + 1
