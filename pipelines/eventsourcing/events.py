@@ -74,7 +74,11 @@ def parse_event(payload: Any) -> Event:
             raise EventError("payload", "is neither a map nor the JSON text of an object") from None
     if not isinstance(payload, Mapping):
         raise EventError("payload", "is neither a map nor the JSON text of an object")
-    aggregate_id, aggregate_type, event_id, event_type = (_name(payload, key) for key in _NAMES)
+    get = payload.get
+    aggregate_id, aggregate_type, event_id, event_type = names = (get("aggregate_id"), get("aggregate_type"),
+                                                                  get("event_id"), get("type"))
+    if not all(type(name) is str and name and name.isascii() for name in names):
+        aggregate_id, aggregate_type, event_id, event_type = (_name(payload, key) for key in _NAMES)
     version = payload.get("version")
     if version is None:
         raise EventError("version", "is required")
@@ -105,6 +109,8 @@ def _data(value: Any) -> dict[str, Any]:
             value = loads_as_json(value)
         except ValueError:
             raise EventError("data", "must be a map (or its JSON text)") from None
+        if type(value) is dict:
+            return value  # new, and JSON's keys are text
     if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
         raise EventError("data", "must be a map (or its JSON text)")
     return dict(value)

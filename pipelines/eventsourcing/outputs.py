@@ -36,24 +36,32 @@ def state_line(changed: StateChanged) -> dict[str, Any]:
 
 
 def derived_record(derived: DerivedEvent) -> Record:
-    """The envelope of a derived event for its output stream.  Its payload is an event as
-    ``pipelines.eventsourcing.events.parse_event`` reads it (``data`` as JSON text, the envelope's payload
-    being flat), plus the id of the event it derives from."""
-    payload = {"aggregate_id": derived.aggregate_id, "aggregate_type": derived.aggregate_type,
-               "version": derived.version, "event_id": derived.event_id, "type": derived.type,
-               "occurred_at": derived.occurred_at, "source_event_id": derived.source_event_id,
-               "data": _json(derived.data)}
+    """The envelope of a derived event for its output stream (``derived_payload``)."""
     return Record(id=derived.event_id, type=derived.type, source=SOURCE, partition_key=derived.aggregate_id,
-                  event_time=derived.occurred_at, payload=payload)
+                  event_time=derived.occurred_at, payload=derived_payload(derived))
+
+
+def derived_payload(derived: DerivedEvent) -> dict[str, Any]:
+    """A derived event's envelope payload: an event as ``pipelines.eventsourcing.events.parse_event`` reads it
+    (``data`` as JSON text, the envelope's payload being flat), plus the id of the event it derives from."""
+    return {"aggregate_id": derived.aggregate_id, "aggregate_type": derived.aggregate_type,
+            "version": derived.version, "event_id": derived.event_id, "type": derived.type,
+            "occurred_at": derived.occurred_at, "source_event_id": derived.source_event_id,
+            "data": _json(derived.data)}
 
 
 def projection_record(changed: StateChanged) -> Record:
     """The envelope of a projection update for the projection store (an upsert by aggregate id that a store
     applies only over an older version)."""
     payload = {"aggregate_id": changed.aggregate_id, "version": changed.version, "status": changed.status,
-               "state": _json(changed.state)}
+               "state": state_text(changed)}
     return Record(id=f"state:{changed.aggregate_id}:{changed.version}", type=STATE_TYPE, source=SOURCE,
                   partition_key=changed.aggregate_id, event_time=changed.occurred_at, payload=payload)
+
+
+def state_text(changed: StateChanged) -> str:
+    """A projection's state as its record (and a store's item) carries it: JSON text, keys sorted."""
+    return _json(changed.state)
 
 
 def held_event_letter(rejected: Rejected, payload: Any) -> bytes | None:

@@ -89,3 +89,17 @@ def test_deltas_follow_an_aggregate_into_its_group():
         "north": Decimal("-5.00"), "south": Decimal("5.00")}
     same = {"balance": "1.00", "branch": "x"}
     assert changes(same, same) == {} and changes(same, dict(same)) == {}
+
+
+def test_the_flink_job_s_derived_columns_are_the_derived_record_s_fields():
+    from connectors.flink import envelope_row_type
+    from jobs.flink.eventsourcing_job import derived_columns
+    from pipelines.eventsourcing.outputs import derived_record
+    from pipelines.eventsourcing.pattern import DerivedEvent
+    from pipelines.records import payload_to_json
+
+    derived = DerivedEvent("BalanceChanged:e-2", "BalanceChanged", "acct-1", "Account", 2, "e-2", 1767225600000,
+                           {"balance": "12.50", "delta": "12.50"})
+    record = derived_record(derived)
+    expected = {**record.as_dict(), "payload": payload_to_json(record.payload)}
+    assert dict(zip(envelope_row_type().get_field_names(), derived_columns(derived))) == expected

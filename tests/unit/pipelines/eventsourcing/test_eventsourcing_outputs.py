@@ -23,3 +23,4 @@ VALUES = [
 @pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
 def test_the_text_is_json_dumps_s_for_any_value(value):
     assert _json(value) == json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
