@@ -16,9 +16,9 @@ What runs where:
   ``Aggregate.to_state()``), written once a batch for each aggregate the batch changed, and the bucket's own
   bookkeeping: which aggregates changed version since their item was sent, the totals' deltas not yet sent (by
   group), which aggregates hold events behind a gap and until when.  A flush so writes the bucket's value once,
-  not each aggregate it sends again (it wrote most aggregates twice a tick, a fifth of the Python step); a bounded LRU of
-  decoded aggregates saves reading and decoding them again (keyed state stays the record of truth: a restore
-  starts with an empty cache, and every change is written through).  A batch's derived events leave as one
+  not each aggregate it sends again (most were written twice a tick).  A bounded LRU of decoded aggregates saves
+  reading and decoding them again (keyed state stays the record of truth: a restore starts with an empty cache,
+  and every change is written through).  A batch's derived events leave as one
   batch in columns, handed on row by row in Java (``unbatch``).
   Timers, a bucket's: a processing-time timer at ``blocked_since + es.gap_timeout_s`` sends the events held
   behind a gap that stayed open to the dead letters; a processing-time timer on the next tick of
