@@ -5,6 +5,9 @@
 - **Applied events a second per core**: ``EventSourcingPattern.on_payload`` over a seeded bank stream (CPU of
   this process); the local runner's file mode (``shardline es run``) over the same events as envelopes, its
   process's CPU, long file less short one.
+- **The Flink job's Python step in process** (``jobs.flink.eventsourcing_step``, in a process of its own):
+  ``ApplyEvents`` over as many events as the local runner's long file, with in-memory keyed state and timers,
+  against the pattern alone: the step's own cost, steadier than the whole job's.
 - **Rebuild**: the projections as of the stream's end, two ways, in the same run.  The baseline replays every
   event from the start; the contender loads the snapshot taken before the last ``--tail`` share of the
   events (the Avro container an engine stores, from a file) and replays only those.  Both must end in the same
@@ -164,6 +167,14 @@ def runner_rate(config: EventSourcingBenchConfig, workdir: Path) -> dict[str, An
             "events_per_s_per_core": round(1 / median, 1) if median > 0 else None}
 
 
+def python_step_rate(config: EventSourcingBenchConfig) -> dict[str, Any]:
+    """``python -m jobs.flink.eventsourcing_step`` over ``runner_events`` bank events: its JSON."""
+    done = subprocess.run([sys.executable, "-m", "jobs.flink.eventsourcing_step", "--events",
+                           str(config.runner_events), "--repeats", str(config.repeats), "--seed", str(config.seed)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: Path | None = RESULTS_DIR, *,
         plot: bool = True) -> dict[str, Any]:
     started = time.monotonic()
@@ -179,6 +190,8 @@ def run(config: EventSourcingBenchConfig = EventSourcingBenchConfig(), out_dir: 
                   "headline": "rebuild: full replay time / (snapshot load + tail replay) time",
                   "pattern": core_rate(payloads, config.repeats), "local_runner": runner_rate(config, workdir),
                   "rebuild": rebuild(payloads, config, workdir)}
+        step = result["flink_python_step"] = python_step_rate(config)
+        step["to_pattern_cost"] = round(result["pattern"]["events_per_s_per_core"] / step["events_per_s_per_core"], 2)
         if config.engines:
             records = [bank_envelope(p, n, config.seed) for n, p in enumerate(events(config, config.engine_events))]
             with running_local_stack():
@@ -207,6 +220,7 @@ def _plot(result: dict, path: Path) -> None:
     fig, (rates, rebuild_) = plt.subplots(1, 2, figsize=(10, 3.4))
     flink = result.get("flink") or {}
     bars = [("pattern (in process)", result["pattern"], "tab:blue"),
+            ("Flink job's Python step (in process)", result.get("flink_python_step"), "plum"),
             ("local runner, file", result["local_runner"], "tab:orange"),
             ("local runner, stream", result.get("local_runner_stream"), "tab:orange"),
             ("KCL processor", result.get("kcl_processor"), "tab:green"),
