@@ -285,9 +285,15 @@ def _plain_values(data: dict) -> bool:
 
 def _orjson_writes_as_json(payload: dict) -> bool:
     for value in payload.values():
-        if type(value) is float and not (value == 0.0 or 1e-4 <= abs(value) < _INFINITY):
+        if type(value) is float and not orjson_writes_float_as_json(value):
             return False
     return True
+
+
+def orjson_writes_float_as_json(value: float) -> bool:
+    """Whether orjson writes ``value`` as ``json.dumps`` does: not where it is not finite (``json`` writes NaN,
+    orjson null) or under 1e-4 (``1e-05`` against ``0.00001``)."""
+    return value == 0.0 or 1e-4 <= abs(value) < _INFINITY
 
 
 def loads_as_json(text: str) -> Any:

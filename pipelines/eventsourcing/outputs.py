@@ -15,7 +15,6 @@ Both are partitioned by aggregate id, so one aggregate's outputs stay in order o
 from __future__ import annotations
 
 import json
-import math
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ import orjson
 
 from pipelines.engine import Rejected
 from pipelines.eventsourcing.pattern import DerivedEvent, EventRejected, StateChanged
-from pipelines.records import Record
+from pipelines.records import Record, orjson_writes_float_as_json
 
 SOURCE = "shardline.eventsourcing"
 STATE_TYPE = "eventsourcing.state"
@@ -83,13 +82,11 @@ def _json(value: Any) -> str:
     """Compact JSON text with sorted keys, the same from every engine.  orjson writes it ten times faster (0.3
     against 3.4 us an account's state: the Flink job writes two a event) for a flat object of plain values;
     anything else, and what orjson refuses (an integer past 64 bits, a key that is no text), ``json`` writes."""
-    if type(value) is dict and all(type(item) in _ORJSON_AS_JSON or _float_as_json(item) for item in value.values()):
+    if type(value) is dict and all(type(item) in _ORJSON_AS_JSON
+                                   or (type(item) is float and orjson_writes_float_as_json(item))
+                                   for item in value.values()):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError
             pass
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _float_as_json(value: Any) -> bool:
-    return type(value) is float and (value == 0.0 or 1e-4 <= abs(value) < math.inf)
