@@ -133,12 +133,13 @@ def apply_once(texts: list[tuple[str, str]], buckets: int = 32, batch: int = 500
     return time.process_time() - started, outputs
 
 
-def apply_rate(payloads: list[dict], repeats: int) -> dict[str, Any]:
-    """``ApplyEvents`` over ``payloads`` (bank events), ``repeats`` times: CPU a event, median."""
+def apply_rate(payloads: list[dict], repeats: int, seed: int = 0) -> dict[str, Any]:
+    """``ApplyEvents`` over ``payloads`` (bank events, in their envelopes), ``repeats`` times: CPU a event,
+    median."""
     from pipelines.eventsourcing.synthetic import bank_envelope
     from pipelines.records import payload_to_json
 
-    envelopes = [bank_envelope(payload, n, 0) for n, payload in enumerate(payloads)]
+    envelopes = [bank_envelope(payload, n, seed) for n, payload in enumerate(payloads)]
     texts = [(payload_to_json(envelope.payload), envelope.partition_key) for envelope in envelopes]
     runs = [apply_once(texts) for _ in range(repeats)]
     seconds = [cpu for cpu, _ in runs]
@@ -153,16 +154,15 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
-    from pipelines.eventsourcing.synthetic import BankStreamConfig, generate_bank_stream
+    from benchmarks.eventsourcing import EventSourcingBenchConfig, events
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="about this many bank events (50 an account)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
-    stream = generate_bank_stream(BankStreamConfig(accounts=max(1, args.events // 50), transactions=49,
-                                                   seed=args.seed))
-    print(json.dumps(apply_rate([payload for payload, _ in stream.records], args.repeats)))
+    payloads = events(EventSourcingBenchConfig(events=args.events, seed=args.seed))  # the bench's bank stream
+    print(json.dumps(apply_rate(payloads, args.repeats, args.seed)))
 
 
 if __name__ == "__main__":
