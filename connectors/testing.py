@@ -170,13 +170,18 @@ def create_stream(kinesis, name: str, shards: int) -> None:
 
 def read_stream_data(kinesis, stream: str) -> list[bytes]:
     """Every record's data in ``stream``, shard by shard from TRIM_HORIZON (a boto3 client; for tests)."""
-    out: list[bytes] = []
+    return [record["Data"] for record in read_stream_records(kinesis, stream)]
+
+
+def read_stream_records(kinesis, stream: str) -> list[dict]:
+    """Every record in ``stream`` as GetRecords gives it (data, arrival time...), shard by shard (for tests)."""
+    out: list[dict] = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while iterator:
             response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            out.extend(r["Data"] for r in response["Records"])
+            out.extend(response["Records"])
             if not response["Records"]:
                 break
             iterator = response.get("NextShardIterator")

@@ -68,6 +68,8 @@ class JobBenchConfig:
     """A run taking longer stops the benchmark."""
     seed: int = 5
     """Seed of the synthetic payments."""
+    jobs: tuple[str, ...] = tuple(JOBS)
+    """The jobs run, by their benchmark names (``JOBS``); fewer for a quicker run of the ones you change."""
 
 
 def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> None:
@@ -174,9 +176,13 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
 
     if config.records <= config.warmup_records:
         raise ValueError("records must be more than warmup_records: the difference is what is measured")
+    unknown = sorted(set(config.jobs) - set(JOBS))
+    if unknown or not config.jobs:
+        raise ValueError(f"unknown jobs {unknown}: choose among {', '.join(JOBS)}" if unknown else "no job to run")
     records = list(itertools.islice(synthetic_records("payments", seed=config.seed), config.records))
     sizes = {"short": config.warmup_records, "long": config.records}
-    runs: dict[str, dict[str, list[dict]]] = {job: {size: [] for size in sizes} for job in JOBS}
+    jobs = [job for job in JOBS if job in config.jobs]
+    runs: dict[str, dict[str, list[dict]]] = {job: {size: [] for size in sizes} for job in jobs}
     with running_local_stack(), tempfile.TemporaryDirectory(prefix="shardline-bench-job-") as tmp:
         workdir = Path(tmp)
         s3 = client("s3", AwsConfig(sdk_retries=3))
@@ -190,7 +196,7 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
                 await produce_records(f"bench-{size}", records[:count], None)
         asyncio.run(fill())
         for repeat in range(config.repeats):
-            for job in JOBS:  # interleaved, so drift on a shared machine hits every job alike
+            for job in jobs:  # interleaved, so drift on a shared machine hits every job alike
                 for size, count in sizes.items():
                     prefix = f"{job}-{size}-{repeat}"
                     result = run_job(job, f"bench-{size}", prefix, workdir, config)
@@ -290,12 +296,15 @@ def _plot(result: dict, path: Path) -> None:
         ax.text(j + p, i, f" {j + p:,.0f} us", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("CPU microseconds per record (all processes of the job, start-up taken out)")
-    rates = {job: result["jobs"].get(job, {}).get("records_per_s_per_core") for job in ("pii", "pii-datastream")}
+    rates = {job: result["jobs"][job]["records_per_s_per_core"] for job in ("pii", "pii-datastream")
+             if job in result["jobs"]}
     if None in rates.values():  # a run too short for a record's cost to stand out of start-up's noise
         title = "PII masking in PyFlink: too few records to measure a record's cost"
     else:
-        title = (f"PII masking in PyFlink, records/s per core: {rates['pii']:,.0f} on the SQL path, "
-                 f"{rates['pii-datastream']:,.0f} on the DataStream path")
+        title = "PyFlink jobs: CPU per record" + "".join(
+            f", {rate:,.0f} records/s per core {path}" for job, path in (("pii", "on the SQL path"),
+                                                                         ("pii-datastream", "on the DataStream path"))
+            if (rate := rates.get(job)) is not None)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -308,10 +317,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=JobBenchConfig.records)
     parser.add_argument("--warmup-records", type=int, default=JobBenchConfig.warmup_records)
     parser.add_argument("--repeats", type=int, default=JobBenchConfig.repeats)
+    parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated, among " + ", ".join(JOBS))
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    result = run(JobBenchConfig(records=args.records, warmup_records=args.warmup_records, repeats=args.repeats),
-                 args.out_dir)
+    result = run(JobBenchConfig(records=args.records, warmup_records=args.warmup_records, repeats=args.repeats,
+                                jobs=tuple(args.jobs.split(","))), args.out_dir)
     print(json.dumps({job: {k: v for k, v in data.items() if k != "runs"} for job, data in result["jobs"].items()}))
     print(json.dumps({k: v for k, v in result.items() if k not in ("jobs", "config")}))
 

@@ -381,12 +381,15 @@ def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in th
                   warmup_records: int = typer.Option(2_000, min=1, help="Records in the short run, subtracted "
                                                      "from the long one (start-up)"),
                   repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
+                  jobs: str = typer.Option("", help="Comma-separated jobs to run (default all): sql-only, "
+                                           "passthrough-sql, passthrough, pii, pii-datastream"),
                   out_dir: Path = typer.Option(Path("benchmarks/results"))):
     """The PyFlink PII jobs (DataStream and SQL) against the passthrough job: CPU a record, on the local stack."""
-    from benchmarks.pii.flink_job import JobBenchConfig, run
+    from benchmarks.pii.flink_job import JOBS, JobBenchConfig, run
 
     try:
-        result = run(JobBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats), out_dir)
+        result = run(JobBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats,
+                                    jobs=tuple(jobs.split(",")) if jobs else tuple(JOBS)), out_dir)
     except (ValueError, RuntimeError, TimeoutError) as exc:
         fail(str(exc))
     print(json.dumps({k: v for k, v in result.items() if k != "jobs"}
