@@ -70,6 +70,9 @@ class JobBenchConfig:
     """Seed of the synthetic payments."""
     jobs: tuple[str, ...] = tuple(JOBS)
     """The jobs run, by their benchmark names (``JOBS``); fewer for a quicker run of the ones you change."""
+    output_stream: bool = False
+    """Also write every record to an output stream, as a deployed job does (S3 only by default, the figures
+    kept since the first run)."""
 
 
 def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> None:
@@ -114,16 +117,28 @@ def jit_cpu_seconds(pid: int, seen: dict[tuple[int, int], float]) -> None:
 
 
 def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchConfig) -> dict[str, Any]:
-    """Run ``job`` bounded over ``stream`` into S3; its wall time and its processes' CPU seconds by role."""
+    """Run ``job`` bounded over ``stream`` into S3 (and an output stream with ``config.output_stream``); its wall
+    time and its processes' CPU seconds by role."""
+    from connectors.aws import AwsConfig, client
     from connectors.flink_launch import launch_job, write_job_properties
+    from connectors.testing import create_stream
 
     launched, extra = JOBS[job]
+    kinesis = client("kinesis", AwsConfig(sdk_retries=3)) if config.output_stream else None
+    if kinesis is not None:
+        # A stream a run, deleted after it: the emulator keeps what it is sent in memory.
+        extra = {**extra, "output.stream": prefix}
+        create_stream(kinesis, prefix, config.shards)
     properties = write_job_properties(launched, {
         **extra, "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
         "source.bounded": "true", "checkpoint.interval.ms": "0", "s3.batch.max-age-s": "5"}, workdir, prefix)
     log = workdir / f"{prefix}.log"
-    result = measure_job(launch_job(launched, properties, log), job, log, config.job_timeout_s,
-                         config.poll_interval_s)
+    try:
+        result = measure_job(launch_job(launched, properties, log), job, log, config.job_timeout_s,
+                             config.poll_interval_s)
+    finally:
+        if kinesis is not None:
+            kinesis.delete_stream(StreamName=prefix, EnforceConsumerDeletion=True)
     return {**result, "cpu_total_s": round(sum(result["cpu_s"].values()), 2)}
 
 
@@ -318,10 +333,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-records", type=int, default=JobBenchConfig.warmup_records)
     parser.add_argument("--repeats", type=int, default=JobBenchConfig.repeats)
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated, among " + ", ".join(JOBS))
+    parser.add_argument("--output-stream", action="store_true", help=
+                        "also write every record to an output stream, as a deployed job does")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     result = run(JobBenchConfig(records=args.records, warmup_records=args.warmup_records, repeats=args.repeats,
-                                jobs=tuple(args.jobs.split(","))), args.out_dir)
+                                jobs=tuple(args.jobs.split(",")), output_stream=args.output_stream), args.out_dir)
     print(json.dumps({job: {k: v for k, v in data.items() if k != "runs"} for job, data in result["jobs"].items()}))
     print(json.dumps({k: v for k, v in result.items() if k not in ("jobs", "config")}))
 

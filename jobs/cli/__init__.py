@@ -383,13 +383,16 @@ def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in th
                   repeats: int = typer.Option(2, min=1, help="Runs of each job; medians are reported"),
                   jobs: str = typer.Option("", help="Comma-separated jobs to run (default all): sql-only, "
                                            "passthrough-sql, passthrough, pii, pii-datastream"),
+                  output_stream: bool = typer.Option(False, help="Also write every record to an output stream, "
+                                                     "as a deployed job does (S3 only by default)"),
                   out_dir: Path = typer.Option(Path("benchmarks/results"))):
     """The PyFlink PII jobs (DataStream and SQL) against the passthrough job: CPU a record, on the local stack."""
     from benchmarks.pii.flink_job import JOBS, JobBenchConfig, run
 
     try:
         result = run(JobBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats,
-                                    jobs=tuple(jobs.split(",")) if jobs else tuple(JOBS)), out_dir)
+                                    jobs=tuple(jobs.split(",")) if jobs else tuple(JOBS),
+                                    output_stream=output_stream), out_dir)
     except (ValueError, RuntimeError, TimeoutError) as exc:
         fail(str(exc))
     print(json.dumps({k: v for k, v in result.items() if k != "jobs"}

@@ -16,7 +16,8 @@ def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path)
     # Two of the jobs, one without Python and one with: the harness is the same for all, and every job has
     # e2e tests of its own (each run here costs a MiniCluster start).
     jobs = ("sql-only", "pii")
-    result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1, jobs=jobs), out_dir=tmp_path)
+    result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1, jobs=jobs, output_stream=True),
+                 out_dir=tmp_path)
     assert sorted(result["jobs"]) == sorted(jobs)
     for job in jobs:
         runs = result["jobs"][job]["runs"]
