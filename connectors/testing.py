@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -205,8 +207,9 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 @contextlib.contextmanager
 def running_local_stack(kinesis: str = "kinesalite", state_dir: Path | None = None,
                         dynamodb: str = "moto") -> Iterator[LocalStack]:
-    """Start the local stack on free ports, point ``os.environ`` at it, stop it afterwards."""
+    """Start the local stack on free ports, point ``os.environ`` at it, stop it afterwards (on SIGTERM too)."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_terminated_as_exit())
         if state_dir is None:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shardline-stack-")))
         local = LocalStack(LocalStackConfig(kinesis=kinesis, kinesis_port=free_port(), moto_port=free_port(),
@@ -215,6 +218,25 @@ def running_local_stack(kinesis: str = "kinesalite", state_dir: Path | None = No
         stack.callback(local.down)
         stack.enter_context(patched_environ(local.env()))
         yield local
+
+
+@contextlib.contextmanager
+def _terminated_as_exit() -> Iterator[None]:
+    """SIGTERM (``timeout``, a CI runner, a killed bench) raises SystemExit while this is open, so the stack is
+    stopped: its servers run in sessions of their own (``shardline local up`` outlives its command) and would be
+    left running, an emulator at full CPU.  Only from the main thread, and only over the default handler."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def exit_on_term(signum, frame):
+        raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, exit_on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class FaultProxy:
