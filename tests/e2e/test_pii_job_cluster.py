@@ -28,6 +28,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -93,6 +94,10 @@ def crash(local_stack, tmp_path_factory):
     from tests.e2e.test_pii_engines import input_records
 
     work = tmp_path_factory.mktemp("pii-cluster")
+    # The runtime's interpreter installs (half a minute) while the jar, the streams and the cluster start.
+    installing = ThreadPoolExecutor(max_workers=1)
+    runtime = installing.submit(runtime_interpreter, work)
+    installing.shutdown(wait=False)
     jar = build_connector_jar()
     package = build_managed_flink_zip("pii", work / "pii.zip", jar=jar)
     app = work / "app"
@@ -103,7 +108,6 @@ def crash(local_stack, tmp_path_factory):
     create_stream(kinesis, source, 2)
     create_stream(kinesis, output, 1)
     s3.create_bucket(Bucket=bucket)
-    python = runtime_interpreter(work)
     _, bad = input_records()
     assert kinesis.put_records(StreamName=source, Records=[
         {"Data": data, "PartitionKey": f"bad-{i}"} for i, data in enumerate(bad)])["FailedRecordCount"] == 0
@@ -119,7 +123,7 @@ def crash(local_stack, tmp_path_factory):
 
     cluster = StandaloneFlink(work / "flink", slots=2).start()
     try:
-        job_id = submit(cluster, app, properties, python)
+        job_id = submit(cluster, app, properties, runtime.result())
 
         good = [dataclasses.replace(r, id=f"{r.id}-{i}") for i, r in enumerate(itertools.islice(
             synthetic_records("payments", seed=5), RECORDS))]
