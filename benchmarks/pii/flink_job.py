@@ -192,8 +192,10 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
     if config.records <= config.warmup_records:
         raise ValueError("records must be more than warmup_records: the difference is what is measured")
     unknown = sorted(set(config.jobs) - set(JOBS))
-    if unknown or not config.jobs:
-        raise ValueError(f"unknown jobs {unknown}: choose among {', '.join(JOBS)}" if unknown else "no job to run")
+    if unknown:
+        raise ValueError(f"unknown jobs {unknown}: choose among {', '.join(JOBS)}")
+    if not config.jobs:
+        raise ValueError("no job to run")
     records = list(itertools.islice(synthetic_records("payments", seed=config.seed), config.records))
     sizes = {"short": config.warmup_records, "long": config.records}
     jobs = [job for job in JOBS if job in config.jobs]

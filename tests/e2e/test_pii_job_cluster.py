@@ -154,14 +154,14 @@ def crash(local_stack, tmp_path_factory):
             written = {o["Key"]: o["LastModified"].timestamp() * 1000 for o in listed}
             arrived = read_stream_records(kinesis, output)
             stream = [from_avro(r["Data"]) for r in arrived]
-            curated = [r for key, body in objects.items() if key.startswith("curated/")
-                       for r in read_avro_file(io.BytesIO(body))]
+            curated_written = [(r, written[key]) for key, body in objects.items() if key.startswith("curated/")
+                               for r in read_avro_file(io.BytesIO(body))]
+            curated = [r for r, _ in curated_written]
             if expected_ids <= {r.id for r in stream} and expected_ids <= {r.id for r in curated}:
                 first_written = {
                     "stream": first_times(zip(stream, (r["ApproximateArrivalTimestamp"].timestamp() * 1000
                                                        for r in arrived))),
-                    "curated": first_times((r, written[key]) for key, body in objects.items()
-                                           if key.startswith("curated/") for r in read_avro_file(io.BytesIO(body)))}
+                    "curated": first_times(curated_written)}
                 return objects, stream, curated, first_written
             return None
         objects, stream, curated, first_written = wait_until(everything_out, 240, "for every record to come out",

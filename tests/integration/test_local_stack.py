@@ -10,7 +10,7 @@ import uuid
 import boto3
 import pytest
 
-from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError, free_port
+from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError, ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -84,26 +84,18 @@ def test_a_client_that_dies_mid_request_does_not_take_kinesalite_down(tmp_path):
 
 def test_a_terminated_process_stops_the_stack_it_started(tmp_path):
     # What `timeout 600 shardline bench ...` does to a run: its emulators must not outlive it.
-    script = ("import json, sys, time\n"
+    script = ("import dataclasses, json, time\n"
               "from connectors.testing import running_local_stack\n"
               "with running_local_stack() as stack:\n"
-              "    print(json.dumps([s.pid for s in stack.servers]), flush=True)\n"
+              "    print(json.dumps([dataclasses.asdict(s) for s in stack.servers]), flush=True)\n"
               "    time.sleep(120)\n")
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        pids = json.loads(process.stdout.readline())
-        assert len(pids) == 2 and all(_running(pid) for pid in pids)
+        servers = [ServerProcess(**server) for server in json.loads(process.stdout.readline())]
+        assert len(servers) == 2 and all(server.alive() for server in servers)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 128 + signal.SIGTERM
     finally:
         if process.poll() is None:
             process.kill()
-    assert not any(_running(pid) for pid in pids)
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not any(server.alive() for server in servers)
