@@ -1,6 +1,6 @@
 """The PII masking job as it is deployed, per core: the PyFlink PII jobs against the passthrough jobs, same run.
 
-    shardline bench pii-job [--records 30000] [--warmup-records 2000] [--repeats 2]
+    shardline bench pii-job [--records 30000] [--warmup-records 2000] [--repeats 2] [--steady-rate 5000]
     .venv/bin/python -m benchmarks.pii.flink_job (the same options)
 
 ``benchmarks.pii.throughput`` and ``shardline bench pii`` time the masker; a
@@ -18,7 +18,10 @@ workers) by polling ``/proc`` for the job's session.  Each job runs over a
 short stream and a long one; the difference divided by the difference in
 records is the cost of a record, with start-up (tens of CPU-seconds of JVM)
 taken out.  Medians over repetitions.  The masker alone is timed on the same
-records in this process, for the share of the job's cost that is masking.
+records in this process, for the share of the job's cost that is masking.  Last, the PII job runs as
+``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint) fed a steady 5,000 records/s for 30 s
+(``--steady-rate``, ``--steady-seconds``; 0 skips it): records/s written, and latency from each record's event
+time to its S3 object, p50, p99 and max.
 
 Writes ``benchmarks/results/pii_flink_job.json`` and ``pii_flink_job.png``.
 """
@@ -73,6 +76,10 @@ class JobBenchConfig:
     output_stream: bool = False
     """Also write every record to an output stream, as a deployed job does (S3 only by default, the figures
     kept since the first run)."""
+    steady_rate: float = 5_000.0
+    """Records a second offered to the unbounded PII job for its latency (event time to S3 object)."""
+    steady_seconds: float = 30.0
+    """How long that rate is kept up; 0 skips the latency run."""
 
 
 def session_cpu_seconds(session: int, seen: dict[int, tuple[float, str]]) -> None:
@@ -221,12 +228,31 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
                     if result["written"] != count:
                         raise RuntimeError(f"the {job} job wrote {result['written']} of {count} records")
                     runs[job][size].append(result)
+        steady = steady_latency(config) if config.steady_seconds > 0 and "pii" in jobs else None
     masker = size_masking(builtin_policy("payments", environ={"SHARDLINE_PII_HMAC_KEY": DEMO_KEYS["hmac"],
                                                                "SHARDLINE_PII_FPE_KEY": DEMO_KEYS["fpe"]}),
                           [r.payload for r in records[:5_000]], SizingConfig(repeats=3))
     result = summarise(runs, sizes, masker, config)
+    result["steady"] = steady
     write_results(result, out_dir, "pii_flink_job", _plot if plot else None)
     return result
+
+
+def steady_latency(config: JobBenchConfig) -> dict[str, Any]:
+    """The PII job as ``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint), fed at a steady
+    ``steady_rate``: records/s produced and written, and latency from event time to S3 object."""
+    from jobs.local.demo import DemoConfig, run_on_current_stack
+
+    # Time enough after the last record for a job that fell behind to catch up: its latency is the finding.
+    demo = DemoConfig(rate=config.steady_rate, seconds=config.steady_seconds, job="pii", drain_timeout_s=300.0)
+    summary = run_on_current_stack(demo)
+    if not summary["ok"]:
+        raise RuntimeError(f"the steady-rate run failed:\n{summary['report']}")
+    return {"offered_records_per_s": config.steady_rate, "seconds": config.steady_seconds,
+            "checkpoint_interval_ms": demo.checkpoint_interval_ms,
+            **{key: summary[key] for key in ("produced", "throughput_records_per_second",
+                                             "written_records_per_second", "latency_p50_ms", "latency_p99_ms",
+                                             "latency_max_ms", "duplicates")}}
 
 
 def jit_per_record(long: dict, short: dict, extra: int) -> float:
@@ -324,6 +350,13 @@ def _plot(result: dict, path: Path) -> None:
             if (rate := rates.get(job)) is not None)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
+    steady = result.get("steady")
+    if steady:
+        ax.set_xlabel(ax.get_xlabel() + "\n" + (
+            f"pii job fed a steady {steady['offered_records_per_s']:,.0f} records/s for {steady['seconds']:g} s: "
+            f"{steady['written_records_per_second'] or 0:,.0f} records/s written; event time to S3 object "
+            f"p50 {steady['latency_p50_ms']:,.0f} ms, p99 {steady['latency_p99_ms']:,.0f} ms "
+            f"(objects at each {steady['checkpoint_interval_ms'] / 1000:g} s checkpoint)"), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -337,10 +370,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated, among " + ", ".join(JOBS))
     parser.add_argument("--output-stream", action="store_true", help=
                         "also write every record to an output stream, as a deployed job does")
+    parser.add_argument("--steady-rate", type=float, default=JobBenchConfig.steady_rate,
+                        help="records/s offered to the unbounded PII job for its latency")
+    parser.add_argument("--steady-seconds", type=float, default=JobBenchConfig.steady_seconds,
+                        help="how long; 0 skips the latency run")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     result = run(JobBenchConfig(records=args.records, warmup_records=args.warmup_records, repeats=args.repeats,
-                                jobs=tuple(args.jobs.split(",")), output_stream=args.output_stream), args.out_dir)
+                                jobs=tuple(args.jobs.split(",")), output_stream=args.output_stream,
+                                steady_rate=args.steady_rate, steady_seconds=args.steady_seconds), args.out_dir)
     print(json.dumps({job: {k: v for k, v in data.items() if k != "runs"} for job, data in result["jobs"].items()}))
     print(json.dumps({k: v for k, v in result.items() if k not in ("jobs", "config")}))
 

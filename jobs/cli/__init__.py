@@ -385,6 +385,9 @@ def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in th
                                            "passthrough-sql, passthrough, pii, pii-datastream"),
                   output_stream: bool = typer.Option(False, help="Also write every record to an output stream, "
                                                      "as a deployed job does (S3 only by default)"),
+                  steady_rate: float = typer.Option(5_000.0, min=1, help="Records/s offered to the unbounded "
+                                                    "PII job for its latency (event time to S3 object)"),
+                  steady_seconds: float = typer.Option(30.0, min=0, help="How long; 0 skips the latency run"),
                   out_dir: Path = typer.Option(Path("benchmarks/results"))):
     """The PyFlink PII jobs (DataStream and SQL) against the passthrough job: CPU a record, on the local stack."""
     from benchmarks.pii.flink_job import JOBS, JobBenchConfig, run
@@ -392,7 +395,8 @@ def bench_pii_job(records: int = typer.Option(30_000, min=2, help="Records in th
     try:
         result = run(JobBenchConfig(records=records, warmup_records=warmup_records, repeats=repeats,
                                     jobs=tuple(jobs.split(",")) if jobs else tuple(JOBS),
-                                    output_stream=output_stream), out_dir)
+                                    output_stream=output_stream, steady_rate=steady_rate,
+                                    steady_seconds=steady_seconds), out_dir)
     except (ValueError, RuntimeError, TimeoutError) as exc:
         fail(str(exc))
     print(json.dumps({k: v for k, v in result.items() if k != "jobs"}

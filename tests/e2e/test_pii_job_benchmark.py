@@ -16,8 +16,8 @@ def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path)
     # Two of the jobs, one without Python and one with: the harness is the same for all, and every job has
     # e2e tests of its own (each run here costs a MiniCluster start).
     jobs = ("sql-only", "pii")
-    result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1, jobs=jobs, output_stream=True),
-                 out_dir=tmp_path)
+    result = run(JobBenchConfig(records=600, warmup_records=200, repeats=1, jobs=jobs, output_stream=True,
+                                steady_rate=250, steady_seconds=4), out_dir=tmp_path)
     assert sorted(result["jobs"]) == sorted(jobs)
     for job in jobs:
         runs = result["jobs"][job]["runs"]
@@ -26,6 +26,10 @@ def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path)
             assert r["cpu_s"]["jvm"] > 1 and r["cpu_s"]["python"] > 0.2  # the JVM and the Python workers were seen
             assert 0 < r["jit_s"] < r["cpu_s"]["jvm"]  # its JIT compiler threads, a part of the JVM's CPU
     assert result["masker_alone_us_per_record"] > 0
+    steady = result["steady"]  # the unbounded job fed at a steady rate: every record in S3, masked (run() checks)
+    assert steady["produced"] == 1_000 and steady["offered_records_per_s"] == 250
+    assert 0 < steady["latency_p50_ms"] <= steady["latency_p99_ms"] <= steady["latency_max_ms"]
+    assert 0 < steady["written_records_per_second"] <= 1_000 / 3  # 4 s of records; S3 times are in seconds
     assert json.loads((tmp_path / "pii_flink_job.json").read_text())["benchmark"] == "pii_flink_job"
     assert (tmp_path / "pii_flink_job.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

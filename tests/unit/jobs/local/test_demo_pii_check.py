@@ -2,7 +2,7 @@
 import itertools
 
 from connectors.flink_launch import DEMO_KEYS
-from jobs.local.demo import DemoConfig, S3Tally, pii_left, summarise
+from jobs.local.demo import DemoConfig, S3Tally, pii_left, summarise, written_per_second
 from pipelines.pii import Masker, builtin_policy
 from pipelines.records import Record
 from pipelines.synthetic import PAYMENT_PII_FIELDS, synthetic_records_with_pii
@@ -45,3 +45,13 @@ def test_pii_left_in_s3_fails_the_demo_even_when_the_counts_agree():
     passthrough = summarise(2, S3Tally(ids={"a", "b"}, latencies_ms=[1.0, 2.0]), 1.0, 1.0, None,
                             DemoConfig(job="passthrough"))
     assert passthrough["ok"] and passthrough["pii_values_left"] is None and "PII left" not in passthrough["report"]
+
+
+def test_the_written_rate_runs_from_the_first_record_produced_to_the_last_object():
+    tally = S3Tally(ids={"a", "b", "c", "d"}, latencies_ms=[5.0, 900.0, 40.0, 7.0],
+                    produce_started_ms=10_000.0, last_written_ms=12_000.0)
+    summary = summarise(4, tally, 1.0, 1.0, None)
+    assert summary["written_records_per_second"] == 2.0  # 4 records over the 2 s from the first put
+    assert (summary["latency_p50_ms"], summary["latency_max_ms"]) == (40.0, 900.0)
+    assert written_per_second(4, S3Tally(last_written_ms=12_000.0)) is None  # nothing was produced
+    assert written_per_second(0, tally) is None
