@@ -57,12 +57,12 @@ def launch_job(job: str, properties: Path, log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
 
 
-async def produce_records(stream: str, records: list[Record], rate: float | None) -> float:
+async def produce_records(stream: str, records: list[Record], rate: float | None, aggregate: bool = False) -> float:
     from connectors.kinesis.producer import KinesisProducer, ProducerConfig
     from pipelines.records import to_avro
 
     started = time.monotonic()
-    async with KinesisProducer(ProducerConfig(stream_name=stream)) as producer:
+    async with KinesisProducer(ProducerConfig(stream_name=stream, aggregate=aggregate)) as producer:
         for index, record in enumerate(records):
             if rate:
                 delay = started + index / rate - time.monotonic()

@@ -27,7 +27,7 @@ def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path)
             assert 0 < r["jit_s"] < r["cpu_s"]["jvm"]  # its JIT compiler threads, a part of the JVM's CPU
     assert result["masker_alone_us_per_record"] > 0
     steady = result["steady"]  # the unbounded job fed at a steady rate: every record in S3, masked (run() checks)
-    assert steady["produced"] == 1_000 and steady["offered_records_per_s"] == 250
+    assert steady["produced"] == 1_000 and steady["offered_records_per_s"] == 250 and steady["producer_kept_up"]
     assert 0 < steady["latency_p50_ms"] <= steady["latency_p99_ms"] <= steady["latency_max_ms"]
     assert 0 < steady["written_records_per_second"] <= 1_000 / 3  # 4 s of records; S3 times are in seconds
     assert json.loads((tmp_path / "pii_flink_job.json").read_text())["benchmark"] == "pii_flink_job"
