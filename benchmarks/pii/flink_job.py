@@ -18,11 +18,11 @@ workers) by polling ``/proc`` for the job's session.  Each job runs over a
 short stream and a long one; the difference divided by the difference in
 records is the cost of a record, with start-up (tens of CPU-seconds of JVM)
 taken out.  Medians over repetitions.  The masker alone is timed on the same
-records in this process, for the share of the job's cost that is masking.  Last, the PII job runs as
-``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint) fed a steady 5,000 records/s
-(KPL-aggregated) for 30 s
-(``--steady-rate``, ``--steady-seconds``; 0 skips it): records/s written, and latency from each record's event
-time to its S3 object, p50, p99 and max.
+records in this process, for the share of the job's cost that is masking.
+
+Last, the PII job runs as ``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint), fed a steady
+5,000 records/s, KPL-aggregated, for 30 s (``--steady-rate``, ``--steady-seconds``; 0 skips it): the records/s
+produced and written, and the latency from each record's event time to its S3 object, p50, p99 and max.
 
 Writes ``benchmarks/results/pii_flink_job.json`` and ``pii_flink_job.png``.
 """
