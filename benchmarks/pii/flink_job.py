@@ -243,7 +243,7 @@ def steady_latency(config: JobBenchConfig) -> dict[str, Any]:
     """The PII job as ``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint), fed at a steady
     ``steady_rate`` (KPL-aggregated): records/s produced and written, and latency from event time (stamped as
     each record is handed to the producer) to S3 object."""
-    from jobs.local.demo import DemoConfig, run_on_current_stack
+    from benchmarks.demo import DemoConfig, run_on_current_stack
 
     # Time enough after the last record for a job that fell behind to catch up: its latency is the finding.
     demo = DemoConfig(rate=config.steady_rate, seconds=config.steady_seconds, job="pii", drain_timeout_s=300.0,

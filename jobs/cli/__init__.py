@@ -410,7 +410,7 @@ def demo(rate: float = typer.Option(400, help="Records per second"),
          job: str = typer.Option("pii", help="PyFlink job: pii (masks with the payments policy) or passthrough"),
          as_json: bool = typer.Option(False, "--json")):
     """Producer -> Kinesis -> PyFlink PII masking job -> S3, on the local stack, with a summary."""
-    from jobs.local.demo import job_module, run_demo
+    from benchmarks.demo import job_module, run_demo
 
     try:
         job_module(job)

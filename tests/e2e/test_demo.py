@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from jobs.local.demo import run_demo
+from benchmarks.demo import run_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300),
               pytest.mark.skipif(shutil.which("java") is None, reason="Flink needs Java 11+")]

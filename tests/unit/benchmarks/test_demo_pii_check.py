@@ -2,7 +2,7 @@
 import itertools
 
 from connectors.flink_launch import DEMO_KEYS
-from jobs.local.demo import DemoConfig, S3Tally, pii_left, summarise, written_per_second
+from benchmarks.demo import DemoConfig, S3Tally, pii_left, summarise, written_per_second
 from pipelines.pii import Masker, builtin_policy
 from pipelines.records import Record
 from pipelines.synthetic import PAYMENT_PII_FIELDS, synthetic_records_with_pii

@@ -1,5 +1,8 @@
 """`make demo`: synthetic payments -> Kinesis -> the PyFlink PII masking job -> S3, on the local stack.
 
+A small end-to-end benchmark, so it lives here: ``bench pii-job``'s steady-rate run is this run on the
+bench's own stack (``run_on_current_stack``), and the CLI's ``shardline demo`` calls ``run_demo``.
+
 Steps: bring the local stack up (or use the one `shardline local up` started),
 create the stream and bucket, start the PyFlink job (jobs/flink/pii_job.py, the
 payments policy; or jobs/flink/pipeline_sql_job.py with ``--job passthrough``)
