@@ -48,7 +48,7 @@ def main(out: Path) -> None:
             api = RecordingClient(cluster.url)
             jar = api.upload_jar(build_job_jar(Path(tmp) / "job"))
             args = [stream, "200", f"aws.region={env['AWS_REGION']}", f"aws.endpoint={env['AWS_ENDPOINT_URL_KINESIS']}",
-                    "aws.credentials.provider=BASIC",
+                    "aws.cbor.enabled=false", "aws.credentials.provider=BASIC",
                     f"aws.credentials.provider.basic.accesskeyid={env['AWS_ACCESS_KEY_ID']}",
                     f"aws.credentials.provider.basic.secretkey={env['AWS_SECRET_ACCESS_KEY']}"]
             api.run_jar(jar, entry_class=JOB_CLASS, args=args, parallelism=1)

@@ -95,7 +95,7 @@ async def test_controller_rescales_in_place_then_savepoint_fallback(local_stack,
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     env = local_stack.env()
     args = [stream, str(PER_SUBTASK), f"aws.region={env['AWS_REGION']}", f"aws.endpoint={env['AWS_ENDPOINT_URL_KINESIS']}",
-            "aws.credentials.provider=BASIC",
+            "aws.cbor.enabled=false", "aws.credentials.provider=BASIC",
             f"aws.credentials.provider.basic.accesskeyid={env['AWS_ACCESS_KEY_ID']}",
             f"aws.credentials.provider.basic.secretkey={env['AWS_SECRET_ACCESS_KEY']}"]
     api = FlinkRestClient(cluster.url)
