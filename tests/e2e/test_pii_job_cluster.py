@@ -161,10 +161,8 @@ def crash(local_stack, tmp_path_factory):
             # about 100 ms apart here), so when the letters are in the last checkpoint's objects (a job slow to
             # start reads the bad records after the checkpoint it is restored from) a listing can fall between.
             # A CI run listed every good record and no letter.
-            letters = sum(1 for key, body in objects.items() if key.startswith("dead-letters/")
-                          for line in body.splitlines() if line.strip())
             if expected_ids <= {r.id for r in stream} and expected_ids <= {r.id for r in curated} \
-                    and letters >= len(bad):
+                    and len(dead_letters(objects)) >= len(bad):
                 first_written = {
                     "stream": first_times(zip(stream, (r["ApproximateArrivalTimestamp"].timestamp() * 1000
                                                        for r in arrived))),
@@ -181,6 +179,12 @@ def crash(local_stack, tmp_path_factory):
     return {"sent": producer.sent, "expected": {r.id: reference(r) for r in producer.sent}, "bad": bad,
             "stream": stream, "curated": curated, "objects": objects, "source": source, "restored": restored,
             "checkpoint": checkpoint, "killed_ms": killed_ms, "first_written": first_written}
+
+
+def dead_letters(objects: dict[str, bytes]) -> list[DeadLetter]:
+    """The dead letters in the S3 objects (key -> body) under ``dead-letters/``, one JSON letter a line."""
+    return [DeadLetter.from_json(line) for key, body in objects.items() if key.startswith("dead-letters/")
+            for line in body.splitlines() if line.strip()]
 
 
 def first_times(written) -> dict[str, float]:
@@ -219,9 +223,7 @@ def test_duplicates_are_only_records_read_after_the_last_checkpoint_before_the_c
 
 
 def test_the_dead_letters_are_a_clean_run_s(crash):
-    found = {(l.source, l.error_type, l.reason) for key, body in crash["objects"].items()
-             if key.startswith("dead-letters/") for line in body.splitlines() if line.strip()
-             for l in [DeadLetter.from_json(line)]}
+    found = {(l.source, l.error_type, l.reason) for l in dead_letters(crash["objects"])}
     path = RecordPath(masking_pipeline(builtin_policy("payments", environ=KEYS)))
     expected = sorted((r.error_type, r.reason) for r in (path.from_bytes(data) for data in crash["bad"]))
     assert sorted((error_type, reason) for _, error_type, reason in found) == expected
