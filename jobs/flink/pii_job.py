@@ -23,7 +23,6 @@ Run locally:  python -m jobs.flink.pii_job --properties app.json
 """
 from __future__ import annotations
 
-from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import ScalarFunction, udf
 
@@ -54,14 +53,15 @@ class MaskPayload(ScalarFunction):
         self.setup.close()
 
     def eval(self, payload_json: str):
+        from jobs.flink.workers import result_row
         from pipelines.engine import rejection
         from pipelines.records import payload_from_json, payload_to_json
 
         try:
-            return Row(payload_to_json(self.masking.mask_payload(payload_from_json(payload_json))), None, None)
+            return result_row(payload_to_json(self.masking.mask_payload(payload_from_json(payload_json))), None, None)
         except Exception as exc:  # noqa: BLE001 - one record's failure goes to the dead letters
             rejected = rejection(exc, "pipeline")
-            return Row(None, rejected.error_type, rejected.reason)
+            return result_row(None, rejected.error_type, rejected.reason)
 
 
 class MaskLetter(ScalarFunction):

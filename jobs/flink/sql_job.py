@@ -112,11 +112,12 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
     views = [("processed", sql_job.processed)]
     if sql_job.can_refuse:
         # An output must fit one Kinesis record, as RecordPath checks on every engine: a step may lengthen it.
-        # (Java table functions here and below: one call a record, however many of their columns are read.)
+        # A scalar Java function, so this projection and the Python step's make one Calc (each Calc copies
+        # every string it passes on); the Firehose view's table function below is read for three columns.
         views.append(("outputs", f"""SELECT {ENVELOPE_COLUMNS}, payload,
-            COALESCE(error_type, fit_error_type) AS error_type, COALESCE(reason, fit_reason) AS reason,
-            {POSITION_COLUMNS} FROM processed, LATERAL TABLE(kinesis_record_fit(`id`, `type`, `source`, event_time,
-            partition_key, `schema`, payload)) AS f(fit_error_type, fit_reason)"""))
+            COALESCE(error_type, fit.error_type) AS error_type, COALESCE(reason, fit.reason) AS reason,
+            {POSITION_COLUMNS} FROM (SELECT *, kinesis_record_fit(`id`, `type`, `source`, event_time,
+            partition_key, `schema`, payload) AS fit FROM processed)"""))
     else:
         views.append(("outputs", "SELECT * FROM processed"))
     good = f"SELECT {ENVELOPE_COLUMNS}, payload FROM outputs WHERE error_type IS NULL"

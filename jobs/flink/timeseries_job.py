@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 
-from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import ScalarFunction, udf
 
@@ -63,6 +62,7 @@ class CheckReading(ScalarFunction):
         # Bound here once: imports inside eval cost a lookup each, a record.
         import time
 
+        from jobs.flink.workers import result_row
         from pipelines.engine import rejection
         from pipelines.errors import FieldError
         from pipelines.records import payload_from_json, payload_to_json
@@ -71,7 +71,7 @@ class CheckReading(ScalarFunction):
         from pipelines.timeseries.pattern import UNKNOWN_DEVICE, EnrichedReading
         from pipelines.timeseries.readings import parse_reading
 
-        self._now = time.time
+        self._now, self._row = time.time, result_row
         self._rejection, self._from_json, self._to_json = rejection, payload_from_json, payload_to_json
         self._record, self._unknown, self._enriched = reading_record, UNKNOWN_DEVICE, EnrichedReading
         # FieldError: ReadingError, and the payload's own refusals (a lone surrogate in it, say).
@@ -84,18 +84,18 @@ class CheckReading(ScalarFunction):
 
     def eval(self, payload_json: str):
         if payload_json is None:  # not an envelope: its dead letter comes from the source's error column
-            return Row(*(None,) * len(CHECKED))
+            return self._row(*(None,) * len(CHECKED))
         try:
             reading = self._parse(self._from_json(payload_json), int(self._now() * 1000), self.max_future_ms,
                                   self.valid_ranges)
         except self._error as exc:
             rejected = self._rejection(exc, "validate")
-            return Row(None, None, None, None, None, None, None, None, rejected.error_type, rejected.reason)
+            return self._row(None, None, None, None, None, None, None, None, rejected.error_type, rejected.reason)
         device = self.devices.lookup(reading.device_id) if self.devices is not None else None
         enriched = self._enriched(reading, device or self._unknown, device is not None)
         raw = self._to_json(self._record(enriched).payload) if self.with_raw else None
-        return Row(reading.device_id, reading.metric, reading.value, reading.event_time, raw, enriched.device.site,
-                   enriched.device.model, enriched.device.owner_team, None, None)
+        return self._row(reading.device_id, reading.metric, reading.value, reading.event_time, raw,
+                         enriched.device.site, enriched.device.model, enriched.device.owner_team, None, None)
 
 
 def statements(job: TimeseriesJobConfig) -> tuple[list[str], list[tuple[str, str]], list[str]]:

@@ -3,11 +3,11 @@ package dev.shardline.flink.envelope;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -91,7 +91,7 @@ public final class EnvelopeCodec {
 
     public static byte[] encode(Envelope e) throws EnvelopeException {
         validate(e);
-        Writer out = new Writer();
+        Writer out = WRITERS.get().reset();
         out.string(e.id());
         out.string(e.type());
         out.string(e.source());
@@ -270,21 +270,60 @@ public final class EnvelopeCodec {
         }
     }
 
+    /**
+     * A writer a thread, reused from record to record: a fresh one grew its buffers by copying several times a
+     * record (ByteArrayOutputStream from 256 bytes, and two more for the payload's map), a tenth of the PII
+     * job's JVM samples (JFR, {@code Arrays.copyOf} under {@code encode}).
+     */
+    private static final ThreadLocal<Writer> WRITERS = ThreadLocal.withInitial(Writer::new);
+
+    /** Avro binary into a growable buffer; unsynchronized, unlike ByteArrayOutputStream, as it is per thread. */
     private static final class Writer {
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+        private static final int INITIAL = 1024;
+        private static final int KEPT = 64 * 1024;  // a buffer grown past this by a rare large record is dropped
+        private byte[] buffer = new byte[INITIAL];
+        private int length;
+        private Writer entries;  // flatMap's: a payload's map entries, written before their count is known
+
+        Writer reset() {
+            if (buffer.length > KEPT) {
+                buffer = new byte[INITIAL];
+            }
+            length = 0;
+            return this;
+        }
+
+        void write(int b) {
+            if (length == buffer.length) {
+                grow(1);
+            }
+            buffer[length++] = (byte) b;
+        }
+
+        void writeBytes(byte[] data, int count) {
+            if (count > buffer.length - length) {
+                grow(count);
+            }
+            System.arraycopy(data, 0, buffer, length, count);
+            length += count;
+        }
+
+        private void grow(int needed) {
+            buffer = Arrays.copyOf(buffer, Math.max(2 * buffer.length, length + needed));
+        }
 
         void varlong(long value) {
             long raw = (value << 1) ^ (value >> 63);
             while ((raw & ~0x7FL) != 0) {
-                out.write((int) ((raw & 0x7F) | 0x80));
+                write((int) ((raw & 0x7F) | 0x80));
                 raw >>>= 7;
             }
-            out.write((int) raw);
+            write((int) raw);
         }
 
         void bytes(byte[] data) {
             varlong(data.length);
-            out.writeBytes(data);
+            writeBytes(data, data.length);
         }
 
         void string(String text) {
@@ -292,9 +331,7 @@ public final class EnvelopeCodec {
         }
 
         void payload(String json) throws EnvelopeException {
-            byte[] flat = flatMap(json);
-            if (flat != null) {
-                out.writeBytes(flat);
+            if (flatMap(json)) {
                 return;
             }
             Object parsed;
@@ -329,7 +366,7 @@ public final class EnvelopeCodec {
                 varlong(0);
             } else if (value instanceof Boolean b) {
                 varlong(1);
-                out.write(b ? 1 : 0);
+                write(b ? 1 : 0);
             } else if (value instanceof Long l) {
                 varlong(2);
                 varlong(l);
@@ -351,36 +388,39 @@ public final class EnvelopeCodec {
         void doubleValue(double value) {
             long bits = Double.doubleToRawLongBits(value);
             for (int i = 0; i < 8; i++) {
-                out.write((int) (bits >>> (8 * i)) & 0xFF);  // little-endian, as Avro (and fastavro) write it
+                write((int) (bits >>> (8 * i)) & 0xFF);  // little-endian, as Avro (and fastavro) write it
             }
         }
 
         /**
          * The common payload, a JSON object of scalars with distinct keys and no {@code $base64}, as its Avro
-         * map (branch, one block, end), read token by token; null for anything else, which the general path
-         * (parse to a Map, then write) handles with its errors.  Parsing to a Map first was an eighth of the
-         * SQL path's JVM time (JFR).
+         * map (branch, one block, end), read token by token; false, with nothing written, for anything else,
+         * which the general path (parse to a Map, then write) handles with its errors.  Parsing to a Map first
+         * was an eighth of the SQL path's JVM time (JFR).
          */
-        private static byte[] flatMap(String json) {
-            Writer entries = new Writer();
+        private boolean flatMap(String json) {
+            if (entries == null) {
+                entries = new Writer();
+            }
+            Writer entries = this.entries.reset();
             int count = 0;
             Set<String> keys = new HashSet<>();
             try (JsonParser parser = Json.parser(json)) {
                 if (parser.nextToken() != JsonToken.START_OBJECT) {
-                    return null;
+                    return false;
                 }
                 JsonToken token;
                 while ((token = parser.nextToken()) == JsonToken.FIELD_NAME) {
                     String key = parser.currentName();
                     if ("$base64".equals(key) || !keys.add(key)) {
-                        return null;
+                        return false;
                     }
                     entries.string(key);
                     switch (parser.nextToken()) {
                         case VALUE_NULL -> entries.varlong(0);
                         case VALUE_TRUE, VALUE_FALSE -> {
                             entries.varlong(1);
-                            entries.out.write(parser.getBooleanValue() ? 1 : 0);
+                            entries.write(parser.getBooleanValue() ? 1 : 0);
                         }
                         case VALUE_NUMBER_INT -> {
                             if (parser.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
@@ -400,25 +440,24 @@ public final class EnvelopeCodec {
                             entries.string(parser.getText());
                         }
                         default -> {
-                            return null;
+                            return false;
                         }
                     }
                     count++;
                 }
                 if (token != JsonToken.END_OBJECT || parser.nextToken() != null) {
-                    return null;
+                    return false;
                 }
             } catch (IOException e) {
-                return null;
+                return false;
             }
-            Writer map = new Writer();
-            map.varlong(1);
+            varlong(1);
             if (count > 0) {
-                map.varlong(count);
-                map.out.writeBytes(entries.bytes());
+                varlong(count);
+                writeBytes(entries.buffer, entries.length);
             }
-            map.varlong(0);
-            return map.bytes();
+            varlong(0);
+            return true;
         }
 
         private static byte[] decodeBase64(String text, String field) throws EnvelopeException {
@@ -430,7 +469,7 @@ public final class EnvelopeCodec {
         }
 
         byte[] bytes() {
-            return out.toByteArray();
+            return Arrays.copyOf(buffer, length);
         }
     }
 }

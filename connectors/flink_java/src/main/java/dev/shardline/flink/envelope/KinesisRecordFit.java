@@ -1,38 +1,69 @@
 package dev.shardline.flink.envelope;
 
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.functions.TableFunction;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.binary.BinaryStringData;
+import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
 import java.nio.charset.StandardCharsets;
 
 /**
- * {@code LATERAL TABLE(kinesis_record_fit(id, type, source, event_time, partition_key, schema, payload_json))
- * -> (error_type STRING, reason STRING)}: NULLs when the envelope and its partition key fit one Kinesis
+ * {@code kinesis_record_fit(id, type, source, event_time, partition_key, schema, payload_json)
+ * -> ROW<error_type STRING, reason STRING>}: NULL when the envelope and its partition key fit one Kinesis
  * record (1 MiB), else why not, in the words of {@code pipelines.engine.RecordPath}, so a job sends an output
  * that grew past the limit (masking can lengthen values) to its dead letters instead of failing at the sink.
  *
  * <p>Most records are far under the limit: a bound from the text lengths settles them without encoding.  A
- * table function, one row a record, so that reading its two fields does not check twice (see OpenSearchBulk);
- * a record without a payload (refused upstream) has nothing to check.
+ * scalar function, so the planner folds it into the projection after the Python step: as a table function
+ * ({@code LATERAL TABLE}) it took a Correlate and one more Calc a record, and every Calc copies each string
+ * column it passes on.  A record without a payload (refused upstream) has nothing to check.
  */
-@FunctionHint(output = @DataTypeHint("ROW<error_type STRING, reason STRING>"))
-public final class KinesisRecordFit extends TableFunction<Row> {
+public final class KinesisRecordFit extends ScalarFunction {
     private static final long serialVersionUID = 1L;
     public static final int MAX_RECORD_BYTES = 1024 * 1024;
 
-    public void eval(String id, String type, String source, Long eventTime, String partitionKey, String schema,
-                     String payloadJson) {
-        collect(payloadJson == null ? Row.of(null, null)
-                : check(id, type, source, eventTime, partitionKey, schema, payloadJson));
+    /** Strings as Flink holds them (UTF-8 bytes): the bound needs their sizes only, and most records no more. */
+    public @DataTypeHint("ROW<error_type STRING, reason STRING>") Row eval(
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData id,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData type,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData source,
+            Long eventTime,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData partitionKey,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData schema,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData payloadJson) {
+        if (payloadJson == null) {
+            return null;
+        }
+        long bound = 64;
+        for (StringData text : new StringData[] {id, type, source, partitionKey, partitionKey, schema}) {
+            bound += 3L * size(text) + 11;
+        }
+        long payload = size(payloadJson);
+        if (bound + 3L * payload + 22L * (payload / 6 + 1) <= MAX_RECORD_BYTES) {
+            return null;  // as bound() would say (a string has at least as many UTF-8 bytes as UTF-16 units)
+        }
+        Row misfit = check(text(id), text(type), text(source), eventTime, text(partitionKey), text(schema),
+                payloadJson.toString());
+        return misfit == FITS ? null : misfit;
     }
+
+    private static int size(StringData text) {
+        return text == null ? 0 : text instanceof BinaryStringData binary ? binary.getSizeInBytes()
+                : text.toBytes().length;
+    }
+
+    private static String text(StringData text) {
+        return text == null ? null : text.toString();
+    }
+
+    private static final Row FITS = Row.of(null, null);
 
     /** NULLs when the record fits, else its error type and reason. */
     static Row check(String id, String type, String source, Long eventTime, String partitionKey, String schema,
                      String payloadJson) {
         if (bound(id, type, source, partitionKey, schema, payloadJson) <= MAX_RECORD_BYTES) {
-            return Row.of(null, null);
+            return FITS;
         }
         long size;
         try {
@@ -42,7 +73,7 @@ public final class KinesisRecordFit extends TableFunction<Row> {
             return Row.of("RecordValidationError", e.getMessage());
         }
         if (size <= MAX_RECORD_BYTES) {
-            return Row.of(null, null);
+            return FITS;
         }
         return Row.of("RecordTooLarge", "an output record is " + size + " bytes (envelope and partition key); "
                 + "a Kinesis record holds at most " + MAX_RECORD_BYTES);

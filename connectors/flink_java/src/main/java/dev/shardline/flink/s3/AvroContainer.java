@@ -32,7 +32,14 @@ final class AvroContainer {
     static byte[] file(List<byte[]> datums) {
         byte[] sync = new byte[16];
         new SecureRandom().nextBytes(sync);
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int size = 0;
+        for (byte[] datum : datums) {
+            size += datum.length;
+        }
+        ByteArrayOutputStream block = new ByteArrayOutputStream(size);  // sized: growing it copied it ~log2(size) times
+        datums.forEach(block::writeBytes);
+        byte[] compressed = deflate(block.toByteArray());
+        ByteArrayOutputStream out = new ByteArrayOutputStream(SCHEMA.length + compressed.length + 128);
         out.writeBytes(MAGIC);
         varlong(out, 2);
         bytes(out, "avro.schema".getBytes(StandardCharsets.UTF_8));
@@ -41,9 +48,6 @@ final class AvroContainer {
         bytes(out, "deflate".getBytes(StandardCharsets.UTF_8));
         varlong(out, 0);
         out.writeBytes(sync);
-        ByteArrayOutputStream block = new ByteArrayOutputStream();
-        datums.forEach(block::writeBytes);
-        byte[] compressed = deflate(block.toByteArray());
         varlong(out, datums.size());
         varlong(out, compressed.length);
         out.writeBytes(compressed);

@@ -59,4 +59,23 @@ class EnvelopeCodecTest {
         assertEquals("field 'payload.a': nested values are not supported; send the payload as bytes to carry "
                 + "nested data", refused.getMessage());
     }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aThreadsWriterIsReusedCleanlyAfterALargeRecordAndARefusedOne() throws Exception {
+        List<Object> valid = (List<Object>) vectors().get("valid");
+        for (int round = 0; round < 2; round++) {
+            String large = "{\"note\": " + Json.quote("x".repeat(200_000)) + ", \"n\": 1}";
+            var big = new EnvelopeCodec.Envelope("i", "t", "s", 1, "k", null, large);
+            assertEquals(Json.parse(large), Json.parse(EnvelopeCodec.decode(EnvelopeCodec.encode(big)).payloadJson()));
+            // Refused after the flat path wrote an entry, then by the general path after it wrote one too.
+            var nested = new EnvelopeCodec.Envelope("i", "t", "s", 1, "k", null, "{\"a\": 1, \"b\": {\"c\": 1}}");
+            assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.encode(nested));
+            for (Object item : valid) {
+                Map<String, Object> v = (Map<String, Object>) item;
+                byte[] avro = Base64.getDecoder().decode((String) v.get("avro"));
+                assertArrayEquals(avro, EnvelopeCodec.encode(EnvelopeCodec.decode(avro)), "round " + round);
+            }
+        }
+    }
 }

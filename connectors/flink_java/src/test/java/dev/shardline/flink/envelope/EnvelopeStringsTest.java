@@ -1,5 +1,6 @@
 package dev.shardline.flink.envelope;
 
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.types.Row;
 
 import org.junit.jupiter.api.Test;
@@ -80,5 +81,24 @@ class EnvelopeStringsTest {
         assertEquals("RecordTooLarge", fit.getField(0));
         assertEquals("an output record is " + size + " bytes (envelope and partition key); a Kinesis record holds at "
                 + "most 1048576", fit.getField(1));
+    }
+
+    @Test
+    void theSqlFunctionSaysNullForARecordThatFitsAndWhyNotForOneThatDoesNot() {
+        KinesisRecordFit fit = new KinesisRecordFit();
+        StringData small = StringData.fromString("{\"a\":\"" + "é".repeat(1000) + "\"}");
+        assertNull(fit.eval(s("i"), s("t"), s("s"), 1L, s("k"), null, small));
+        assertNull(fit.eval(s("i"), s("t"), s("s"), 1L, s("k"), s("v1"), null), "refused upstream: not checked");
+        // Near the limit in bytes, far under it in characters: over the bound, so encoded to be sure; it fits.
+        String near = "{\"a\":\"" + "é".repeat(200_000) + "\"}";
+        assertNull(fit.eval(s("i"), s("t"), s("s"), 1L, s("k"), null, s(near)));
+        String large = "{\"a\":\"" + "é".repeat(600_000) + "\"}";
+        Row misfit = fit.eval(s("i"), s("t"), s("s"), 1L, s("k"), null, s(large));
+        assertEquals(KinesisRecordFit.check("i", "t", "s", 1L, "k", null, large), misfit);
+        assertEquals("RecordTooLarge", misfit.getField(0));
+    }
+
+    private static StringData s(String text) {
+        return StringData.fromString(text);
     }
 }
