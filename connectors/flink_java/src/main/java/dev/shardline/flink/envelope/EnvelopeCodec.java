@@ -284,6 +284,7 @@ public final class EnvelopeCodec {
         private byte[] buffer = new byte[INITIAL];
         private int length;
         private Writer entries;  // flatMap's: a payload's map entries, written before their count is known
+        private Set<String> keys = new HashSet<>();  // flatMap's: a payload's keys so far (cleared, not remade)
 
         Writer reset() {
             if (buffer.length > KEPT) {
@@ -328,6 +329,24 @@ public final class EnvelopeCodec {
 
         void string(String text) {
             bytes(text.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** {@link #string} of {@code text[from, from + count)}, ASCII written as it is: no String made for it. */
+        void chars(char[] text, int from, int count) {
+            int end = from + count;
+            for (int i = from; i < end; i++) {
+                if (text[i] >= 0x80) {
+                    string(new String(text, from, count));  // UTF-8 by the JDK, lone surrogates as it writes them
+                    return;
+                }
+            }
+            varlong(count);
+            if (count > buffer.length - length) {
+                grow(count);
+            }
+            for (int i = from; i < end; i++) {
+                buffer[length++] = (byte) text[i];
+            }
         }
 
         void payload(String json) throws EnvelopeException {
@@ -404,7 +423,11 @@ public final class EnvelopeCodec {
             }
             Writer entries = this.entries.reset();
             int count = 0;
-            Set<String> keys = new HashSet<>();
+            if (keys.size() > 1024) {
+                keys = new HashSet<>();  // a rare payload of many keys does not keep its table
+            } else {
+                keys.clear();
+            }
             try (JsonParser parser = Json.parser(json)) {
                 if (parser.nextToken() != JsonToken.START_OBJECT) {
                     return false;
@@ -437,7 +460,8 @@ public final class EnvelopeCodec {
                         }
                         case VALUE_STRING -> {
                             entries.varlong(4);
-                            entries.string(parser.getText());
+                            entries.chars(parser.getTextCharacters(), parser.getTextOffset(),
+                                    parser.getTextLength());
                         }
                         default -> {
                             return false;

@@ -78,4 +78,13 @@ class EnvelopeCodecTest {
             }
         }
     }
+
+    @Test
+    void aFlatPayloadsTextIsWrittenAsPythonWritesIt() throws Exception {
+        // pipelines.records.to_avro of this record: ASCII written from the parser's characters, the rest by the JDK.
+        String payload = "{\"u\":\"caf\u00e9 \u2615 \ud83d\ude00\",\"e\":\"a\\\"b\\\\c\\n\\t\",\"a\":\"plain\"}";
+        var envelope = new EnvelopeCodec.Envelope("i", "t", "s", 1, "k", null, payload);
+        assertArrayEquals(Base64.getDecoder().decode("AmkCdAJzAgJrAAIGAnUIHGNhZsOpIOKYlSDwn5iAAmUIDmEiYlxjCgkCYQgKcGxhaW4A"),
+                EnvelopeCodec.encode(envelope));
+    }
 }
