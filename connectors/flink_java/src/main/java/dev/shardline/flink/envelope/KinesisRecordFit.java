@@ -35,15 +35,11 @@ public final class KinesisRecordFit extends ScalarFunction {
         if (payloadJson == null) {
             return null;
         }
-        long bound = 64;
-        for (StringData text : new StringData[] {id, type, source, partitionKey, partitionKey, schema}) {
-            bound += 3L * size(text) + 11;
+        if (bound(size(id), size(type), size(source), size(partitionKey), size(schema), size(payloadJson))
+                <= MAX_RECORD_BYTES) {
+            return null;  // as check would say: a string has at least as many UTF-8 bytes as UTF-16 units
         }
-        long payload = size(payloadJson);
-        if (bound + 3L * payload + 22L * (payload / 6 + 1) <= MAX_RECORD_BYTES) {
-            return null;  // as bound() would say (a string has at least as many UTF-8 bytes as UTF-16 units)
-        }
-        Row misfit = check(text(id), text(type), text(source), eventTime, text(partitionKey), text(schema),
+        Row misfit = measured(text(id), text(type), text(source), eventTime, text(partitionKey), text(schema),
                 payloadJson.toString());
         return misfit == FITS ? null : misfit;
     }
@@ -62,9 +58,16 @@ public final class KinesisRecordFit extends ScalarFunction {
     /** NULLs when the record fits, else its error type and reason. */
     static Row check(String id, String type, String source, Long eventTime, String partitionKey, String schema,
                      String payloadJson) {
-        if (bound(id, type, source, partitionKey, schema, payloadJson) <= MAX_RECORD_BYTES) {
+        if (bound(id.length(), type.length(), source.length(), partitionKey.length(),
+                schema == null ? 0 : schema.length(), payloadJson.length()) <= MAX_RECORD_BYTES) {
             return FITS;
         }
+        return measured(id, type, source, eventTime, partitionKey, schema, payloadJson);
+    }
+
+    /** {@link #check} by encoding the envelope: for a record the bound does not settle. */
+    private static Row measured(String id, String type, String source, Long eventTime, String partitionKey,
+                                String schema, String payloadJson) {
         long size;
         try {
             size = EnvelopeCodec.encode(new EnvelopeCodec.Envelope(id, type, source, eventTime, partitionKey, schema,
@@ -80,14 +83,15 @@ public final class KinesisRecordFit extends ScalarFunction {
     }
 
     /**
-     * An upper bound of the Avro envelope plus partition key: 3 UTF-8 bytes a UTF-16 unit; for the payload's
-     * JSON text, whose entries take 6 characters at least, 22 bytes of varints and union branches an entry.
+     * An upper bound of the Avro envelope plus partition key from the lengths of its texts, in UTF-16 units or
+     * in UTF-8 bytes: 3 UTF-8 bytes a unit (so a byte count bounds it too); for the payload's JSON text, whose
+     * entries take 6 characters at least, 22 bytes of varints and union branches an entry.
      */
-    static long bound(String id, String type, String source, String partitionKey, String schema, String payloadJson) {
+    static long bound(long id, long type, long source, long partitionKey, long schema, long payloadJson) {
         long bound = 64;
-        for (String text : new String[] {id, type, source, partitionKey, partitionKey, schema == null ? "" : schema}) {
-            bound += 3L * text.length() + 11;
+        for (long length : new long[] {id, type, source, partitionKey, partitionKey, schema}) {
+            bound += 3L * length + 11;
         }
-        return bound + 3L * payloadJson.length() + 22L * (payloadJson.length() / 6 + 1);
+        return bound + 3L * payloadJson + 22L * (payloadJson / 6 + 1);
     }
 }
