@@ -115,13 +115,16 @@ def test_a_killed_taskmanager_is_restored_and_the_windows_equal_an_uninterrupted
         expected = {(o.series, o.window_start): o for p in producer.sent for o in pattern.on_payload(p)
                     if isinstance(o, WindowAggregate) and not o.series.endswith("/closer")}
         assert pattern.stats.late == 0 and pattern.stats.rejected == 0
+        # The restore first: a job slow to start under CI's load can write every window before the JobManager
+        # notices the lost TaskManager and fails the job over, and a CI run read the checkpoints before that.
+        restored = wait_until(lambda: rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"], 120,
+                              "for the job to restore from a checkpoint", cluster)
         deadline = time.monotonic() + 180
         while not set(stored(dynamodb, table, series)) >= set(expected):
             missing = sorted(set(expected) - set(stored(dynamodb, table, series)))
             assert time.monotonic() < deadline, (f"{len(missing)} of {len(expected)} windows never came, e.g. "
                                                  f"{missing[:5]}; killed at {killed_ms}")
             time.sleep(1)
-        restored = rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
         rest(cluster, f"/jobs/{job_id}?mode=cancel", method="PATCH")
     finally:
         cluster.stop()
