@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from pipelines.engine import RecordPath
-from pipelines.records import from_avro, to_json_line
+from pipelines.records import from_avro, payload_to_json, to_json_line
 
 VECTORS = Path(__file__).resolve().parents[3] / "connectors/flink_java/src/test/resources/envelope_vectors.json"
 
@@ -15,6 +15,8 @@ def test_valid_vectors_are_python_envelopes_with_those_fields():
         line = json.loads(to_json_line(record))
         assert {k: line[k] for k in ("id", "type", "source", "event_time", "partition_key", "schema", "payload")} == {
             k: vector[k] for k in ("id", "type", "source", "event_time", "partition_key", "schema", "payload")}
+        if "payload_json" in vector:  # where Java writes the payload's JSON as Python does, byte for byte
+            assert vector["payload_json"] == payload_to_json(record.payload)
 
 
 def test_invalid_vectors_are_refused_by_the_record_path_with_those_reasons():

@@ -34,6 +34,26 @@ public final class EnvelopeCodec {
     public record Envelope(String id, String type, String source, long eventTime, String partitionKey,
                            String schema, String payloadJson) {}
 
+    /** A string of a decoded envelope: {@code length} bytes of well-formed UTF-8 in {@code data} from {@code offset}. */
+    public record Utf8(byte[] data, int offset, int length) {
+        public String text() {
+            return new String(data, offset, length, StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * A decoded envelope with its strings as UTF-8, the form Flink's table strings hold: the source hands them on
+     * with no Java string made and encoded again (JFR, no-Python job: a fifth of the JVM's samples were decoding,
+     * most of it building strings and the payload's JSON in a StringBuilder).  Strings point into the record.
+     */
+    public record Utf8Envelope(Utf8 id, Utf8 type, Utf8 source, long eventTime, Utf8 partitionKey, Utf8 schema,
+                               Utf8 payloadJson) {
+        public Envelope text() {
+            return new Envelope(id.text(), type.text(), source.text(), eventTime, partitionKey.text(),
+                    schema == null ? null : schema.text(), payloadJson.text());
+        }
+    }
+
     /** A record is not an envelope, or not a valid one: the reason names the field, never the value. */
     public static final class EnvelopeException extends Exception {
         private static final long serialVersionUID = 1L;
@@ -46,45 +66,72 @@ public final class EnvelopeCodec {
     private static final int MAX_PARTITION_KEY = 256;
 
     public static Envelope decode(byte[] data) throws EnvelopeException {
-        Envelope envelope;
+        return decodeUtf8(data).text();
+    }
+
+    public static Utf8Envelope decodeUtf8(byte[] data) throws EnvelopeException {
+        Utf8Envelope envelope;
         try {
             Reader in = new Reader(data);
-            String id = in.string();
-            String type = in.string();
-            String source = in.string();
+            Utf8 id = in.string();
+            Utf8 type = in.string();
+            Utf8 source = in.string();
             long eventTime = in.varlong();
-            String key = in.string();
+            Utf8 key = in.string();
             long schemaBranch = in.varlong();
-            String schema = switch ((int) schemaBranch) {
+            Utf8 schema = switch ((int) schemaBranch) {
                 case 0 -> null;
                 case 1 -> in.string();
                 default -> throw new BadBranch();
             };
-            String payload = in.payloadJson();
-            envelope = new Envelope(id, type, source, eventTime, key, schema, payload);
+            Utf8 payload = in.payloadJson();
+            envelope = new Utf8Envelope(id, type, source, eventTime, key, schema, payload);
         } catch (RuntimeException e) {
             // Named as Python's fastavro reader would fail, so every engine gives the same reason.
             String cause = e instanceof BadBranch ? "IndexError" : e instanceof IndexOutOfBoundsException ? "EOFError"
                     : e instanceof CharacterCodingExceptionWrapper ? "UnicodeDecodeError" : "ValueError";
             throw new EnvelopeException("<record>", "not a shardline Avro envelope (" + cause + ")");
         }
-        validate(envelope);
+        check(envelope.id().length(), envelope.type().length(), envelope.source().length(),
+                envelope.partitionKey().length(), codePoints(envelope.partitionKey()), envelope.eventTime());
         return envelope;
     }
 
     /** {@code pipelines.records.validate}'s checks, in its order and words. */
     static void validate(Envelope e) throws EnvelopeException {
-        String[][] required = {{"id", e.id()}, {"type", e.type()}, {"source", e.source()},
-                {"partition_key", e.partitionKey()}};
-        for (String[] field : required) {
-            if (field[1] == null || field[1].isEmpty()) {
-                throw new EnvelopeException(field[0], "must be a non-empty string");
+        String key = e.partitionKey();
+        check(length(e.id()), length(e.type()), length(e.source()), length(key),
+                key == null ? 0 : key.codePointCount(0, key.length()), e.eventTime());
+    }
+
+    private static int length(String text) {
+        return text == null ? 0 : text.length();
+    }
+
+    /** Characters in well-formed UTF-8: the bytes that start one. */
+    private static int codePoints(Utf8 text) {
+        int count = 0;
+        for (int i = text.offset(), end = text.offset() + text.length(); i < end; i++) {
+            if ((text.data()[i] & 0xC0) != 0x80) {
+                count++;
             }
         }
-        if (e.partitionKey().codePointCount(0, e.partitionKey().length()) > MAX_PARTITION_KEY) {
+        return count;
+    }
+
+    private static void check(int id, int type, int source, int partitionKey, int partitionKeyCharacters,
+                              long eventTime) throws EnvelopeException {
+        String[] names = {"id", "type", "source", "partition_key"};
+        int[] lengths = {id, type, source, partitionKey};
+        for (int i = 0; i < names.length; i++) {
+            if (lengths[i] == 0) {
+                throw new EnvelopeException(names[i], "must be a non-empty string");
+            }
+        }
+        if (partitionKeyCharacters > MAX_PARTITION_KEY) {
             throw new EnvelopeException("partition_key", "longer than " + MAX_PARTITION_KEY + " characters");
         }
-        if (e.eventTime() < 0) {
+        if (eventTime < 0) {
             throw new EnvelopeException("event_time", "must be a non-negative integer (epoch milliseconds)");
         }
     }
@@ -154,24 +201,22 @@ public final class EnvelopeCodec {
         /**
          * Strict UTF-8, as Python decodes it.  Checked by hand rather than with a reporting CharsetDecoder:
          * that one was allocated per string and, with the re-encoding into Flink's strings, took a fifth of
-         * the SQL path's JVM time (JFR); ASCII, most of what envelopes hold, is copied as it is.
+         * the SQL path's JVM time (JFR); ASCII, most of what envelopes hold, is only scanned.
          */
-        String string() {
+        Utf8 string() {
             long length = varlong();
             if (length < 0 || length > buffer.length - position) {
                 throw new IndexOutOfBoundsException("truncated");
             }
             int start = position, end = position + (int) length;
             position = end;
-            boolean ascii = true;
             for (int i = start; i < end; i++) {
                 if (buffer[i] < 0) {
-                    ascii = false;
                     checkUtf8(buffer, i, end);
                     break;
                 }
             }
-            return new String(buffer, start, end - start, ascii ? StandardCharsets.ISO_8859_1 : StandardCharsets.UTF_8);
+            return new Utf8(buffer, start, end - start);
         }
 
         /** Throws unless {@code data[from, to)} is well-formed UTF-8 (no overlong forms, no surrogates). */
@@ -223,15 +268,18 @@ public final class EnvelopeCodec {
             return value;
         }
 
-        String payloadJson() {
+        /** The payload as the JSON text {@code pipelines.records.payload_to_json} writes, in UTF-8. */
+        Utf8 payloadJson() {
             long branch = varlong();
+            // Fresh a record, as the table string made of it keeps it; room for the text the Avro usually makes.
+            JsonText json = new JsonText(2 * (buffer.length - position) + 16);
             if (branch == 0) {
-                return "{\"$base64\":" + Json.quote(Base64.getEncoder().encodeToString(bytes())) + "}";
+                return json.ascii("{\"$base64\":\"").base64(bytes()).ascii("\"}").utf8();
             }
             if (branch != 1) {
                 throw new BadBranch();
             }
-            StringBuilder json = new StringBuilder("{");
+            json.write('{');
             boolean first = true;
             while (true) {
                 long count = varlong();
@@ -244,29 +292,116 @@ public final class EnvelopeCodec {
                 }
                 for (long i = 0; i < count; i++) {
                     if (!first) {
-                        json.append(',');
+                        json.write(',');
                     }
                     first = false;
-                    Json.quoteTo(json, string(), false).append(':');
+                    json.quoted(string()).write(':');
                     long valueBranch = varlong();
                     switch ((int) valueBranch) {
-                        case 0 -> json.append("null");
+                        case 0 -> json.ascii("null");
                         case 1 -> {
                             if (position >= buffer.length) {
                                 throw new IndexOutOfBoundsException("truncated");
                             }
-                            json.append(buffer[position++] != 0 ? "true" : "false");
+                            json.ascii(buffer[position++] != 0 ? "true" : "false");
                         }
-                        case 2 -> json.append(varlong());
-                        case 3 -> json.append(Json.number(doubleValue()));
-                        case 4 -> Json.quoteTo(json, string(), false);
-                        case 5 -> json.append("{\"$base64\":").append(Json.quote(Base64.getEncoder()
-                                .encodeToString(bytes()))).append('}');
+                        case 2 -> json.ascii(Long.toString(varlong()));
+                        case 3 -> json.ascii(Json.number(doubleValue()));
+                        case 4 -> json.quoted(string());
+                        case 5 -> json.ascii("{\"$base64\":\"").base64(bytes()).ascii("\"}");
                         default -> throw new BadBranch();
                     }
                 }
             }
-            return json.append('}').toString();
+            return json.write('}').utf8();
+        }
+    }
+
+    /** JSON text in UTF-8, grown as needed; strings quoted as {@link Json#quote(String)} quotes them. */
+    private static final class JsonText {
+        private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+        private byte[] buffer;
+        private int length;
+
+        JsonText(int capacity) {
+            buffer = new byte[capacity];
+        }
+
+        private void room(int needed) {
+            if (needed > buffer.length - length) {
+                buffer = Arrays.copyOf(buffer, Math.max(2 * buffer.length, length + needed));
+            }
+        }
+
+        JsonText write(int b) {
+            room(1);
+            buffer[length++] = (byte) b;
+            return this;
+        }
+
+        JsonText ascii(String text) {
+            room(text.length());
+            for (int i = 0; i < text.length(); i++) {
+                buffer[length++] = (byte) text.charAt(i);
+            }
+            return this;
+        }
+
+        JsonText base64(byte[] data) {
+            byte[] text = Base64.getEncoder().encode(data);
+            room(text.length);
+            System.arraycopy(text, 0, buffer, length, text.length);
+            length += text.length;
+            return this;
+        }
+
+        /** Python's {@code json.dumps(text, ensure_ascii=False)}: only quotes, backslashes and controls escaped. */
+        JsonText quoted(Utf8 text) {
+            byte[] data = text.data();
+            int end = text.offset() + text.length();
+            room(text.length() + 2);
+            buffer[length++] = '"';
+            int plain = text.offset();  // the text from here to i needs no escape: copied in one go
+            for (int i = plain; i < end; i++) {
+                byte b = data[i];
+                if (b < 0 || (b >= 0x20 && b != '"' && b != '\\')) {
+                    continue;
+                }
+                System.arraycopy(data, plain, buffer, length, i - plain);  // room was made for the unescaped text
+                length += i - plain;
+                plain = i + 1;
+                String escape = switch (b) {
+                    case '"' -> "\\\"";
+                    case '\\' -> "\\\\";
+                    case '\n' -> "\\n";
+                    case '\r' -> "\\r";
+                    case '\t' -> "\\t";
+                    case '\b' -> "\\b";
+                    case '\f' -> "\\f";
+                    default -> null;
+                };
+                room(6 + end - i);
+                if (escape != null) {
+                    for (int k = 0; k < escape.length(); k++) {
+                        buffer[length++] = (byte) escape.charAt(k);
+                    }
+                } else {
+                    buffer[length++] = '\\';
+                    buffer[length++] = 'u';
+                    buffer[length++] = '0';
+                    buffer[length++] = '0';
+                    buffer[length++] = HEX[b >> 4];
+                    buffer[length++] = HEX[b & 0xF];
+                }
+            }
+            System.arraycopy(data, plain, buffer, length, end - plain);
+            length += end - plain;
+            buffer[length++] = '"';
+            return this;
+        }
+
+        Utf8 utf8() {
+            return new Utf8(buffer, 0, length);
         }
     }
 

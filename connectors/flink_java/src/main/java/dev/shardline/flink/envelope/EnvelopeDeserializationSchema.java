@@ -6,6 +6,7 @@ import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
 
 /** Avro envelope bytes to a row of the declared columns; an invalid record becomes a row with {@code error} set. */
 final class EnvelopeDeserializationSchema implements DeserializationSchema<RowData> {
@@ -22,9 +23,9 @@ final class EnvelopeDeserializationSchema implements DeserializationSchema<RowDa
     @Override
     public RowData deserialize(byte[] message) {
         GenericRowData row = new GenericRowData(columns.length);
-        EnvelopeCodec.Envelope envelope;
+        EnvelopeCodec.Utf8Envelope envelope;
         try {
-            envelope = EnvelopeCodec.decode(message);
+            envelope = EnvelopeCodec.decodeUtf8(message);
         } catch (EnvelopeCodec.EnvelopeException e) {
             for (int i = 0; i < columns.length; i++) {
                 if ("error".equals(columns[i])) {
@@ -37,18 +38,23 @@ final class EnvelopeDeserializationSchema implements DeserializationSchema<RowDa
         }
         for (int i = 0; i < columns.length; i++) {
             row.setField(i, switch (columns[i]) {
-                case "id" -> TableStrings.of(envelope.id());
-                case "type" -> TableStrings.of(envelope.type());
-                case "source" -> TableStrings.of(envelope.source());
+                case "id" -> string(envelope.id());
+                case "type" -> string(envelope.type());
+                case "source" -> string(envelope.source());
                 case "event_time" -> envelope.eventTime();
-                case "partition_key" -> TableStrings.of(envelope.partitionKey());
-                case "schema" -> TableStrings.of(envelope.schema());
-                case "payload" -> TableStrings.of(envelope.payloadJson());
+                case "partition_key" -> string(envelope.partitionKey());
+                case "schema" -> string(envelope.schema());
+                case "payload" -> string(envelope.payloadJson());
                 case "raw" -> message;
                 default -> null;  // error: none
             });
         }
         return row;
+    }
+
+    /** The bytes as they are (checked UTF-8): a table string is UTF-8. */
+    private static StringData string(EnvelopeCodec.Utf8 text) {
+        return text == null ? null : StringData.fromBytes(text.data(), text.offset(), text.length());
     }
 
     @Override

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -64,6 +65,46 @@ class EnvelopeStringsTest {
                     assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.decode(envelopeWithId(id)));
             assertEquals("field '<record>': not a shardline Avro envelope (UnicodeDecodeError)", refused.getMessage());
         }
+    }
+
+    @Test
+    void aPartitionKeyIsCountedInCharactersNotBytes() throws Exception {
+        String emoji = "\uD83D\uDE00";  // four bytes of UTF-8, two UTF-16 units, one character, as Python counts
+        String key = emoji.repeat(256);
+        byte[] fits = EnvelopeCodec.encode(new EnvelopeCodec.Envelope("i", "t", "s", 1L, key, null, "{}"));
+        assertEquals(key, EnvelopeCodec.decode(fits).partitionKey());
+        EnvelopeCodec.Envelope longer = new EnvelopeCodec.Envelope("i", "t", "s", 1L, key + emoji, null, "{}");
+        EnvelopeCodec.EnvelopeException refused =
+                assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.encode(longer));
+        assertEquals("field 'partition_key': longer than 256 characters", refused.getMessage());
+        // The same record with the key one emoji longer, as a producer that does not validate could send it.
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] keyBytes = (key + emoji).getBytes(StandardCharsets.UTF_8);
+        out.writeBytes(Arrays.copyOf(fits, 7));  // id, type and source (a length and a byte each), event_time
+        long raw = (long) keyBytes.length << 1;  // zig-zag varint
+        while ((raw & ~0x7FL) != 0) {
+            out.write((int) ((raw & 0x7F) | 0x80));
+            raw >>>= 7;
+        }
+        out.write((int) raw);
+        out.writeBytes(keyBytes);
+        out.write(0);  // schema: null
+        out.write(2);  // payload: map branch
+        out.write(0);  // empty map
+        byte[] record = out.toByteArray();
+        refused = assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.decodeUtf8(record));
+        assertEquals("field 'partition_key': longer than 256 characters", refused.getMessage());
+    }
+
+    @Test
+    void aPayloadWhoseJsonOutgrowsItsAvroIsWrittenWhole() throws Exception {
+        String controls = "\u0001".repeat(300);  // one byte in Avro, six in JSON
+        String json = "{\"c\":\"" + "\\u0001".repeat(300) + "\",\"q\":\"\\\"\\\\\"}";
+        byte[] avro = EnvelopeCodec.encode(new EnvelopeCodec.Envelope("i", "t", "s", 1L, "k", null, json));
+        assertEquals(json, EnvelopeCodec.decode(avro).payloadJson());
+        EnvelopeCodec.Utf8 payload = EnvelopeCodec.decodeUtf8(avro).payloadJson();
+        assertEquals(json, StringData.fromBytes(payload.data(), payload.offset(), payload.length()).toString());
+        assertEquals(controls, ((java.util.Map<?, ?>) Json.parse(json)).get("c"));
     }
 
     @Test
