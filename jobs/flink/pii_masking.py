@@ -201,11 +201,11 @@ def _builtin_text(name: str) -> str:
 
 
 class MaskedCounters:
-    """Flink counters for the masking pipeline's ``observe`` hook: counts only, the entity type the only label.
+    """Flink counters of a worker's masking: counts only, the entity type the only label.
 
     ``shardline_pii_masked_records`` and, in key/value group ``entity=<TYPE>``,
-    ``shardline_pii_masked_values`` (Managed Flink reports the group as a dimension).  Counts gather here and
-    reach the Flink counters when ``publish`` is called: a PyFlink counter's ``inc`` costs most of a
+    ``shardline_pii_masked_values`` (Managed Flink reports the group as a dimension).  ``publish`` adds what the
+    masking pipeline's running totals gained since the last call: a PyFlink counter's ``inc`` costs most of a
     microsecond, and a record of the payments policy made nine of them (a twentieth of the job's Python time).
     """
 
@@ -213,24 +213,15 @@ class MaskedCounters:
         self.group = group
         self.records = group.counter("shardline_pii_masked_records")
         self.values: dict[str, Any] = {}
-        self.total_records = 0
-        """Records observed so far (this worker's, for the totals log line)."""
-        self.totals: dict[str, int] = {}
-        """Values masked so far, by entity type."""
         self.published_records = 0
         self.published: dict[str, int] = {}
 
-    def observe(self, counts: Mapping[str, int]) -> None:
-        self.total_records += 1
-        for entity, n in counts.items():
-            self.totals[entity] = self.totals.get(entity, 0) + n
-
-    def publish(self) -> None:
-        """Add what was observed since the last call to the Flink counters."""
-        if self.total_records > self.published_records:
-            self.records.inc(self.total_records - self.published_records)
-            self.published_records = self.total_records
-        for entity, total in self.totals.items():
+    def publish(self, records: int, totals: Mapping[str, int]) -> None:
+        """Add to the Flink counters what ``records`` and ``totals`` (running, by entity type) gained."""
+        if records > self.published_records:
+            self.records.inc(records - self.published_records)
+            self.published_records = records
+        for entity, total in totals.items():
             delta = total - self.published.get(entity, 0)
             if not delta:
                 continue
@@ -251,20 +242,22 @@ class PiiMaskingSetup:
         self.logged_at: float | None = None
         self.published_at: float | None = None
         self.counters: MaskedCounters | None = None
+        self.masking = None
 
     def open(self, metrics):
         from pipelines.pii.pipeline import masking_pipeline
 
         self.counters = MaskedCounters(metrics)
-        return masking_pipeline(self.settings.load_policy(), observe=self.observe)
+        self.masking = masking_pipeline(self.settings.load_policy(), observe=self.observe)
+        return self.masking
 
     def observe(self, counts: Mapping[str, int]) -> None:
-        self.counters.observe(counts)
+        """The pipeline's hook, after each record: it keeps the running totals, so ``counts`` is not read again."""
         now = self.clock.monotonic()
         if self.published_at is None or now - self.published_at >= PUBLISH_INTERVAL_S \
-                or self.counters.total_records - self.counters.published_records >= PUBLISH_EVERY_RECORDS:
+                or self.masking.records - self.counters.published_records >= PUBLISH_EVERY_RECORDS:
             self.published_at = now
-            self.counters.publish()
+            self.counters.publish(self.masking.records, self.masking.totals)
         if self.logged_at is None or now - self.logged_at >= self.settings.totals_interval_s:
             self.logged_at = now
             self.log_totals()
@@ -272,13 +265,13 @@ class PiiMaskingSetup:
     def log_totals(self) -> None:
         """This worker's running totals, in the line ``jobs.local.pii.log_totals`` writes for the other
         engines (that module needs prometheus-client, which the Managed Flink zip does not carry)."""
-        values = ",".join(f"{e}:{n}" for e, n in sorted(self.counters.totals.items())) or "none"
-        log.info("event=pii_masked engine=flink records=%d values=%s", self.counters.total_records, values)
+        values = ",".join(f"{e}:{n}" for e, n in sorted(self.masking.totals.items())) or "none"
+        log.info("event=pii_masked engine=flink records=%d values=%s", self.masking.records, values)
 
     def close(self) -> None:
         """The counts not yet published (a log line here would be lost: see the module's docstring)."""
         if self.counters is not None:
-            self.counters.publish()
+            self.counters.publish(self.masking.records, self.masking.totals)
 
 
 def prepare(properties: Mapping[str, str]) -> tuple[dict[str, str], PiiMaskingSetup]:

@@ -170,17 +170,13 @@ def test_the_worker_pipeline_counts_masked_values_by_entity_type_in_flink_metric
 def test_masked_counters_register_one_counter_per_entity():
     metrics = FakeMetricGroup()
     counters = MaskedCounters(metrics)
-    counters.observe({"EMAIL": 3})
-    counters.observe({})
-    counters.observe({"EMAIL": 1, "PHONE_NUMBER": 2})
-    assert metrics.all() == {("shardline_pii_masked_records",): 0}  # gathered until published
-    counters.publish()
+    assert metrics.all() == {("shardline_pii_masked_records",): 0}  # nothing until published
+    counters.publish(3, {"EMAIL": 4, "PHONE_NUMBER": 2})
     assert metrics.all() == {("shardline_pii_masked_records",): 3,
                              ("entity", "EMAIL", "shardline_pii_masked_values"): 4,
                              ("entity", "PHONE_NUMBER", "shardline_pii_masked_values"): 2}
-    counters.observe({"PHONE_NUMBER": 1})
-    counters.publish()
-    counters.publish()  # nothing new: nothing added
+    counters.publish(4, {"EMAIL": 4, "PHONE_NUMBER": 3})
+    counters.publish(4, {"EMAIL": 4, "PHONE_NUMBER": 3})  # nothing new: nothing added
     assert metrics.all() == {("shardline_pii_masked_records",): 4,
                              ("entity", "EMAIL", "shardline_pii_masked_values"): 4,
                              ("entity", "PHONE_NUMBER", "shardline_pii_masked_values"): 3}
@@ -190,16 +186,17 @@ def test_the_worker_publishes_its_counts_each_second_or_thousand_records():
     setup = PiiMaskingSetup(PiiJobSettings.from_properties({"pii.keys.hmac": HMAC, "pii.keys.fpe": FPE}))
     setup.clock = clock = FakeClock()
     metrics = FakeMetricGroup()
-    setup.open(metrics)
+    masking = setup.open(metrics)
     published = lambda: metrics.all()[("shardline_pii_masked_records",)]  # noqa: E731
-    setup.observe({"EMAIL": 1})
+    masking.mask_payload(PAYMENT)
     assert published() == 1  # the first at once
+    assert metrics.all()[("entity", "EMAIL", "shardline_pii_masked_values")] == 1
     for _ in range(998):
-        setup.observe({})
+        masking.mask_payload({})
     assert published() == 1
     clock.advance(1.0)
-    setup.observe({})
+    masking.mask_payload({})
     assert published() == 1000
     for _ in range(1000):
-        setup.observe({})
+        masking.mask_payload({})
     assert published() == 2000  # a thousand records without a second passing
