@@ -97,28 +97,22 @@ public final class EnvelopeCodec {
         return envelope;
     }
 
-    /** {@code pipelines.records.validate}'s checks, in its order and words. */
-    static void validate(Envelope e) throws EnvelopeException {
-        String key = e.partitionKey();
-        check(length(e.id()), length(e.type()), length(e.source()), length(key),
-                key == null ? 0 : key.codePointCount(0, key.length()), e.eventTime());
-    }
-
-    private static int length(String text) {
-        return text == null ? 0 : text.length();
-    }
-
     /** Characters in well-formed UTF-8: the bytes that start one. */
     private static int codePoints(Utf8 text) {
+        return codePoints(text.data(), text.offset(), text.length());
+    }
+
+    private static int codePoints(byte[] data, int offset, int length) {
         int count = 0;
-        for (int i = text.offset(), end = text.offset() + text.length(); i < end; i++) {
-            if ((text.data()[i] & 0xC0) != 0x80) {
+        for (int i = offset, end = offset + length; i < end; i++) {
+            if ((data[i] & 0xC0) != 0x80) {
                 count++;
             }
         }
         return count;
     }
 
+    /** {@code pipelines.records.validate}'s checks, in its order and words. */
     private static void check(int id, int type, int source, int partitionKey, int partitionKeyCharacters,
                               long eventTime) throws EnvelopeException {
         String[] names = {"id", "type", "source", "partition_key"};
@@ -137,21 +131,63 @@ public final class EnvelopeCodec {
     }
 
     public static byte[] encode(Envelope e) throws EnvelopeException {
-        validate(e);
+        return encodeUtf8(utf8(e.id()), utf8(e.type()), utf8(e.source()), e.eventTime(), utf8(e.partitionKey()),
+                utf8(e.schema()), utf8(e.payloadJson()));
+    }
+
+    private static byte[] utf8(String text) {
+        return text == null ? null : text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The envelope of strings given as UTF-8 ({@code null}: none), as a table row holds them: a sink encodes a
+     * row with no Java string made of its fields and encoded again, and reads the payload's JSON from its bytes.
+     */
+    public static byte[] encodeUtf8(byte[] id, byte[] type, byte[] source, long eventTime, byte[] partitionKey,
+                                    byte[] schema, byte[] payloadJson) throws EnvelopeException {
+        check(length(id), length(type), length(source), length(partitionKey),
+                partitionKey == null ? 0 : codePoints(partitionKey, 0, partitionKey.length), eventTime);
+        String[] names = {"id", "type", "source", "partition_key", "schema", "payload"};
+        byte[][] texts = {id, type, source, partitionKey, schema, payloadJson};
+        for (int i = 0; i < texts.length; i++) {
+            if (texts[i] != null && !isUtf8(texts[i])) {
+                throw new EnvelopeException(names[i], "is not valid UTF-8");  // a row some SQL made of bytes
+            }
+        }
         Writer out = WRITERS.get().reset();
-        out.string(e.id());
-        out.string(e.type());
-        out.string(e.source());
-        out.varlong(e.eventTime());
-        out.string(e.partitionKey());
-        if (e.schema() == null) {
+        out.bytes(id);
+        out.bytes(type);
+        out.bytes(source);
+        out.varlong(eventTime);
+        out.bytes(partitionKey);
+        if (schema == null) {
             out.varlong(0);
         } else {
             out.varlong(1);
-            out.string(e.schema());
+            out.bytes(schema);
         }
-        out.payload(e.payloadJson());
+        out.payload(payloadJson == null ? EMPTY_OBJECT : payloadJson);
         return out.bytes();
+    }
+
+    private static final byte[] EMPTY_OBJECT = {'{', '}'};
+
+    private static int length(byte[] text) {
+        return text == null ? 0 : text.length;
+    }
+
+    private static boolean isUtf8(byte[] text) {
+        for (int i = 0; i < text.length; i++) {
+            if (text[i] < 0) {
+                try {
+                    Reader.checkUtf8(text, i, text.length);
+                } catch (CharacterCodingExceptionWrapper e) {
+                    return false;
+                }
+                return true;
+            }
+        }
+        return true;
     }
 
     // --- Avro binary -----------------------------------------------------------------------------
@@ -484,13 +520,13 @@ public final class EnvelopeCodec {
             }
         }
 
-        void payload(String json) throws EnvelopeException {
+        void payload(byte[] json) throws EnvelopeException {
             if (flatMap(json)) {
                 return;
             }
             Object parsed;
             try {
-                parsed = Json.parse(json);
+                parsed = Json.parse(new String(json, StandardCharsets.UTF_8));
             } catch (IllegalArgumentException e) {
                 throw new EnvelopeException("payload", "is not JSON (" + e.getMessage() + ")");
             }
@@ -552,7 +588,7 @@ public final class EnvelopeCodec {
          * which the general path (parse to a Map, then write) handles with its errors.  Parsing to a Map first
          * was an eighth of the SQL path's JVM time (JFR).
          */
-        private boolean flatMap(String json) {
+        private boolean flatMap(byte[] json) {
             if (entries == null) {
                 entries = new Writer();
             }

@@ -93,6 +93,11 @@ public final class Json {
         return MAPPER.createParser(text);
     }
 
+    /** {@link #parser(String)} over UTF-8 (a table string's bytes, not decoded first). */
+    static JsonParser parser(byte[] utf8) throws IOException {
+        return MAPPER.createParser(utf8);
+    }
+
     /** A JSON value: Map (key order kept), List, String, Long, Double, Boolean or null. */
     static Object parse(String text) {
         Object value;

@@ -5,9 +5,13 @@ import org.apache.flink.table.data.StringData;
 
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Two sinks of one record share its encoding; any other record is encoded anew. */
 class EnvelopeSerializationSchemaTest {
@@ -55,5 +59,34 @@ class EnvelopeSerializationSchemaTest {
         thread.join();
         assertNotSame(here, there[0]);
         assertArrayEquals(here, there[0]);
+    }
+
+    @Test
+    void aRowsStringsAreReadAsTheirUtf8() throws Exception {
+        EnvelopeSerializationSchema schema = new EnvelopeSerializationSchema(COLUMNS);
+        String payload = "{\"name\":\"Zoë \\\"Ł\\\" \u2615\\n\\u0001\",\"n\":-3,\"f\":2.5,\"emoji\":\"\uD83D\uDE00\"}";
+        assertArrayEquals(encoded("r-é", 7L, payload), schema.serialize(row("r-é", payload)));
+    }
+
+    @Test
+    void aKeptRecordIsACopyNotTheRowsBuffer() throws Exception {
+        // A source may fill the same buffer again with the next record: the kept fields must not change with it.
+        EnvelopeSerializationSchema schema = new EnvelopeSerializationSchema(COLUMNS);
+        byte[] id = "r1".getBytes(StandardCharsets.UTF_8);
+        GenericRowData first = row("x", "{}");
+        first.setField(0, StringData.fromBytes(id));
+        assertArrayEquals(encoded("r1", 7L, "{}"), schema.serialize(first));
+        id[1] = '2';
+        assertArrayEquals(encoded("r2", 7L, "{}"), schema.serialize(first));
+    }
+
+    @Test
+    void aRowThatIsNotUtf8FailsNamingTheField() {
+        EnvelopeSerializationSchema schema = new EnvelopeSerializationSchema(COLUMNS);
+        GenericRowData row = row("r1", "{}");
+        row.setField(6, StringData.fromBytes(new byte[] {'"', (byte) 0xC3, '"'}));
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> schema.serialize(row));
+        assertEquals("shardline-envelope cannot write this row: field 'payload': is not valid UTF-8",
+                refused.getMessage());
     }
 }
