@@ -309,8 +309,9 @@ def loads_as_json(text: str) -> Any:
     return json.loads(text)
 
 
-def payload_from_json(text: str) -> Payload:
-    """The payload that JSON text holds (``payload_to_json``'s inverse); ``RecordValidationError`` if none.
+def payload_from_json(text: str | bytes) -> Payload:
+    """The payload that JSON text (or its UTF-8) holds (``payload_to_json``'s inverse); ``RecordValidationError``
+    if none.
 
     orjson reads it three times faster (1.2 against 3.6 us a payments record).  What it refuses (NaN, a lone
     surrogate) ``json`` reads, with the reasons below; so does a value orjson read as a float past 2**63,

@@ -69,11 +69,12 @@ log = logging.getLogger("shardline.jobs.flink.eventsourcing")
 
 END_OF_TIME = 2**63 - 2
 """The event-time timer that fires on a bounded input's final watermark (Long.MAX_VALUE) and never before."""
-RECORD = Types.ROW_NAMED(["payload", "error", "raw", "position"],
-                        [Types.STRING(), Types.STRING(), BYTES, Types.STRING()])
-"""What crosses to ``ApplyEvents`` a record, keyed by its aggregate id (Java read it): the payload as JSON text
-(as ``payload_from_json`` reads it), or ``error`` saying why the record is no envelope; its bytes and position
-for a letter."""
+RECORD = Types.ROW_NAMED(["payload", "error", "raw", "position"], [BYTES, Types.STRING(), BYTES, Types.STRING()])
+"""What crosses to ``ApplyEvents`` a record, keyed by its aggregate id (Java read it): the payload as JSON text in
+UTF-8 (as ``payload_from_json`` reads it), or ``error`` saying why the record is no envelope; its bytes and
+position for a letter.  The payload crosses as bytes, not a string: Java copies a table string's bytes as they
+are, where a string it decodes to UTF-16 and writes again character by character (JFR: a sixteenth of the JVM's
+samples, most of it on payloads holding a character past Latin-1), and Python reads them as they come."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
@@ -500,7 +501,7 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     t_env.create_java_temporary_function("payload_field", "dev.shardline.flink.envelope.PayloadField")
     t_env.execute_sql(input_table(job, flink))
     records = t_env.sql_query(f"""SELECT COALESCE(payload_field(payload, 'aggregate_id'), '') AS aggregate_id,
-        ROW(payload, `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
+        ROW(CAST(payload AS BYTES), `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
     batches = batch_by_bucket(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), RECORD,
                               buckets=job.apply_buckets, max_records=job.apply_batch_records,
                               max_delay_ms=job.apply_batch_ms)

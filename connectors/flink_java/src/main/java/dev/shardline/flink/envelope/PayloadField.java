@@ -2,6 +2,8 @@ package dev.shardline.flink.envelope;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.ScalarFunction;
 
 import java.io.IOException;
@@ -18,11 +20,12 @@ import java.io.IOException;
 public final class PayloadField extends ScalarFunction {
     private static final long serialVersionUID = 1L;
 
-    public String eval(String payload, String name) {
+    /** {@code payload} as the table holds it: its UTF-8 is parsed as it is, with no Java string made of it. */
+    public String eval(@DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData payload, String name) {
         if (payload == null || name == null) {
             return null;
         }
-        try (JsonParser parser = Json.parser(payload)) {
+        try (JsonParser parser = Json.parser(payload.toBytes())) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
