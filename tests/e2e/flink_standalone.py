@@ -166,6 +166,20 @@ def wait_until(condition, timeout_s: float, what: str, cluster: StandaloneFlink)
         time.sleep(0.5)
 
 
+def restored_checkpoint(cluster: StandaloneFlink, job_id: str) -> dict | None:
+    """The checkpoint job ``job_id`` was last restored from (REST), or None while it has not failed over."""
+    return rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
+
+
+def wait_for_restore(cluster: StandaloneFlink, job_id: str, timeout_s: float = 120) -> dict:
+    """The checkpoint job ``job_id`` restored after its TaskManager was killed, once it has.  Wait for it before
+    reading it: a job slow to start under load can write all its input before the JobManager notices the lost
+    TaskManager and fails the job over, so a test that read the checkpoints at once found none restored (CI runs
+    failed so twice, in two crash tests)."""
+    return wait_until(lambda: restored_checkpoint(cluster, job_id), timeout_s, "for the job to restore a checkpoint",
+                      cluster)
+
+
 def submit(cluster: StandaloneFlink, app: Path, properties: Path, python: str = sys.executable) -> str:
     """``flink run`` a Managed Flink app unpacked at ``app`` (main.py, lib/<the jar>, dep/) with its runtime
     properties, as the service does; the job's id once it runs."""

@@ -27,7 +27,7 @@ from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.eventsourcing_store import read_totals
 from connectors.testing import read_stream_data
-from flink_standalone import StandaloneFlink, rest, submit, wait_until
+from flink_standalone import StandaloneFlink, rest, restored_checkpoint, submit, wait_for_restore, wait_until
 from jobs.local.eventsourcing import EventSourcingFileRun, run_eventsourcing_file
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.eventsourcing.config import EventSourcingConfig
@@ -126,8 +126,7 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
         cluster.start_taskmanager()
         producer.join(timeout=120)
         assert producer.error is None and producer.sent == len(envelopes), producer.error
-        wait_until(lambda: rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"], 120,
-                   "for the job to restore a checkpoint", cluster)
+        wait_for_restore(cluster, job_id)
 
         def caught_up():  # items and totals are written once a tick, then wait in the sinks' buffers up to 5 s
             return projections(projection) == expected["state"] and \
@@ -144,7 +143,7 @@ def test_a_killed_taskmanager_is_restored_and_the_outputs_equal_a_clean_run(loca
                             f"{len(expected['derived'])} derived events, {len(ids - set(expected['derived']))} "
                             f"unexpected; totals {read_totals(dynamodb, totals)}, expected {expected['totals']}")
             time.sleep(2)
-        restored = rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
+        restored = restored_checkpoint(cluster, job_id)
         rest(cluster, f"/jobs/{job_id}?mode=cancel", method="PATCH")
     finally:
         cluster.stop()

@@ -36,7 +36,7 @@ from connectors.aws import AwsConfig, client
 from connectors.dead_letter import DeadLetter
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream, read_stream_data, read_stream_records
-from flink_standalone import StandaloneFlink, rest, submit, wait_until
+from flink_standalone import StandaloneFlink, rest, restored_checkpoint, submit, wait_until
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.engine import RecordPath
 from pipelines.pii import builtin_policy
@@ -148,10 +148,8 @@ def crash(local_stack, tmp_path_factory):
         expected_ids = {r.id for r in producer.sent}
 
         def everything_out():
-            # And the job restored: one slow to start under load can have written every record before the kill
-            # (it read the whole input after the checkpoint waited for), and it fails over only once the
-            # JobManager notices the lost TaskManager. A CI run read the checkpoints before that: restored None.
-            restored = rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
+            # And the job restored (see wait_for_restore): it may have written every record before it failed over.
+            restored = restored_checkpoint(cluster, job_id)
             if restored is None:
                 return None
             listed = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)

@@ -22,7 +22,7 @@ from connectors.aws import AwsConfig, client
 from connectors.flink import build_connector_jar
 from connectors.testing import create_stream
 from connectors.timeseries_store import create_table, query_series
-from flink_standalone import StandaloneFlink, rest, submit, wait_until
+from flink_standalone import StandaloneFlink, rest, submit, wait_for_restore, wait_until
 from pipelines.timeseries.synthetic import telemetry_envelope
 from jobs.packaging.flink import build_managed_flink_zip
 from pipelines.clock import FakeClock
@@ -115,10 +115,7 @@ def test_a_killed_taskmanager_is_restored_and_the_windows_equal_an_uninterrupted
         expected = {(o.series, o.window_start): o for p in producer.sent for o in pattern.on_payload(p)
                     if isinstance(o, WindowAggregate) and not o.series.endswith("/closer")}
         assert pattern.stats.late == 0 and pattern.stats.rejected == 0
-        # The restore first: a job slow to start under CI's load can write every window before the JobManager
-        # notices the lost TaskManager and fails the job over, and a CI run read the checkpoints before that.
-        restored = wait_until(lambda: rest(cluster, f"/jobs/{job_id}/checkpoints")["latest"]["restored"], 120,
-                              "for the job to restore from a checkpoint", cluster)
+        restored = wait_for_restore(cluster, job_id)
         deadline = time.monotonic() + 180
         while not set(stored(dynamodb, table, series)) >= set(expected):
             missing = sorted(set(expected) - set(stored(dynamodb, table, series)))
