@@ -64,6 +64,8 @@ public final class EnvelopeCodec {
     }
 
     private static final int MAX_PARTITION_KEY = 256;
+    private static final String[] REQUIRED = {"id", "type", "source", "partition_key"};
+    private static final String[] TEXTS = {"id", "type", "source", "partition_key", "schema", "payload"};
 
     public static Envelope decode(byte[] data) throws EnvelopeException {
         return decodeUtf8(data).text();
@@ -115,11 +117,10 @@ public final class EnvelopeCodec {
     /** {@code pipelines.records.validate}'s checks, in its order and words. */
     private static void check(int id, int type, int source, int partitionKey, int partitionKeyCharacters,
                               long eventTime) throws EnvelopeException {
-        String[] names = {"id", "type", "source", "partition_key"};
         int[] lengths = {id, type, source, partitionKey};
-        for (int i = 0; i < names.length; i++) {
+        for (int i = 0; i < REQUIRED.length; i++) {
             if (lengths[i] == 0) {
-                throw new EnvelopeException(names[i], "must be a non-empty string");
+                throw new EnvelopeException(REQUIRED[i], "must be a non-empty string");
             }
         }
         if (partitionKeyCharacters > MAX_PARTITION_KEY) {
@@ -147,11 +148,10 @@ public final class EnvelopeCodec {
                                     byte[] schema, byte[] payloadJson) throws EnvelopeException {
         check(length(id), length(type), length(source), length(partitionKey),
                 partitionKey == null ? 0 : codePoints(partitionKey, 0, partitionKey.length), eventTime);
-        String[] names = {"id", "type", "source", "partition_key", "schema", "payload"};
         byte[][] texts = {id, type, source, partitionKey, schema, payloadJson};
         for (int i = 0; i < texts.length; i++) {
             if (texts[i] != null && !isUtf8(texts[i])) {
-                throw new EnvelopeException(names[i], "is not valid UTF-8");  // a row some SQL made of bytes
+                throw new EnvelopeException(TEXTS[i], "is not valid UTF-8");  // a row some SQL made of bytes
             }
         }
         Writer out = WRITERS.get().reset();
@@ -177,17 +177,12 @@ public final class EnvelopeCodec {
     }
 
     private static boolean isUtf8(byte[] text) {
-        for (int i = 0; i < text.length; i++) {
-            if (text[i] < 0) {
-                try {
-                    Reader.checkUtf8(text, i, text.length);
-                } catch (CharacterCodingExceptionWrapper e) {
-                    return false;
-                }
-                return true;
-            }
+        try {
+            Reader.checkUtf8(text, 0, text.length);
+            return true;
+        } catch (CharacterCodingExceptionWrapper e) {
+            return false;
         }
-        return true;
     }
 
     // --- Avro binary -----------------------------------------------------------------------------
@@ -246,12 +241,7 @@ public final class EnvelopeCodec {
             }
             int start = position, end = position + (int) length;
             position = end;
-            for (int i = start; i < end; i++) {
-                if (buffer[i] < 0) {
-                    checkUtf8(buffer, i, end);
-                    break;
-                }
-            }
+            checkUtf8(buffer, start, end);
             return new Utf8(buffer, start, end - start);
         }
 
@@ -355,7 +345,6 @@ public final class EnvelopeCodec {
 
     /** JSON text in UTF-8, grown as needed; strings quoted as {@link Json#quote(String)} quotes them. */
     private static final class JsonText {
-        private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
         private byte[] buffer;
         private int length;
 
@@ -406,28 +395,10 @@ public final class EnvelopeCodec {
                 System.arraycopy(data, plain, buffer, length, i - plain);  // room was made for the unescaped text
                 length += i - plain;
                 plain = i + 1;
-                String escape = switch (b) {
-                    case '"' -> "\\\"";
-                    case '\\' -> "\\\\";
-                    case '\n' -> "\\n";
-                    case '\r' -> "\\r";
-                    case '\t' -> "\\t";
-                    case '\b' -> "\\b";
-                    case '\f' -> "\\f";
-                    default -> null;
-                };
+                String escape = Json.escape((char) b, false);  // b is a quote, a backslash or a control
                 room(6 + end - i);
-                if (escape != null) {
-                    for (int k = 0; k < escape.length(); k++) {
-                        buffer[length++] = (byte) escape.charAt(k);
-                    }
-                } else {
-                    buffer[length++] = '\\';
-                    buffer[length++] = 'u';
-                    buffer[length++] = '0';
-                    buffer[length++] = '0';
-                    buffer[length++] = HEX[b >> 4];
-                    buffer[length++] = HEX[b & 0xF];
+                for (int k = 0; k < escape.length(); k++) {
+                    buffer[length++] = (byte) escape.charAt(k);
                 }
             }
             System.arraycopy(data, plain, buffer, length, end - plain);

@@ -50,25 +50,32 @@ public final class Json {
         }
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                case '\b' -> out.append("\\b");
-                case '\f' -> out.append("\\f");
-                default -> {
-                    if (c < 0x20 || (ascii && c > 0x7e)) {
-                        out.append("\\u").append(HEX[c >> 12]).append(HEX[(c >> 8) & 0xF]).append(HEX[(c >> 4) & 0xF])
-                                .append(HEX[c & 0xF]);
-                    } else {
-                        out.append(c);
-                    }
-                }
+            String escaped = escape(c, ascii);
+            if (escaped == null) {
+                out.append(c);
+            } else {
+                out.append(escaped);
             }
         }
         return out.append('"');
+    }
+
+    /**
+     * Python's {@code json.dumps} escape of {@code c}, or null for a character it writes as it is: quotes,
+     * backslashes and control characters (lower-case hex), and with {@code ascii} everything past ASCII.
+     */
+    static String escape(char c, boolean ascii) {
+        return switch (c) {
+            case '"' -> "\\\"";
+            case '\\' -> "\\\\";
+            case '\n' -> "\\n";
+            case '\r' -> "\\r";
+            case '\t' -> "\\t";
+            case '\b' -> "\\b";
+            case '\f' -> "\\f";
+            default -> c < 0x20 || (ascii && c > 0x7e)
+                    ? "\\u" + HEX[c >> 12] + HEX[(c >> 8) & 0xF] + HEX[(c >> 4) & 0xF] + HEX[c & 0xF] : null;
+        };
     }
 
     private static final char[] HEX = "0123456789abcdef".toCharArray();
