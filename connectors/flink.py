@@ -360,6 +360,21 @@ def key_by_column(stream, key_type, value_type):
     return KeyedStream(j_keyed, value_type, stream)
 
 
+def side_output(stream, tag):
+    """``stream``'s side output ``tag`` as the Python operator wrote it (``tag``'s type), for a Java operator
+    (``unbatch``, ``key_by_column``, a sink) to read.
+
+    PyFlink's ``get_side_output`` adds a Python identity ``map`` behind every side output, so each element
+    crosses to the Python worker and back once more (the event-sourcing job's derived events: a ninth of its
+    Python operator's thread, JFR); the Java operator already emits them in ``tag``'s type.  Read it with an
+    operator (not straight into ``execute_and_collect``): PyFlink finds the side outputs a Python operator
+    must write by walking back from the environment's operators.
+    """
+    from pyflink.datastream import DataStream
+
+    return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
+
+
 def columns_of(row_type):
     """The type of a batch of ``row_type`` rows in columns: a row of one array a field (``Row(names ARRAY,
     ...)``), what ``batch_by_bucket`` hands a Python function and ``unbatch`` takes back.  Columns, not an array

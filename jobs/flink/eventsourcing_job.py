@@ -52,7 +52,7 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from connectors.flink import (aws_table_options, batch_by_bucket, columns_of, envelope_row_type, key_by_column,
-                              kinesis_sink, stream_environment, unbatch, with_clause)
+                              kinesis_sink, side_output, stream_environment, unbatch, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
@@ -512,11 +512,11 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
         .name("es:apply").uid("es-apply-batches")
     t_env.create_temporary_view("projection_rows", t_env.from_data_stream(unbatch(applied, PROJECTION)))
     if job.totals_table:
-        totals = key_by_column(applied.get_side_output(DELTAS), Types.STRING(), DELTA) \
+        totals = key_by_column(side_output(applied, DELTAS), Types.STRING(), DELTA) \
             .process(SumTotals(job.projection_flush_ms), output_type=TOTAL).name("es:totals").uid("es-totals")
         t_env.create_temporary_view("total_rows", t_env.from_data_stream(totals))
     if job.derived_stream:
-        unbatch(applied.get_side_output(DERIVED), envelope_row_type()).sink_to(derived_sink(job, flink)) \
+        unbatch(side_output(applied, DERIVED), envelope_row_type()).sink_to(derived_sink(job, flink)) \
             .name(f"kinesis:{job.derived_stream}").uid("es-derived-sink")
     dead_letters_to(applied.get_side_output(DEAD_LETTERS), job.dead_letter_stream, job.dead_letter_s3,
                     job.input_stream, job, flink)
