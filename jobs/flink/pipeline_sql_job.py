@@ -46,6 +46,8 @@ class RunPipeline(TableFunction):
         from pipelines.errors import FieldError
         from pipelines.records import Record, payload_from_json, payload_to_json
 
+        if payload_json is None:  # no envelope (its columns NULL): its letter comes from the input's `error`
+            return
         try:
             record = Record(id=id, type=type, source=source, event_time=event_time, partition_key=partition_key,
                             schema=schema, payload=payload_from_json(payload_json))
@@ -92,9 +94,10 @@ def sql_job(job: PipelineJobConfig) -> SqlJob:
                                 f"CAST(NULL AS STRING) AS reason, {POSITION_COLUMNS} FROM input WHERE `error` IS NULL",
                       letter_data=letter_data, can_refuse=False)
     outputs = ", ".join(f"{name} AS `{name[4:]}`" for name in _OUTPUT[:7])
+    # No `WHERE error IS NULL` in front of the function (it gives no row for a record that is no envelope): the
+    # filter would be a Calc of its own, and a Calc copies every string and byte array it passes on.
     return SqlJob(processed=f"""SELECT {outputs}, error_type, reason, {POSITION_COLUMNS}
-        FROM (SELECT * FROM input WHERE `error` IS NULL) AS i,
-        LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`, payload))
+        FROM input AS i, LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`, payload))
           AS p({', '.join(_OUTPUT)})""", letter_data=letter_data)
 
 
