@@ -97,8 +97,8 @@ def sql_job(job: PipelineJobConfig) -> SqlJob:
     # No `WHERE error IS NULL` in front of the function (it gives no row for a record that is no envelope): the
     # filter would be a Calc of its own, and a Calc copies every string and byte array it passes on.
     return SqlJob(processed=f"""SELECT {outputs}, error_type, reason, {POSITION_COLUMNS}
-        FROM input AS i, LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`, payload))
-          AS p({', '.join(_OUTPUT)})""", letter_data=letter_data)
+        FROM input, LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`,
+          payload)) AS p({', '.join(_OUTPUT)})""", letter_data=letter_data)
 
 
 def main(argv: list[str] | None = None) -> None:
