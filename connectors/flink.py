@@ -414,6 +414,53 @@ def batch_by_bucket(stream, value_type, *, buckets: int, max_records: int, max_d
     return key_by_column(DataStream(batched), Types.INT(), batch_type)
 
 
+def envelope_record_type():
+    """A record as ``batch_envelopes_by_field`` hands it on (in columns): its payload's JSON as UTF-8 (as
+    ``payload_from_json`` reads it), ``error`` saying why it is no envelope, its bytes and its position
+    (``kinesis:<stream>/<shard>/<sequence>``) for a dead letter.  The payload crosses as bytes, not a string:
+    Java copies a table string's bytes as they are, where a string it decodes to UTF-16 and writes again
+    character by character (JFR: a sixteenth of the event-sourcing job's JVM samples, most of it on payloads
+    holding a character past Latin-1), and Python reads them as they come."""
+    from pyflink.common import Types
+
+    data = Types.PRIMITIVE_ARRAY(Types.BYTE())
+    return Types.ROW_NAMED(["payload", "error", "raw", "position"], [data, Types.STRING(), data, Types.STRING()])
+
+
+def batch_envelopes_by_field(t_env, table: str, field: str, stream: str, *, buckets: int, max_records: int,
+                             max_delay_ms: int):
+    """``batch_by_bucket`` of the records of ``table`` (a ``shardline-kinesis`` table of ``stream`` in the
+    ``shardline-envelope`` format, with its ``error``, ``raw``, ``shard``, ``seq`` and ``sub`` columns), keyed
+    by the top-level string field ``field`` of their payload (``''`` without one): batches of
+    ``envelope_record_type()`` in columns, keyed by the bucket.
+
+    Java reads the table's own rows (Flink's ``RowData``, no conversion to ``Row``; ``EnvelopeBucketBatcher``):
+    the same batches as ``batch_by_bucket`` over a query of the key and ``kinesis_position``, whose Calc copied
+    every string it read and whose rows were converted for the batcher (half of the source's thread, JFR).
+    """
+    from pyflink.common import Types
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    rows = t_env.from_path(table)
+    names = list(rows.get_schema().get_field_names())
+    fields = gateway.new_array(gateway.jvm.int, 6)
+    for i, name in enumerate(("payload", "error", "raw", "shard", "seq", "sub")):
+        fields[i] = names.index(name)
+    j_table = rows._j_table
+    # All of the table's columns in its order: any projection would be a Calc again (the source pushes none).
+    row_data = j_table.getResolvedSchema().toSourceRowDataType().bridgedTo(
+        gateway.jvm.java.lang.Class.forName("org.apache.flink.table.data.RowData"))
+    j_rows = t_env._j_tenv.toDataStream(j_table, row_data)
+    batch_type = columns_of(envelope_record_type())
+    batcher = gateway.jvm.dev.shardline.flink.batch.EnvelopeBucketBatcher(field, stream, fields, buckets,
+                                                                          max_records, max_delay_ms)
+    batched = j_rows.transform("batch-by-bucket", Types.ROW([Types.INT(), batch_type]).get_java_type_info(),
+                               batcher)
+    return key_by_column(DataStream(batched), Types.INT(), batch_type)
+
+
 def unbatch(stream, row_type):
     """A stream of batches in columns (``columns_of(row_type)``: a Python function's output, one element for
     many rows) as a stream of ``row_type`` rows, in order, with no Python step (Java's ``Unbatch``)."""

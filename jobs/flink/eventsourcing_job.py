@@ -5,8 +5,9 @@ What runs where:
 - ``shardline-kinesis`` (Java) reads the stream as a table in the ``shardline-envelope`` format: Java decodes
   and validates each envelope (a record that is none gets ``error``, the reason every engine's validate step
   gives) and hands on its payload as JSON text with its bytes and position for a dead letter;
-- ``BucketBatcher`` (Java, ``batch_by_bucket``) gathers the records by the bucket of their ``aggregate_id``
-  (``payload_field``; ``''`` when it has none) into batches (``apply.batch.records``, ``apply.batch.ms``; none
+- ``EnvelopeBucketBatcher`` (Java, ``batch_envelopes_by_field``, on the table's own rows: no SQL step copies
+  them, no conversion to ``Row``) gathers the records by the bucket of their ``aggregate_id`` (the payload's
+  top-level string field; ``''`` when it has none) into batches (``apply.batch.records``, ``apply.batch.ms``; none
   held across a checkpoint or a watermark) in columns, keyed by bucket in Java: PyFlink's cost is per element
   (and per Python ``Row`` it builds), so a batch of records pays it once;
 - ``ApplyEvents`` (Python, keyed by bucket) reads each payload as an event (``parse_event``, as every engine
@@ -51,12 +52,12 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from connectors.flink import (aws_table_options, batch_by_bucket, columns_of, envelope_row_type, key_by_column,
-                              kinesis_sink, side_output, stream_environment, unbatch, with_clause)
+from connectors.flink import (aws_table_options, batch_envelopes_by_field, columns_of, envelope_row_type,
+                              key_by_column, kinesis_sink, side_output, stream_environment, unbatch, with_clause)
 from jobs.flink.dead_letters import DeadLetters
 from jobs.flink.eventsourcing_config import EventSourcingJobConfig
 from jobs.flink.job_config import BYTES, DEAD_LETTERS, job_properties
-from jobs.flink.sql_job import input_table, kinesis_position
+from jobs.flink.sql_job import input_table
 from jobs.flink.workers import freeze_startup_objects
 from jobs.flink.eventsourcing_keyed import KeyedPattern, KnownIds, fingerprint
 from pipelines.eventsourcing.aggregates import Aggregate
@@ -69,12 +70,6 @@ log = logging.getLogger("shardline.jobs.flink.eventsourcing")
 
 END_OF_TIME = 2**63 - 2
 """The event-time timer that fires on a bounded input's final watermark (Long.MAX_VALUE) and never before."""
-RECORD = Types.ROW_NAMED(["payload", "error", "raw", "position"], [BYTES, Types.STRING(), BYTES, Types.STRING()])
-"""What crosses to ``ApplyEvents`` a record, keyed by its aggregate id (Java read it): the payload as JSON text in
-UTF-8 (as ``payload_from_json`` reads it), or ``error`` saying why the record is no envelope; its bytes and
-position for a letter.  The payload crosses as bytes, not a string: Java copies a table string's bytes as they
-are, where a string it decodes to UTF-16 and writes again character by character (JFR: a sixteenth of the JVM's
-samples, most of it on payloads holding a character past Latin-1), and Python reads them as they come."""
 PROJECTION_COLUMNS = ("aggregate_id", "version", "status", "state", "occurred_at")
 PROJECTION = Types.ROW_NAMED(list(PROJECTION_COLUMNS), [Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(),
                                                         Types.LONG()])
@@ -168,7 +163,7 @@ def _flush_tick(now_ms: int, flush_ms: int) -> int:
 
 
 class ApplyEvents(KeyedProcessFunction):
-    """Keyed by bucket (``batch_by_bucket``: a batch of records an element, each aggregate in one bucket): the
+    """Keyed by bucket (``batch_envelopes_by_field``: a batch of records an element, each aggregate in one bucket): the
     pattern's rules over each record's aggregate, kept in the bucket's keyed state (a map by aggregate id).
 
     PyFlink's cost is per element, each output and timer registration one, so a batch is one element in (in
@@ -498,13 +493,9 @@ def build(env, t_env, job: EventSourcingJobConfig, flink) -> Any:
     """Add the job's operators to ``env`` and return the statement set of its table sinks."""
     from jobs.flink.pipeline_job import dead_letters_to
 
-    t_env.create_java_temporary_function("payload_field", "dev.shardline.flink.envelope.PayloadField")
     t_env.execute_sql(input_table(job, flink))
-    records = t_env.sql_query(f"""SELECT COALESCE(payload_field(payload, 'aggregate_id'), '') AS aggregate_id,
-        ROW(CAST(payload AS BYTES), `error`, `raw`, {kinesis_position(job.input_stream)}) AS record FROM input""")
-    batches = batch_by_bucket(t_env.to_append_stream(records, Types.ROW([Types.STRING(), RECORD])), RECORD,
-                              buckets=job.apply_buckets, max_records=job.apply_batch_records,
-                              max_delay_ms=job.apply_batch_ms)
+    batches = batch_envelopes_by_field(t_env, "input", "aggregate_id", job.input_stream, buckets=job.apply_buckets,
+                                       max_records=job.apply_batch_records, max_delay_ms=job.apply_batch_ms)
     # A new uid: the state is a map per bucket now, not a value per aggregate (an older savepoint does not fit).
     applied = batches.process(ApplyEvents(job.pattern, job.input_stream, job.state_cache_size, bool(job.totals_table),
                                           job.projection_flush_ms, job.apply_buckets, job.state_known_ids),

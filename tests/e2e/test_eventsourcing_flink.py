@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -92,7 +93,7 @@ def run(local_stack, tmp_path_factory):
                           cwd=REPO_ROOT, env={**os.environ, "FLINK_LOG_DIR": str(work / "logs")},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    return {"expected": file_mode(records, work), "items": projections(projection),
+    return {"stream": source, "expected": file_mode(records, work), "items": projections(projection),
             "raw_items": list(scan_items(dynamodb, projection)),
             "totals": read_totals(dynamodb, totals), "derived": [from_avro(d) for d in read_stream_data(kinesis, derived)],
             "letters": [DeadLetter.from_json(d) for d in read_stream_data(kinesis, letters)],
@@ -127,6 +128,8 @@ def test_dead_letters_give_the_file_mode_s_reasons(run):
         "RecordValidationError"]
     held = [letter for letter in run["letters"] if letter.source.endswith(":held")]
     assert held and all(json.loads(letter.data)["event_id"] for letter in held)
+    position = re.compile(rf"kinesis:{re.escape(run['stream'])}/shardId-\d{{12}}/\d+(:\d+)?")
+    assert all(position.fullmatch(letter.source) for letter in run["letters"] if letter not in held)
     assert all(b"Customer " not in letter.data for letter in run["letters"])  # masked: owners are personal
 
 

@@ -36,4 +36,27 @@ class PayloadFieldTest {
         assertNull(field.eval("{\"aggregate_id\":", "aggregate_id"));
         assertNull(field.eval(null, "aggregate_id"));
     }
+
+    @Test
+    void theBytesScanAnswersAsTheParserDoes() {
+        String[] payloads = {
+            "{\"aggregate_id\":\"acct-1\",\"version\":2}", " {\n\t\"aggregate_id\" : \"acct-1\" } ",
+            "{\"version\":2,\"n\":-0.5e+3,\"ok\":true,\"x\":null,\"f\":false,\"aggregate_id\":\"a\"}",
+            "{\"aggregate_id\":\"a\\\"b\"}", "{\"aggregate_id\":\"caf\u00e9\"}", "{\"aggregate_id\":\"\\u0041\"}",
+            "{\"aggregate_id\":7}", "{\"aggregate_id\":null}", "{\"aggregate_id\":{\"a\":\"b\"}}",
+            "{\"a\":{\"aggregate_id\":\"inner\"},\"aggregate_id\":\"outer\"}", "{\"a\":[1,2],\"aggregate_id\":\"x\"}",
+            "{\"a\":\"q\\\"\",\"aggregate_id\":\"x\"}", "{\"a\":NaN,\"aggregate_id\":\"x\"}",
+            "{\"a\":01,\"aggregate_id\":\"x\"}", "{\"a\":+1,\"aggregate_id\":\"x\"}", "{\"a\":1.,\"aggregate_id\":\"x\"}",
+            "{\"a\":tru,\"aggregate_id\":\"x\"}", "{\"a\":truex,\"aggregate_id\":\"x\"}", "{\"a\":1 \"aggregate_id\":\"x\"}",
+            "{\"aggregate_id\":\"x\",\"aggregate_id\":\"y\"}", "{\"other\":\"x\"}", "{}", "[]", "", "  ", "\"s\"",
+            "{\"aggregate_id\":\"x\"", "{\"aggregate_id\":", "{\"aggregate_id\"", "{\"a\":1,}", "{\"aggregate_id\":\"tab\there\"}",
+            "{\"aggregate_id\":\"\"}", "{\"k\u00e9\":1,\"aggregate_id\":\"x\"}", "{\"a\":-,\"aggregate_id\":\"x\"}",
+        };
+        for (String payload : payloads) {
+            byte[] bytes = payload.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(PayloadField.parsed(bytes, "aggregate_id"), PayloadField.stringField(bytes, "aggregate_id"),
+                    payload);
+        }
+        assertEquals("a", PayloadField.stringField("{\"version\":2,\"aggregate_id\":\"a\"}".getBytes(), "aggregate_id"));
+    }
 }
