@@ -419,8 +419,19 @@ public final class EnvelopeCodec {
      */
     private static final ThreadLocal<Writer> WRITERS = ThreadLocal.withInitial(Writer::new);
 
+    /** A payload's Avro bytes as the codec writes them, or ({@code parsedOnly}) as Jackson's path alone: a test. */
+    static byte[] payloadBytes(byte[] json, boolean parsedOnly) throws EnvelopeException {
+        Writer out = new Writer();
+        if (parsedOnly) {
+            out.payloadParsed(json);
+        } else {
+            out.payload(json);
+        }
+        return out.bytes();
+    }
+
     /** Avro binary into a growable buffer; unsynchronized, unlike ByteArrayOutputStream, as it is per thread. */
-    private static final class Writer {
+    private static final class Writer implements FlatJsonScan.EntryWriter {
         private static final int INITIAL = 1024;
         private static final int KEPT = 64 * 1024;  // a buffer grown past this by a rare large record is dropped
         private byte[] buffer = new byte[INITIAL];
@@ -436,7 +447,8 @@ public final class EnvelopeCodec {
             return this;
         }
 
-        void write(int b) {
+        @Override
+        public void write(int b) {
             if (length == buffer.length) {
                 grow(1);
             }
@@ -455,7 +467,8 @@ public final class EnvelopeCodec {
             buffer = Arrays.copyOf(buffer, Math.max(2 * buffer.length, length + needed));
         }
 
-        void varlong(long value) {
+        @Override
+        public void varlong(long value) {
             long raw = (value << 1) ^ (value >> 63);
             while ((raw & ~0x7FL) != 0) {
                 write((int) ((raw & 0x7F) | 0x80));
@@ -467,6 +480,16 @@ public final class EnvelopeCodec {
         void bytes(byte[] data) {
             varlong(data.length);
             writeBytes(data, data.length);
+        }
+
+        @Override
+        public void bytes(byte[] data, int from, int count) {
+            varlong(count);
+            if (count > buffer.length - length) {
+                grow(count);
+            }
+            System.arraycopy(data, from, buffer, length, count);
+            length += count;
         }
 
         void string(String text) {
@@ -492,9 +515,12 @@ public final class EnvelopeCodec {
         }
 
         void payload(byte[] json) throws EnvelopeException {
-            if (flatMap(json)) {
-                return;
+            if (!scanned(json) && !flatMap(json)) {
+                payloadGeneral(json);
             }
+        }
+
+        private void payloadGeneral(byte[] json) throws EnvelopeException {
             Object parsed;
             try {
                 parsed = Json.parse(new String(json, StandardCharsets.UTF_8));
@@ -550,6 +576,32 @@ public final class EnvelopeCodec {
             long bits = Double.doubleToRawLongBits(value);
             for (int i = 0; i < 8; i++) {
                 write((int) (bits >>> (8 * i)) & 0xFF);  // little-endian, as Avro (and fastavro) write it
+            }
+        }
+
+        /** {@link #flatMap}'s map of the payloads our jobs write, read from the bytes ({@link FlatJsonScan}). */
+        private boolean scanned(byte[] json) {
+            if (entries == null) {
+                entries = new Writer();
+            }
+            Writer entries = this.entries.reset();
+            int count = FlatJsonScan.entries(json, entries);
+            if (count < 0) {
+                return false;
+            }
+            varlong(1);
+            if (count > 0) {
+                varlong(count);
+                writeBytes(entries.buffer, entries.length);
+            }
+            varlong(0);
+            return true;
+        }
+
+        /** {@link #payload} without the scan: a test holds the scan's bytes to these. */
+        void payloadParsed(byte[] json) throws EnvelopeException {
+            if (!flatMap(json)) {
+                payloadGeneral(json);
             }
         }
 
