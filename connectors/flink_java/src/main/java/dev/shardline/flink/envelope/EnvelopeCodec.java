@@ -586,9 +586,11 @@ public final class EnvelopeCodec {
             }
             Writer entries = this.entries.reset();
             int count = FlatJsonScan.entries(json, entries);
-            if (count < 0) {
-                return false;
-            }
+            return count >= 0 && map(count, entries);
+        }
+
+        /** The payload's map branch: one block of {@code count} entries (written to {@code entries}), then its end. */
+        private boolean map(int count, Writer entries) {
             varlong(1);
             if (count > 0) {
                 varlong(count);
@@ -669,13 +671,7 @@ public final class EnvelopeCodec {
             } catch (IOException e) {
                 return false;
             }
-            varlong(1);
-            if (count > 0) {
-                varlong(count);
-                writeBytes(entries.buffer, entries.length);
-            }
-            varlong(0);
-            return true;
+            return map(count, entries);
         }
 
         private static byte[] decodeBase64(String text, String field) throws EnvelopeException {
