@@ -437,6 +437,7 @@ public final class EnvelopeCodec {
         private byte[] buffer = new byte[INITIAL];
         private int length;
         private Writer entries;  // flatMap's: a payload's map entries, written before their count is known
+        private final FlatJsonScan scan = new FlatJsonScan();  // scanned's, reused payload after payload
         private Set<String> keys = new HashSet<>();  // flatMap's: a payload's keys so far (cleared, not remade)
 
         Writer reset() {
@@ -585,7 +586,7 @@ public final class EnvelopeCodec {
                 entries = new Writer();
             }
             Writer entries = this.entries.reset();
-            int count = FlatJsonScan.entries(json, entries);
+            int count = scan.entries(json, entries);
             return count >= 0 && map(count, entries);
         }
 

@@ -15,23 +15,34 @@ import java.util.Arrays;
  * ASCII are copied as they are.
  */
 final class FlatJsonScan {
-    private final byte[] json;
+    private byte[] json;
     private int at;
-    private byte[] text = new byte[256];  // a string value, unescaped
+    private byte[] text = new byte[TEXT];  // a string value, unescaped
     private int textLength;
     private final int[] keyStarts = new int[MAX_KEYS];
     private final int[] keyEnds = new int[MAX_KEYS];
 
+    private static final int TEXT = 256;
+    private static final int TEXT_KEPT = 64 * 1024;  // a buffer grown past this by a rare long string is dropped
     private static final int MAX_KEYS = 32;  // more: Jackson's path, whose set checks repeats in O(1)
     private static final int MAX_LONG_DIGITS = 18;  // fewer than Long's 19: no overflow to check
 
-    private FlatJsonScan(byte[] json) {
+    /**
+     * The map's entries of {@code json} written to {@code entries} and their count; -1, with what was written
+     * to be dropped.  One scanner serves a thread's payloads one after another (the codec's writer holds it):
+     * its buffers are not made again for each record.
+     */
+    int entries(byte[] json, EntryWriter entries) {
         this.json = json;
-    }
-
-    /** The map's entries written to {@code entries} and their count; -1, with what was written to be dropped. */
-    static int entries(byte[] json, EntryWriter entries) {
-        return new FlatJsonScan(json).scan(entries);
+        at = 0;
+        if (text.length > TEXT_KEPT) {
+            text = new byte[TEXT];
+        }
+        try {
+            return scan(entries);
+        } finally {
+            this.json = null;  // the payload is not kept past the call
+        }
     }
 
     /** Where the entries go: the codec's Avro writer. */

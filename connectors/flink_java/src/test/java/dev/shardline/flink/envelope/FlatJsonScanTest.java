@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 import org.junit.jupiter.api.Test;
 
@@ -45,4 +46,21 @@ class FlatJsonScanTest {
             assertEquals(parsed.getMessage(), codec.getMessage(), payload);
         }
     }
+
+    @Test
+    void oneThreadsScannerGivesEachPayloadItsOwnBytes() throws EnvelopeCodec.EnvelopeException {
+        // The codec's writer, and its scanner, serve a thread's records one after another: each envelope ends
+        // with its payload as a fresh writer on Jackson's path writes it, whatever came before.
+        for (int round = 0; round < 2; round++) {
+            for (String payload : PAYLOADS) {
+                byte[] json = payload.getBytes(StandardCharsets.UTF_8);
+                byte[] encoded = EnvelopeCodec.encodeUtf8(ID, ID, ID, 1L, ID, null, json);
+                byte[] expected = EnvelopeCodec.payloadBytes(json, true);
+                assertArrayEquals(expected, Arrays.copyOfRange(encoded, encoded.length - expected.length,
+                        encoded.length), payload);
+            }
+        }
+    }
+
+    private static final byte[] ID = {'i', 'd'};
 }
