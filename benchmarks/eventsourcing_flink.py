@@ -62,7 +62,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,
           job_properties: dict[str, str], jobs: tuple[str, ...], transactions: int) -> dict[str, Any]:
-    from benchmarks.pii.flink_job import without_jit
+    from benchmarks.pii.flink_job import kinesis_protocol, without_jit
     from benchmarks.timeseries import put_all
     from connectors.aws import client
     from connectors.testing import create_stream
@@ -100,6 +100,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
                 runs[job][size].append(result)
     extra = sizes["long"] - sizes["short"]
     summary: dict[str, Any] = {"events": sizes["long"], "warmup_events": sizes["short"], "parallelism": 1,
+                               "kinesis_protocol": kinesis_protocol(),
                                "events_per_aggregate": transactions + 1}
     for job, by_size in runs.items():
         cpu = [(sum(long["cpu_s"].values()) - sum(short["cpu_s"].values())) / extra

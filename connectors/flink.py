@@ -80,16 +80,19 @@ class FlinkConfig:
     submitted: bool = field(default_factory=lambda: "PYFLINK_GATEWAY_PORT" in os.environ)
     """Started by ``flink run -py`` (its JVM is the gateway): the connector jar comes with ``--jarfile``, as
     the zip's ``jarfile`` does on Managed Flink; loading ours too would register each factory twice."""
+    kinesis_cbor: bool = field(default_factory=lambda: _env("SHARDLINE_KINESIS_CBOR") != "false")
+    """The Java clients speak CBOR to Kinesis, as the SDK does on AWS; kinesalite and kinesis-mock speak it too.
+    ``SHARDLINE_KINESIS_CBOR=false``: JSON, for an emulator that speaks nothing else."""
     extra: Mapping[str, str] = field(default_factory=dict)
     """Any other Flink configuration keys, passed through as strings."""
 
     def aws_properties(self) -> dict[str, str]:
         """The ``aws.*`` keys the Java source and sink read (names as in the official connector)."""
         props = {"aws.region": self.region or DEFAULT_REGION}
+        if not self.kinesis_cbor:
+            props["aws.cbor.enabled"] = "false"
         if self.kinesis_endpoint:
             props["aws.endpoint"] = self.kinesis_endpoint
-            # Emulators speak JSON only; the SDK v2 default is CBOR.
-            props["aws.cbor.enabled"] = "false"
             if self.access_key_id and self.secret_access_key:
                 # The JVM may have started before the environment changed: pass the local keys explicitly.
                 props["aws.credentials.provider"] = "BASIC"

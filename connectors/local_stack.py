@@ -138,9 +138,6 @@ class LocalStack:
         if self.config.dynamodb == "dynalite":
             env["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{self.config.host}:{self.config.dynamodb_port}"
         env["SHARDLINE_KINESIS_EMULATOR"] = self.config.kinesis
-        # JVM clients (Flink connector, KCL) speak CBOR by default; emulators need JSON.
-        env["CBOR_ENABLED"] = "false"
-        env["AWS_CBOR_DISABLE"] = "true"
         return env
 
     # -- lifecycle ---------------------------------------------------------

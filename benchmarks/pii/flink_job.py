@@ -177,6 +177,14 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
     return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
 
 
+def kinesis_protocol() -> str:
+    """What the jobs' Java clients speak to Kinesis (``FlinkConfig.kinesis_cbor``): figures taken on JSON, where
+    every record crosses as base64 text, are not comparable with those on CBOR, which AWS speaks by default."""
+    from connectors.flink import FlinkConfig
+
+    return "cbor" if FlinkConfig().kinesis_cbor else "json"
+
+
 def count_written(s3, prefix: str) -> int:
     from pipelines.records import read_avro_file
 
@@ -305,6 +313,7 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
 
     return {
         "benchmark": "pii_flink_job", "config": asdict(config), "policy": "payments",
+        "kinesis_protocol": kinesis_protocol(),
         "headline": "records_per_s_per_core of each job (CPU of all its processes, start-up taken out)",
         "jobs": jobs,
         "masking_us_per_record_in_job": {path: round(cost[pii] - cost[identity], 1)

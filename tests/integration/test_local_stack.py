@@ -10,7 +10,7 @@ import uuid
 import boto3
 import pytest
 
-from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError, ServerProcess, free_port
+from connectors.local_stack import LocalStack, LocalStackConfig, LocalStackError, ServerProcess, free_port, npm_root
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,77 @@ def test_a_client_that_dies_mid_request_does_not_take_kinesalite_down(tmp_path):
         assert kinesis.list_streams()["StreamNames"] == []
     finally:
         stack.down()
+
+
+CBOR_CLIENT = """
+// Speaks CBOR to kinesalite as the AWS SDK for Java does: blobs as byte strings, timestamps as tag 1 epoch ms.
+const http = require('http')
+const cbor = require(require.resolve('cbor', {paths: [process.argv[2]]}))  // kinesalite's own
+const [port, stream] = [Number(process.argv[3]), process.argv[4]]
+function call(action, body) {
+  const payload = cbor.encode(body)
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port, method: 'POST', path: '/', headers: {
+      'Content-Type': 'application/x-amz-cbor-1.1', 'X-Amz-Target': 'Kinesis_20131202.' + action,
+      'Content-Length': payload.length, 'X-Amz-Date': '20261206T000000Z',
+      'Authorization': 'AWS4-HMAC-SHA256 Credential=local/20261206/us-east-1/kinesis/aws4_request, ' +
+        'SignedHeaders=host, Signature=0'}}, res => {
+      const parts = []
+      res.on('data', part => parts.push(part))
+      res.on('end', () => {
+        try {
+          const answer = cbor.decodeFirstSync(Buffer.concat(parts))
+          res.statusCode == 200 ? resolve(answer) : reject(new Error(JSON.stringify(answer)))
+        } catch (e) { reject(e) }
+      })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+async function read(iterator) {
+  const {ShardIterator} = await call('GetShardIterator', {StreamName: stream, ShardId: 'shardId-000000000000',
+                                                         ...iterator})
+  const {Records} = await call('GetRecords', {ShardIterator})
+  return Records
+}
+(async () => {
+  const records = await read({ShardIteratorType: 'TRIM_HORIZON'})
+  await call('PutRecords', {StreamName: stream, Records: [0, 1, 2].map(n => (
+    {Data: Buffer.from('cbor-' + n), PartitionKey: 'k'}))})
+  const since = records[0].ApproximateArrivalTimestamp
+  const after = await read({ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new cbor.Tagged(1, since)})
+  console.log(JSON.stringify({
+    data: records.map(r => Buffer.isBuffer(r.Data) ? r.Data.toString('utf8') : {notBytes: r.Data}),
+    arrivals: records.map(r => r.ApproximateArrivalTimestamp), since: after.length}))
+})().catch(e => { console.error(e.stack); process.exit(1) })
+"""
+
+
+def test_kinesalite_speaks_cbor_as_the_java_sdk_does(local_stack, tmp_path):
+    # The AWS SDK for Java speaks CBOR to Kinesis.  kinesalite cut every answer over 16 KiB short, stored a CBOR
+    # writer's Data so that a JSON reader got an object, and kept timestamps in seconds where the SDK has ms.
+    name = f"cbor-{uuid.uuid4().hex[:8]}"
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    before_ms = time.time() * 1000
+    sent = [f"{n:04d}-" + "x" * 500 for n in range(200)]  # about 100 KiB in one GetRecords answer
+    kinesis.put_records(StreamName=name, Records=[{"Data": data.encode(), "PartitionKey": "k"} for data in sent])
+    after_ms = time.time() * 1000
+    script = tmp_path / "cbor_client.js"
+    script.write_text(CBOR_CLIENT)
+    answer = subprocess.run(["node", str(script), str(npm_root() / "kinesalite"),
+                             str(local_stack.config.kinesis_port), name], capture_output=True, text=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
+    seen = json.loads(answer.stdout)
+    assert seen["data"] == sent
+    assert all(before_ms - 1000 <= arrival <= after_ms + 1000 for arrival in seen["arrivals"])
+    assert seen["since"] == len(sent) + 3
+    iterator = kinesis.get_shard_iterator(StreamName=name, ShardId="shardId-000000000000",
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"][-3:]] == [
+        b"cbor-0", b"cbor-1", b"cbor-2"]
 
 
 def test_a_terminated_process_stops_the_stack_it_started(tmp_path):

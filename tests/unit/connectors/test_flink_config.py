@@ -54,17 +54,26 @@ def test_bad_properties_files_say_what_is_wrong(tmp_path, content, message):
         application_properties(tmp_path / "missing.json")
 
 
-def test_endpoint_override_turns_cbor_off_and_passes_the_local_keys():
+def test_endpoint_override_passes_the_local_keys_and_keeps_cbor_as_on_aws():
     config = FlinkConfig(region="eu-west-1", kinesis_endpoint="http://127.0.0.1:4567",
-                         access_key_id="local", secret_access_key="secret")
+                         access_key_id="local", secret_access_key="secret", kinesis_cbor=True)
     assert config.aws_properties() == {
-        "aws.region": "eu-west-1", "aws.endpoint": "http://127.0.0.1:4567", "aws.cbor.enabled": "false",
+        "aws.region": "eu-west-1", "aws.endpoint": "http://127.0.0.1:4567",
         "aws.credentials.provider": "BASIC", "aws.credentials.provider.basic.accesskeyid": "local",
         "aws.credentials.provider.basic.secretkey": "secret"}
 
 
+def test_cbor_is_turned_off_for_an_emulator_that_speaks_only_json():
+    with patched_environ({"SHARDLINE_KINESIS_CBOR": "false"}):
+        config = FlinkConfig(region="eu-west-1", kinesis_endpoint="http://127.0.0.1:4567")
+    assert config.aws_properties()["aws.cbor.enabled"] == "false"
+    with patched_environ({"SHARDLINE_KINESIS_CBOR": ""}):
+        assert "aws.cbor.enabled" not in FlinkConfig(kinesis_endpoint="http://127.0.0.1:4567").aws_properties()
+
+
 def test_without_endpoint_the_sdk_default_chain_is_used_and_no_keys_leave_python():
-    config = FlinkConfig(region=None, kinesis_endpoint=None, access_key_id="AKIA", secret_access_key="s")
+    config = FlinkConfig(region=None, kinesis_endpoint=None, access_key_id="AKIA", secret_access_key="s",
+                         kinesis_cbor=True)
     assert config.aws_properties() == {"aws.region": "us-east-1"}
 
 
