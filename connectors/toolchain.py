@@ -27,7 +27,8 @@ log = logging.getLogger("shardline.toolchain")
 
 MAVEN_CENTRAL = os.environ.get("SHARDLINE_MAVEN_REPO", "https://repo1.maven.org/maven2")
 ABSENT_TTL_S = 24 * 3600
-NPM_EMULATORS = {"kinesalite": "3.3.3", "kinesis-local": "0.6.2", "dynalite": "4.0.0"}
+NPM_EMULATORS = {"kinesalite": "3.3.3", "kinesis-local": "0.6.2", "dynalite": "4.0.0", "cbor-x": "1.6.9"}
+"""cbor-x is no emulator: kinesalite's preload (connectors/kinesalite_guard.js) speaks CBOR with it."""
 
 
 class ChecksumMismatch(RuntimeError):
