@@ -44,7 +44,8 @@ public final class KinesisOptions {
             key("aws.credentials.provider.basic.secretkey").stringType().noDefaultValue();
     public static final ConfigOption<Boolean> AWS_CBOR_ENABLED = key("aws.cbor.enabled").booleanType()
             .defaultValue(true)
-            .withDescription("false for emulators that only speak JSON (kinesalite, kinesis-mock).");
+            .withDescription("false: JSON, for an emulator that speaks only JSON (kinesalite, with our "
+                    + "preload, and kinesis-mock speak CBOR).");
 
     public static final ConfigOption<InitialPosition> STREAM_INITIAL_POSITION = key("source.init.position")
             .enumType(InitialPosition.class).defaultValue(InitialPosition.LATEST)
@@ -99,7 +100,7 @@ public final class KinesisOptions {
     /** Region, endpoint, credentials (and CBOR for emulators) on any AWS client builder (the S3 sink's too). */
     public static <B extends AwsClientBuilder<B, ?>> B configure(B builder, ReadableConfig config) {
         if (!config.get(AWS_CBOR_ENABLED)) {
-            // SDK v2 reads this property when it builds the protocol factory; emulators reject CBOR.
+            // SDK v2 reads this property when it builds the protocol factory (for the whole JVM).
             System.setProperty("aws.cborEnabled", "false");
         }
         config.getOptional(AWS_REGION).ifPresent(r -> builder.region(Region.of(r)));
