@@ -29,10 +29,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.flink_progress import SOURCE_RECORDS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRANSACTIONS = 49
 """Deposits and withdrawals per account (about 50 events an account, as ``benchmarks.eventsourcing``)."""
 JOBS = {"eventsourcing": "jobs.flink.eventsourcing_job", "sql-floor": "jobs.flink.pipeline_sql_job"}
+PROGRESS = {"eventsourcing": r".*shardline_es_events_read", "sql-floor": SOURCE_RECORDS}
+"""The counter that says how far a job has got (``JobProgress``): the records the ES job's Python step has read
+(its source runs ahead of that step by whole bundles, and its derived events reach their sink in bursts); the
+floor's source, chained to its sink.  Python's counters reach Flink every few seconds, so the ES job's window is
+coarse: a few readings over a 300,000-event run."""
 
 
 def bank_entries(count: int, seed: int, transactions: int = TRANSACTIONS) -> list[tuple[bytes, str]]:
@@ -47,21 +54,31 @@ def bank_entries(count: int, seed: int, transactions: int = TRANSACTIONS) -> lis
     return [(to_avro(envelope), envelope.partition_key) for envelope in envelopes]
 
 
-def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: float) -> dict[str, Any]:
+def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: float, events: int) -> dict[str, Any]:
+    """One run: its wall time and CPU (``measure_job``), and ``steady``: its CPU an event between 30% and 90% of
+    ``events`` read (``steady_cost``), None for a run too short to say."""
+    from benchmarks.flink_progress import JobProgress, steady_cost
     from benchmarks.pii.flink_job import measure_job
+    from connectors.local_stack import free_port
 
     properties = workdir / f"{name}.json"
     properties.write_text(json.dumps([{"PropertyGroupId": "shardline", "PropertyMap": group}]))
     log = workdir / f"{name}.log"
+    port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", JOBS[job], "--properties", str(properties)],
                                    cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "FLINK_LOG_DIR": str(workdir / "logs")})
-    return measure_job(process, job, log, timeout_s)
+                                   env={**os.environ, "FLINK_LOG_DIR": str(workdir / "logs"),
+                                        "SHARDLINE_FLINK_REST_PORT": str(port)})
+    result = measure_job(process, job, log, timeout_s, progress=JobProgress(port, PROGRESS[job]))
+    trace = result.pop("trace")
+    result["steady"] = steady_cost(trace, events / max(row[0] for row in trace)) if trace else None
+    return result
 
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,
           job_properties: dict[str, str], jobs: tuple[str, ...], transactions: int) -> dict[str, Any]:
+    from benchmarks.flink_progress import in_run_cost
     from benchmarks.pii.flink_job import kinesis_protocol, without_jit
     from benchmarks.timeseries import put_all
     from connectors.aws import client
@@ -94,7 +111,7 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
                                     "dead_letter.s3": "s3://esb-letters/dead-letters", "pipeline": "none"}}
             for job in jobs:
                 group = groups[job]
-                result = _run(job, group, workdir, f"{job}-{size}-{repeat}", timeout_s)
+                result = _run(job, group, workdir, f"{job}-{size}-{repeat}", timeout_s, sizes[size])
                 if job == "eventsourcing":
                     result["aggregates"] = dynamodb.scan(TableName=projection, Select="COUNT")["Count"]
                 runs[job][size].append(result)
@@ -117,7 +134,8 @@ def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Pat
                         "jit_us_per_event": steady["jit_us_per_record"],
                         "us_per_event_without_jit": steady["us_per_record_without_jit"],
                         "events_per_s_per_core_without_jit": steady["records_per_s_per_core_without_jit"],
-                        "events_per_s_wall": round(statistics.median(wall), 1), "runs": by_size}
+                        "events_per_s_wall": round(statistics.median(wall), 1),
+                        "in_run": in_run_cost([run["steady"] for run in by_size["long"]]), "runs": by_size}
     if "sql-floor" in summary and "eventsourcing" in summary:
         floor, job = summary["sql-floor"]["us_per_event"], summary["eventsourcing"]["us_per_event"]
         summary["eventsourcing_share_of_floor"] = round(floor / job, 3) if job > 0 else None

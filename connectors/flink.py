@@ -83,6 +83,10 @@ class FlinkConfig:
     kinesis_cbor: bool = field(default_factory=lambda: _env("SHARDLINE_KINESIS_CBOR") != "false")
     """The Java clients speak CBOR to Kinesis, as the SDK does on AWS; kinesalite and kinesis-mock speak it too.
     ``SHARDLINE_KINESIS_CBOR=false``: JSON, for an emulator that speaks nothing else."""
+    rest_port: int | None = field(default_factory=lambda: int(_env("SHARDLINE_FLINK_REST_PORT") or 0) or None)
+    """Local runs: serve Flink's REST API on this port (``SHARDLINE_FLINK_REST_PORT``), its metrics a second fresh,
+    so a benchmark can read how far the source has read; unset, the local cluster picks a port.  Managed Flink
+    serves its own."""
     extra: Mapping[str, str] = field(default_factory=dict)
     """Any other Flink configuration keys, passed through as strings."""
 
@@ -205,6 +209,9 @@ def environment_settings(config: FlinkConfig) -> dict[str, str]:
         # The interpreter embedded in the JVM (pemja) starts from the base installation's paths, not this
         # virtual environment's: give it ours, where pemja, shardline and the pipelines' packages are.
         settings["python.pythonpath"] = os.pathsep.join(path for path in sys.path if path)
+    if config.rest_port:
+        settings["rest.bind-port"] = str(config.rest_port)
+        settings["metrics.fetcher.update-interval"] = "1 s"  # 10 s by default
     if config.checkpoint_interval_ms > 0:
         settings["execution.checkpointing.interval"] = f"{config.checkpoint_interval_ms} ms"
         settings["execution.checkpointing.storage"] = "filesystem"

@@ -150,19 +150,30 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
     return {**result, "cpu_total_s": round(sum(result["cpu_s"].values()), 2)}
 
 
-def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s: float = 0.1) -> dict[str, Any]:
+def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s: float = 0.1,
+                progress=None) -> dict[str, Any]:
     """Wait for a job started in its own session; its wall time, the CPU seconds of its processes by role
     (the JVM, the Python client and workers), and ``jit_s``: the part of the JVM's that its JIT compiler threads
     took (warm-up: a job that runs for days compiles its hot code once, a run of a minute is still compiling it).
+    With ``progress`` (``benchmarks.flink_progress.SourceProgress``), ``trace`` too: (records read, JVM, Python
+    and JIT CPU seconds) at each new reading, for ``steady_cost``.
     A job over ``timeout_s`` is killed; one that fails raises with the end of its log."""
     started = time.monotonic()
     seen: dict[int, tuple[float, str]] = {}
     jit: dict[tuple[int, int], float] = {}
+    trace: list[tuple[int, float, float, float]] = []
+    next_reading = started
     try:
         while process.poll() is None:
             session_cpu_seconds(process.pid, seen)
             for pid in [pid for pid, (_, role) in seen.items() if role == "jvm"]:
                 jit_cpu_seconds(pid, jit)
+            if progress is not None and time.monotonic() >= next_reading:
+                next_reading = time.monotonic() + 0.5  # the metrics refresh once a second
+                read = progress.records()
+                if read is not None and (not trace or read != trace[-1][0]):
+                    cpu_now = (sum(s for s, r in seen.values() if r == role) for role in ("jvm", "python"))
+                    trace.append((read, *cpu_now, sum(jit.values())))
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the {job} job ran over {timeout_s:.0f} s; see {log}")
             time.sleep(poll_interval_s)
@@ -174,7 +185,8 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
         raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
                            + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     cpu = {role: round(sum(s for s, r in seen.values() if r == role), 2) for role in ("jvm", "python")}
-    return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
+    measured = {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
+    return {**measured, "trace": trace} if progress is not None else measured
 
 
 def kinesis_protocol() -> str:

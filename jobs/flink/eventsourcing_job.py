@@ -201,6 +201,8 @@ class ApplyEvents(KeyedProcessFunction):
         self.known = KnownIds(self.known_ids)
         self.bucket_id: int | None = None
         self.letters = dead_letters(runtime_context)
+        self.read = runtime_context.get_metrics_group().counter("shardline_es_events_read")
+        """Records read, events or not: how far the step has got (Python's metrics reach Flink once a bundle)."""
         self._dumps, self._loads = pickle.dumps, pickle.loads
         self._derived_type, self._rejected = DerivedEvent, Rejected
         self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
@@ -283,6 +285,7 @@ class ApplyEvents(KeyedProcessFunction):
         touched: dict[str, Aggregate] = {}
         derived = _Columns()
         changed = False
+        self.read.inc(len(batch[0]))
         for payload, error, record, source in zip(*batch):
             if error is not None:  # no envelope: the reason the format gives, as every engine's validate step
                 yield DEAD_LETTERS, self.letters.letter(self._rejected(self._format_error, error, "validate"),

@@ -151,3 +151,15 @@ def test_locally_the_job_sets_parallelism_checkpointing_and_the_interpreter(tmp_
     assert settings["parallelism.default"] == "2" and settings["execution.checkpointing.interval"] == "5000 ms"
     assert settings["execution.checkpointing.dir"] == tmp_path.resolve().as_uri()
     assert settings["python.fn-execution.bundle.time"] == "9" and settings["python.executable"]
+
+
+def test_a_local_job_serves_flink_rest_on_the_port_asked_for_and_a_managed_one_never():
+    from connectors.flink import environment_settings
+
+    with patched_environ({"SHARDLINE_FLINK_REST_PORT": "18123"}):
+        local, managed = FlinkConfig(managed=False), FlinkConfig(managed=True)
+    assert environment_settings(local)["rest.bind-port"] == "18123"
+    assert environment_settings(local)["metrics.fetcher.update-interval"] == "1 s"
+    assert "rest.bind-port" not in environment_settings(managed)
+    with patched_environ({"SHARDLINE_FLINK_REST_PORT": ""}):
+        assert "rest.bind-port" not in environment_settings(FlinkConfig(managed=False))
