@@ -85,7 +85,7 @@ class FlinkConfig:
     ``SHARDLINE_KINESIS_CBOR=false``: JSON, for an emulator that speaks nothing else."""
     rest_port: int | None = field(default_factory=lambda: int(_env("SHARDLINE_FLINK_REST_PORT") or 0) or None)
     """Local runs: serve Flink's REST API on this port (``SHARDLINE_FLINK_REST_PORT``), its metrics a second fresh,
-    so a benchmark can read how far the source has read; unset, the local cluster picks a port.  Managed Flink
+    so a benchmark can read how far a job has got; unset, the local cluster picks a port.  Managed Flink
     serves its own."""
     extra: Mapping[str, str] = field(default_factory=dict)
     """Any other Flink configuration keys, passed through as strings."""

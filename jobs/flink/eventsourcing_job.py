@@ -202,7 +202,7 @@ class ApplyEvents(KeyedProcessFunction):
         self.bucket_id: int | None = None
         self.letters = dead_letters(runtime_context)
         self.read = runtime_context.get_metrics_group().counter("shardline_es_events_read")
-        """Records read, events or not: how far the step has got (Python's metrics reach Flink once a bundle)."""
+        """Records read, events or not: how far the step has got (Python's metrics reach Flink every few seconds)."""
         self._dumps, self._loads = pickle.dumps, pickle.loads
         self._derived_type, self._rejected = DerivedEvent, Rejected
         self._parse, self._payload, self._rejection = parse_event, payload_from_json, rejection
