@@ -71,8 +71,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
                                    env={**os.environ, "FLINK_LOG_DIR": str(workdir / "logs"),
                                         "SHARDLINE_FLINK_REST_PORT": str(port)})
     result = measure_job(process, job, log, timeout_s, progress=JobProgress(port, PROGRESS[job]))
-    trace = result.pop("trace")
-    result["steady"] = steady_cost(trace, events / max(row[0] for row in trace)) if trace else None
+    result["steady"] = steady_cost(result.pop("trace"), events)
     return result
 
 

@@ -63,14 +63,14 @@ class JobProgress:
         return None
 
 
-def steady_cost(trace: list[tuple[int, float, float, float]], records_per_count: float = 1.0, start: float = 0.3,
+def steady_cost(trace: list[tuple[int, float, float, float]], records: int, start: float = 0.3,
                 end: float = 0.9) -> dict[str, Any] | None:
     """CPU microseconds a record between the readings nearest ``start`` and ``end`` of the job's last count:
-    ``trace`` holds (count, JVM CPU s, Python CPU s, JIT CPU s) in time order, and ``records_per_count`` says how
-    many input records one count stands for (the input's records over the counter's total, when it counts
-    another thing, a job's derived events).  None when the trace has no two readings that far apart (a job too
-    short for the REST metrics' one-second refresh).  The last reading may miss the last second of counts: a
-    long run's window moves by under a hundredth of it."""
+    ``trace`` holds (count, JVM CPU s, Python CPU s, JIT CPU s) in time order, over a run of ``records`` input
+    records; a count stands for ``records`` over the last count of them (the counter may count another thing, a
+    job's derived events).  None when the trace has no two readings that far apart (a job too short for the REST
+    metrics' one-second refresh).  The last reading may miss the last second of counts: a long run's window moves
+    by under a hundredth of it."""
     if not trace:
         return None
     total = max(row[0] for row in trace)
@@ -78,9 +78,9 @@ def steady_cost(trace: list[tuple[int, float, float, float]], records_per_count:
     last = next((row for row in reversed(trace) if row[0] <= end * total), None)
     if first is None or last is None or last[0] - first[0] < (end - start) * total / 2:
         return None
-    records = (last[0] - first[0]) * records_per_count
-    jvm, python, jit = ((last[i] - first[i]) / records * 1e6 for i in (1, 2, 3))
-    return {"records": round(records), "us_per_record": round(jvm + python, 1),
+    counted = (last[0] - first[0]) * records / total
+    jvm, python, jit = ((last[i] - first[i]) / counted * 1e6 for i in (1, 2, 3))
+    return {"records": round(counted), "us_per_record": round(jvm + python, 1),
             "us_per_record_by_process": {"jvm": round(jvm, 1), "python": round(python, 1)},
             "jit_us_per_record": round(jit, 1), "us_per_record_without_jit": round(jvm + python - jit, 1)}
 

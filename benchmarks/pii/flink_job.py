@@ -155,14 +155,18 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
     """Wait for a job started in its own session; its wall time, the CPU seconds of its processes by role
     (the JVM, the Python client and workers), and ``jit_s``: the part of the JVM's that its JIT compiler threads
     took (warm-up: a job that runs for days compiles its hot code once, a run of a minute is still compiling it).
-    With ``progress`` (``benchmarks.flink_progress.SourceProgress``), ``trace`` too: (records read, JVM, Python
-    and JIT CPU seconds) at each new reading, for ``steady_cost``.
+    With ``progress`` (``benchmarks.flink_progress.JobProgress``), ``trace`` too: (its count, JVM, Python and JIT
+    CPU seconds) at each new reading, for ``steady_cost``.
     A job over ``timeout_s`` is killed; one that fails raises with the end of its log."""
     started = time.monotonic()
     seen: dict[int, tuple[float, str]] = {}
     jit: dict[tuple[int, int], float] = {}
     trace: list[tuple[int, float, float, float]] = []
     next_reading = started
+
+    def cpu_by_role() -> dict[str, float]:
+        return {role: sum(s for s, r in seen.values() if r == role) for role in ("jvm", "python")}
+
     try:
         while process.poll() is None:
             session_cpu_seconds(process.pid, seen)
@@ -172,8 +176,8 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
                 next_reading = time.monotonic() + 0.5  # the metrics refresh once a second
                 read = progress.records()
                 if read is not None and (not trace or read != trace[-1][0]):
-                    cpu_now = (sum(s for s, r in seen.values() if r == role) for role in ("jvm", "python"))
-                    trace.append((read, *cpu_now, sum(jit.values())))
+                    cpu = cpu_by_role()
+                    trace.append((read, cpu["jvm"], cpu["python"], sum(jit.values())))
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the {job} job ran over {timeout_s:.0f} s; see {log}")
             time.sleep(poll_interval_s)
@@ -184,7 +188,7 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
     if process.returncode != 0:
         raise RuntimeError(f"the {job} job exited with {process.returncode}; last lines of {log}:\n"
                            + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
-    cpu = {role: round(sum(s for s, r in seen.values() if r == role), 2) for role in ("jvm", "python")}
+    cpu = {role: round(seconds, 2) for role, seconds in cpu_by_role().items()}
     measured = {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
     return {**measured, "trace": trace} if progress is not None else measured
 

@@ -14,7 +14,7 @@ def test_the_window_counts_cpu_between_30_and_90_percent_of_the_last_count():
     # (count, JVM s, Python s, JIT s): start-up costs 20 s before the first record, then 100 us a record.
     trace = [(0, 18.0, 2.0, 8.0)] + [(n, 18.0 + n * 60e-6, 2.0 + n * 40e-6, 8.0 + n * 10e-6)
                                      for n in range(10_000, 100_001, 10_000)]
-    cost = steady_cost(trace)
+    cost = steady_cost(trace, 100_000)
     assert cost["records"] == 60_000  # 30,000 to 90,000
     assert cost["us_per_record"] == pytest.approx(100.0)
     assert cost["us_per_record_by_process"] == {"jvm": pytest.approx(60.0), "python": pytest.approx(40.0)}
@@ -23,18 +23,19 @@ def test_the_window_counts_cpu_between_30_and_90_percent_of_the_last_count():
 
 def test_a_counter_of_something_else_is_scaled_to_input_records():
     trace = [(n, n * 200e-6, 0.0, 0.0) for n in range(0, 50_001, 5_000)]  # a derived count: 2 records each
-    cost = steady_cost(trace, records_per_count=2.0)
+    cost = steady_cost(trace, 100_000)  # 50,000 counted
     assert cost["us_per_record"] == pytest.approx(100.0) and cost["records"] == 60_000
 
 
 def test_a_trace_too_coarse_for_a_window_says_so():
-    assert steady_cost([]) is None
-    assert steady_cost([(0, 1.0, 0.0, 0.0), (100_000, 9.0, 1.0, 1.0)]) is None
+    assert steady_cost([], 100_000) is None
+    assert steady_cost([(0, 1.0, 0.0, 0.0), (100_000, 9.0, 1.0, 1.0)], 100_000) is None
     assert in_run_cost([None, None]) is None
 
 
 def test_runs_are_summed_up_by_their_median_and_range():
-    windows = [steady_cost([(n, n * us * 1e-6, 0.0, 0.0) for n in range(0, 100_001, 10_000)]) for us in (90, 100, 130)]
+    windows = [steady_cost([(n, n * us * 1e-6, 0.0, 0.0) for n in range(0, 100_001, 10_000)], 100_000)
+               for us in (90, 100, 130)]
     summary = in_run_cost([*windows, None])
     assert summary["us_per_record"] == pytest.approx(100.0)
     assert summary["us_per_record_range"] == [pytest.approx(90.0), pytest.approx(130.0)]
