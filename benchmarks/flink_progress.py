@@ -71,9 +71,9 @@ def steady_cost(trace: list[tuple[int, float, float, float]], records: int, star
     job's derived events).  None when the trace has no two readings that far apart (a job too short for the REST
     metrics' one-second refresh).  The last reading may miss the last second of counts: a long run's window moves
     by under a hundredth of it."""
-    if not trace:
+    total = max((row[0] for row in trace), default=0)
+    if total <= 0:  # nothing counted yet (a sink that had not taken a record when the job ended)
         return None
-    total = max(row[0] for row in trace)
     first = next((row for row in trace if row[0] >= start * total), None)
     last = next((row for row in reversed(trace) if row[0] <= end * total), None)
     if first is None or last is None or last[0] - first[0] < (end - start) * total / 2:

@@ -50,11 +50,13 @@ def write_job_properties(job: str, group: dict[str, str], workdir: Path, name: s
     return path
 
 
-def launch_job(job: str, properties: Path, log: Path) -> subprocess.Popen:
-    """Start the PyFlink job in its own session (so it and its JVM and workers can be stopped, or measured, as one)."""
+def launch_job(job: str, properties: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the PyFlink job in its own session (so it and its JVM and workers can be stopped, or measured, as one),
+    with ``env`` over this process's environment."""
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", job_module(job), "--properties", str(properties)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})
 
 
 async def produce_records(stream: str, records: list[Record], rate: float | None, aggregate: bool = False) -> float:

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.flink_progress import SOURCE_RECORDS, JobProgress, in_run_cost, steady_cost
 from benchmarks.pii.sizing import SizingConfig, size_masking
 from benchmarks.report import RESULTS_DIR, write_results
 from scaling.policies.target import TargetConfig
@@ -50,6 +51,12 @@ from scaling.policies.target import TargetConfig
 # SQL path with no Python at all, the floor of what the engine costs.
 JOBS = {"sql-only": ("pipeline-sql", {"pipeline": "none"}), "passthrough-sql": ("pipeline-sql", {}),
         "passthrough": ("pipeline-datastream", {}), "pii": ("pii", {}), "pii-datastream": ("pii-datastream", {})}
+S3_WRITTEN = r"output_s3\[\d+\]__Writer\.numRecordsIn"
+"""The S3 sink's records in, on the SQL path: after the Python step (the source runs ahead of it by bundles)."""
+PROGRESS = {"sql-only": S3_WRITTEN, "passthrough-sql": S3_WRITTEN, "pii": S3_WRITTEN,
+            "passthrough": SOURCE_RECORDS, "pii-datastream": SOURCE_RECORDS}
+"""What counts a run's progress (``benchmarks.flink_progress``); the DataStream jobs batch S3 in Python state, so
+their source's count, which leads by about a bundle all run long."""
 BUCKET = "shardline-bench"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -124,11 +131,14 @@ def jit_cpu_seconds(pid: int, seen: dict[tuple[int, int], float]) -> None:
             seen[(pid, int(task.name))] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchConfig) -> dict[str, Any]:
-    """Run ``job`` bounded over ``stream`` into S3 (and an output stream with ``config.output_stream``); its wall
-    time and its processes' CPU seconds by role."""
+def run_job(job: str, stream: str, records: int, prefix: str, workdir: Path,
+            config: JobBenchConfig) -> dict[str, Any]:
+    """Run ``job`` bounded over ``stream`` (``records`` long) into S3 (and an output stream with
+    ``config.output_stream``); its wall time, its processes' CPU seconds by role, and ``steady``: its CPU a record
+    within the run (``steady_cost``, by ``PROGRESS``)."""
     from connectors.aws import AwsConfig, client
     from connectors.flink_launch import launch_job, write_job_properties
+    from connectors.local_stack import free_port
     from connectors.testing import create_stream
 
     launched, extra = JOBS[job]
@@ -141,12 +151,15 @@ def run_job(job: str, stream: str, prefix: str, workdir: Path, config: JobBenchC
         **extra, "input.stream": stream, "output.s3": f"s3://{BUCKET}/{prefix}", "source.init.position": "TRIM_HORIZON",
         "source.bounded": "true", "checkpoint.interval.ms": "0", "s3.batch.max-age-s": "5"}, workdir, prefix)
     log = workdir / f"{prefix}.log"
+    port = free_port()
     try:
-        result = measure_job(launch_job(launched, properties, log), job, log, config.job_timeout_s,
-                             config.poll_interval_s)
+        process = launch_job(launched, properties, log, env={"SHARDLINE_FLINK_REST_PORT": str(port)})
+        result = measure_job(process, job, log, config.job_timeout_s, config.poll_interval_s,
+                             progress=JobProgress(port, PROGRESS[job]))
     finally:
         if kinesis is not None:
             kinesis.delete_stream(StreamName=prefix, EnforceConsumerDeletion=True)
+    result["steady"] = steady_cost(result.pop("trace"), records)
     return {**result, "cpu_total_s": round(sum(result["cpu_s"].values()), 2)}
 
 
@@ -248,7 +261,7 @@ def run(config: JobBenchConfig = JobBenchConfig(), out_dir: Path | None = RESULT
             for job in jobs:  # interleaved, so drift on a shared machine hits every job alike
                 for size, count in sizes.items():
                     prefix = f"{job}-{size}-{repeat}"
-                    result = run_job(job, f"bench-{size}", prefix, workdir, config)
+                    result = run_job(job, f"bench-{size}", count, prefix, workdir, config)
                     result["written"] = count_written(s3, prefix)
                     if result["written"] != count:
                         raise RuntimeError(f"the {job} job wrote {result['written']} of {count} records")
@@ -318,10 +331,12 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
                      "us_per_record_range": [round(min(totals), 1), round(max(totals), 1)],
                      "records_per_s_per_core": round(1e6 / total, 1) if total > 0 else None,
                      **without_jit(total, by_size, extra),
+                     "in_run": in_run_cost([run.get("steady") for run in by_size["long"]]),
                      "short_run_cpu_s": round(statistics.median(r["cpu_total_s"] for r in by_size["short"]), 2),
                      "runs": by_size}
     cost = {job: data["us_per_record"] for job, data in jobs.items()}
     masker_alone = masker["us_per_record"]
+    in_run = jobs["pii"]["in_run"] if "pii" in jobs else None
     utilisation = TargetConfig().target_utilisation
 
     def ratio(a: str, b: str) -> float | None:
@@ -342,6 +357,7 @@ def summarise(runs: dict[str, dict[str, list[dict]]], sizes: dict[str, int], mas
         "pii_to_masker_alone_cost": round(cost["pii"] / masker_alone, 2) if "pii" in cost else None,
         "pii_to_masker_alone_cost_without_jit": round(jobs["pii"]["us_per_record_without_jit"] / masker_alone, 2)
         if "pii" in jobs else None,
+        "pii_to_masker_alone_cost_in_run": round(in_run["us_per_record"] / masker_alone, 2) if in_run else None,
         "kpus_per_10k_records_per_s": {job: round(10_000 * cost[job] / 1e6 / utilisation, 2)
                                        for job in ("pii", "pii-datastream") if cost.get(job, 0) > 0},
         "target_utilisation": utilisation,

@@ -25,6 +25,7 @@ def test_every_job_runs_over_both_streams_and_every_process_is_counted(tmp_path)
         for r in runs["short"] + runs["long"]:
             assert r["cpu_s"]["jvm"] > 1 and r["cpu_s"]["python"] > 0.2  # the JVM and the Python workers were seen
             assert 0 < r["jit_s"] < r["cpu_s"]["jvm"]  # its JIT compiler threads, a part of the JVM's CPU
+            assert "steady" in r  # too short a run for a window (None), but its progress was read
     assert result["masker_alone_us_per_record"] > 0
     steady = result["steady"]  # the unbounded job fed at a steady rate: every record in S3, masked (run() checks)
     assert steady["produced"] == 1_000 and steady["offered_records_per_s"] == 250 and steady["producer_kept_up"]
@@ -55,6 +56,23 @@ def test_the_cost_of_a_record_is_the_long_run_less_the_short_one():
     assert result["jobs"]["pii"]["us_per_record"] == 150.0 and result["pii_to_pii_datastream_cost"] == 0.3
     assert result["pii_to_masker_alone_cost"] == 3.0
     assert result["kpus_per_10k_records_per_s"] == {"pii": 1.67, "pii-datastream": 5.56}
+    assert result["jobs"]["pii"]["in_run"] is None and result["pii_to_masker_alone_cost_in_run"] is None
+
+
+def test_the_in_run_measure_is_the_median_of_the_long_runs_windows():
+    def window(total, jit):
+        return {"records": 100_000, "us_per_record": total, "us_per_record_by_process": {"jvm": total - 40.0,
+                                                                                         "python": 40.0},
+                "jit_us_per_record": jit, "us_per_record_without_jit": total - jit}
+    long = [{"cpu_s": {"jvm": 20.0, "python": 10.0}, "cpu_total_s": 30.0, "steady": window(total, jit)}
+            for total, jit in ((100.0, 10.0), (140.0, 20.0), (120.0, 30.0))]
+    short = [{"cpu_s": {"jvm": 10.0, "python": 2.0}, "cpu_total_s": 12.0, "steady": None}] * 3
+    result = summarise({"pii": {"short": short, "long": long}}, {"short": 1_000, "long": 21_000},
+                       {"us_per_record": 60.0}, JobBenchConfig())
+    in_run = result["jobs"]["pii"]["in_run"]
+    assert (in_run["us_per_record"], in_run["us_per_record_range"], in_run["us_per_record_without_jit"]) == (
+        120.0, [100.0, 140.0], 90.0)  # each median of its own: 90, 120 and 90 without JIT
+    assert result["pii_to_masker_alone_cost_in_run"] == 2.0
 
 
 def test_a_run_too_short_to_measure_says_so_and_still_plots(tmp_path):

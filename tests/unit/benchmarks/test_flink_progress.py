@@ -29,6 +29,7 @@ def test_a_counter_of_something_else_is_scaled_to_input_records():
 
 def test_a_trace_too_coarse_for_a_window_says_so():
     assert steady_cost([], 100_000) is None
+    assert steady_cost([(0, 1.0, 0.0, 0.0), (0, 9.0, 1.0, 1.0)], 600) is None  # a short run: the sink took none yet
     assert steady_cost([(0, 1.0, 0.0, 0.0), (100_000, 9.0, 1.0, 1.0)], 100_000) is None
     assert in_run_cost([None, None]) is None
 
