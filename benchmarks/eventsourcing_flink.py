@@ -56,7 +56,7 @@ def bank_entries(count: int, seed: int, transactions: int = TRANSACTIONS) -> lis
 
 def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: float, events: int) -> dict[str, Any]:
     """One run over ``events``: its wall time and CPU (``measure_job``), and ``steady``: its CPU an event between 30%
-    and 90% of its progress counter's last reading (``steady_cost``), None for a run too short to say."""
+    and 90% of its events by its progress counter (``steady_cost``), None for a run too short to say."""
     from benchmarks.flink_progress import JobProgress, steady_cost
     from benchmarks.pii.flink_job import measure_job
     from connectors.local_stack import free_port

@@ -65,24 +65,31 @@ class JobProgress:
 
 def steady_cost(trace: list[tuple[int, float, float, float]], records: int, start: float = 0.3,
                 end: float = 0.9) -> dict[str, Any] | None:
-    """CPU microseconds a record between the readings nearest ``start`` and ``end`` of the job's last count:
-    ``trace`` holds (count, JVM CPU s, Python CPU s, JIT CPU s) in time order, over a run of ``records`` input
-    records; a count stands for ``records`` over the last count of them (the counter may count another thing, a
-    job's derived events).  None when the trace has no two readings that far apart (a job too short for the REST
-    metrics' one-second refresh).  The last reading may miss the last second of counts: a long run's window moves
-    by under a hundredth of it."""
-    total = max((row[0] for row in trace), default=0)
-    if total <= 0:  # nothing counted yet (a sink that had not taken a record when the job ended)
+    """CPU microseconds a record over the readings from ``start`` to ``end`` of a run's ``records``: ``trace``
+    holds (count, JVM CPU s, Python CPU s, JIT CPU s) in time order, the count being of the run's input records
+    as they pass the counter.  None when the window holds fewer than three readings or under half its span (a
+    job too short for the REST metrics' one-second refresh).
+
+    The window is set by ``records``, not by the last reading: a job can end a second after the last refresh
+    (one run's last reading was 150,000 of 200,000).  The count is fitted to the CPU by least squares, not read
+    at the window's two ends: a sink's count after a Python step grows in bursts (a bundle's results at a
+    time, read at each refresh) while CPU grows smoothly; the noise is in the count, so the count is the fitted
+    variable.  The split by process (and the JIT's part) is that of the CPU between the window's ends."""
+    window = [row for row in trace if start * records <= row[0] <= end * records]
+    if len(window) < 3 or window[-1][0] - window[0][0] < (end - start) * records / 2:
         return None
-    first = next((row for row in trace if row[0] >= start * total), None)
-    last = next((row for row in reversed(trace) if row[0] <= end * total), None)
-    if first is None or last is None or last[0] - first[0] < (end - start) * total / 2:
+    cpu = [row[1] + row[2] for row in window]
+    if cpu[-1] <= cpu[0]:
         return None
-    counted = (last[0] - first[0]) * records / total
-    jvm, python, jit = ((last[i] - first[i]) / counted * 1e6 for i in (1, 2, 3))
-    return {"records": round(counted), "us_per_record": round(jvm + python, 1),
+    records_per_cpu_s = statistics.linear_regression(cpu, [row[0] for row in window]).slope
+    if records_per_cpu_s <= 0:
+        return None
+    us_per_record = 1e6 / records_per_cpu_s
+    jvm, python, jit = (us_per_record * (window[-1][i] - window[0][i]) / (cpu[-1] - cpu[0]) for i in (1, 2, 3))
+    return {"records": window[-1][0] - window[0][0], "readings": len(window),
+            "us_per_record": round(us_per_record, 1),
             "us_per_record_by_process": {"jvm": round(jvm, 1), "python": round(python, 1)},
-            "jit_us_per_record": round(jit, 1), "us_per_record_without_jit": round(jvm + python - jit, 1)}
+            "jit_us_per_record": round(jit, 1), "us_per_record_without_jit": round(us_per_record - jit, 1)}
 
 
 def in_run_cost(windows: list[dict[str, Any] | None]) -> dict[str, Any] | None:

@@ -21,10 +21,22 @@ def test_the_window_counts_cpu_between_30_and_90_percent_of_the_last_count():
     assert cost["us_per_record_without_jit"] == pytest.approx(90.0)
 
 
-def test_a_counter_of_something_else_is_scaled_to_input_records():
-    trace = [(n, n * 200e-6, 0.0, 0.0) for n in range(0, 50_001, 5_000)]  # a derived count: 2 records each
-    cost = steady_cost(trace, 100_000)  # 50,000 counted
-    assert cost["us_per_record"] == pytest.approx(100.0) and cost["records"] == 60_000
+def test_a_count_that_grows_in_bursts_is_fitted_not_read_at_the_ends():
+    # 100 us a record, read every 2,500 records; the sink's count moves 20,000 at a time (a bundle's results),
+    # so a window's end readings can be most of a burst out.  The fit over every reading in it is not.
+    trace = [(n // 20_000 * 20_000, 18.0 + n * 60e-6, 2.0 + n * 40e-6, 0.0) for n in range(0, 300_001, 2_500)]
+    cost = steady_cost(trace, 300_000)
+    assert cost["us_per_record"] == pytest.approx(100.0, rel=0.05)
+    ends = [row for row in trace if 90_000 <= row[0] <= 270_000]
+    from_ends = (ends[-1][1] + ends[-1][2] - ends[0][1] - ends[0][2]) / (ends[-1][0] - ends[0][0]) * 1e6
+    assert abs(from_ends - 100.0) > 10.0  # what the two end readings alone would have said
+
+
+def test_the_window_is_set_by_the_runs_records_not_by_the_last_reading():
+    # The job ended between two refreshes of its metrics: the last reading is 150,000 of 200,000 records.
+    trace = [(n, n * 100e-6, 0.0, 0.0) for n in range(0, 150_001, 10_000)]
+    cost = steady_cost(trace, 200_000)
+    assert cost["records"] == 90_000 and cost["us_per_record"] == pytest.approx(100.0)  # 60,000 to 150,000
 
 
 def test_a_trace_too_coarse_for_a_window_says_so():

@@ -44,8 +44,15 @@ class EnvelopeStringsTest {
 
     @Test
     void wellFormedUtf8DecodesAsItIs() throws Exception {
-        String text = "a-é-€-𝄞";
-        assertEquals(text, EnvelopeCodec.decode(envelopeWithId(text.getBytes(StandardCharsets.UTF_8))).id());
+        for (String text : new String[] {"a-é-€-𝄞", "abcdefgh€ijklmnopq𝄞rstuvwx", "abcdefghijklmnop"}) {
+            assertEquals(text, EnvelopeCodec.decode(envelopeWithId(text.getBytes(StandardCharsets.UTF_8))).id());
+        }
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     @Test
@@ -60,10 +67,20 @@ class EnvelopeStringsTest {
             bytes(0xE2, 0x28, 0xA1),        // a bad continuation byte
             bytes(0xFF),
         };
-        for (byte[] id : malformed) {
-            EnvelopeCodec.EnvelopeException refused =
-                    assertThrows(EnvelopeCodec.EnvelopeException.class, () -> EnvelopeCodec.decode(envelopeWithId(id)));
-            assertEquals("field '<record>': not a shardline Avro envelope (UnicodeDecodeError)", refused.getMessage());
+        // Also past runs of ASCII, which the check skips eight bytes at a time, and with ASCII after.
+        for (String ascii : new String[] {"", "abcdefgh", "abcdefghijklm", "abcdefghijklmnop"}) {
+            for (byte[] bad : malformed) {
+                byte[] prefix = ascii.getBytes(StandardCharsets.US_ASCII);
+                for (byte[] id : new byte[][] {concat(prefix, bad), concat(concat(prefix, bad), prefix)}) {
+                    if (bad.length == 3 && bad[0] == 0x61 && id.length > prefix.length + bad.length) {
+                        continue;  // "truncated at the end" is no longer at the end
+                    }
+                    EnvelopeCodec.EnvelopeException refused = assertThrows(EnvelopeCodec.EnvelopeException.class,
+                            () -> EnvelopeCodec.decode(envelopeWithId(id)));
+                    assertEquals("field '<record>': not a shardline Avro envelope (UnicodeDecodeError)",
+                            refused.getMessage());
+                }
+            }
         }
     }
 
