@@ -17,8 +17,12 @@ time of every process of the job (the PyFlink client, its JVM, the Python
 workers) by polling ``/proc`` for the job's session.  Each job runs over a
 short stream and a long one; the difference divided by the difference in
 records is the cost of a record, with start-up (tens of CPU-seconds of JVM)
-taken out.  Medians over repetitions.  The masker alone is timed on the same
-records in this process, for the share of the job's cost that is masking.
+taken out.  Medians over repetitions.  Each long run is also measured within
+itself (``in_run``, ``benchmarks.flink_progress``): a count of the job's read
+from Flink's REST API, fitted to its CPU from 30% to 90% of the records; it
+needs runs of 500,000 records or so (at 200,000 a SQL job's window held a few
+seconds).  The masker alone is timed on the same records in this process, for
+the share of the job's cost that is masking.
 
 Last, the PII job runs as ``make demo`` runs it (unbounded, S3 objects at each 5 s checkpoint), fed a steady
 5,000 records/s, KPL-aggregated, for 30 s (``--steady-rate``, ``--steady-seconds``; 0 skips it): the records/s
