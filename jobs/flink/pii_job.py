@@ -39,9 +39,10 @@ from pipelines.records import payload_from_json, payload_to_json
 # filtered before it (``error IS NULL``), the filter made a Calc of its own in front of the Python step, and a
 # Calc copies every string and byte array it passes on (JFR: a quarter of the task thread was such copies).
 MASKED = SqlJob(
+    # Only the columns read after it: the Python operator keeps a copy of each column it forwards.
+    called=f"SELECT {ENVELOPE_COLUMNS}, {POSITION_COLUMNS}, mask_payload(payload) AS m FROM input",
     processed=f"SELECT {ENVELOPE_COLUMNS}, m.payload AS payload, m.error_type AS error_type, m.reason AS reason, "
-              f"{POSITION_COLUMNS} FROM (SELECT *, mask_payload(payload) AS m FROM input) "
-              f"WHERE COALESCE(m.payload, m.error_type) IS NOT NULL",
+              f"{POSITION_COLUMNS} FROM stepped WHERE COALESCE(m.payload, m.error_type) IS NOT NULL",
     letter_data="mask_letter(`raw`)")
 
 

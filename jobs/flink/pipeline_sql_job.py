@@ -96,9 +96,13 @@ def sql_job(job: PipelineJobConfig) -> SqlJob:
     outputs = ", ".join(f"{name} AS `{name[4:]}`" for name in _OUTPUT[:7])
     # No `WHERE error IS NULL` in front of the function (it gives no row for a record that is no envelope): the
     # filter would be a Calc of its own, and a Calc copies every string and byte array it passes on.
-    return SqlJob(processed=f"""SELECT {outputs}, error_type, reason, {POSITION_COLUMNS}
-        FROM input, LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`,
-          payload)) AS p({', '.join(_OUTPUT)})""", letter_data=letter_data)
+    # All columns: the correlate forwards every input column whatever is selected, and a projection here would
+    # be one more Calc after it.
+    return SqlJob(called=f"""SELECT * FROM input,
+          LATERAL TABLE(run_pipeline(`id`, `type`, `source`, event_time, partition_key, `schema`, payload))
+          AS p({', '.join(_OUTPUT)})""",
+                  processed=f"SELECT {outputs}, error_type, reason, {POSITION_COLUMNS} FROM stepped",
+                  letter_data=letter_data)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,7 @@
 A job on this path reads ``shardline-kinesis`` in the ``shardline-envelope``
 format, so Java decodes, validates, encodes and writes (Kinesis and S3); only
 what a job's Python step needs crosses to the Python workers.  Each job gives a
-``processed`` view: the envelope columns (``payload`` as JSON text) with
+``processed`` query: the envelope columns (``payload`` as JSON text) with
 ``error_type`` and ``reason`` set on a record its step refused, and the input's
 ``raw``, ``shard``, ``seq`` and ``sub`` for the dead letters.  Everything else
 (outputs, dead letters with their position, checkpoints) is here, once.
@@ -89,10 +89,16 @@ def input_table(job, config: FlinkConfig | None = None, *, columns: str = "", **
 
 @dataclass(frozen=True)
 class SqlJob:
-    """One job on the SQL path: its ``processed`` view and how a dead letter's data is masked."""
+    """One job on the SQL path: its ``processed`` query and how a dead letter's data is masked."""
 
     processed: str
-    """SELECT over ``input`` (its records with ``error`` NULL) giving the columns described above."""
+    """SELECT over ``input`` (its records with ``error`` NULL), or over ``called``, giving the columns described
+    above."""
+    called: str | None = None
+    """SELECT over ``input`` holding the job's Python call, registered as ``stepped``, which ``processed`` reads: one shared Table, so
+    the call runs once a record whatever reads it.  Everything after it is written into each output's own
+    query, so each output takes one Calc after the call, not two (a shared ``processed`` was a Calc of its
+    own, and every Calc copies each string it passes on: JFR, a twentieth of the PII job's task thread)."""
     letter_data: str = "`raw`"
     """SQL for a dead letter's data from the input's ``raw`` bytes (a masking function, or as it is)."""
     can_refuse: bool = True
@@ -109,21 +115,22 @@ class Statements:
 
 
 def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
-    """The SQL for ``job``'s properties; the first view is ``processed``, then ``outputs`` (those that fit a
-    Kinesis record), which the others and the inserts read."""
+    """The SQL for ``job``'s properties; the first view, if any, is ``stepped`` (the Python step); ``outputs``
+    (the processed records, with those that do not fit a Kinesis record refused) is a subquery of each insert
+    and view that reads it, not a Table of its own."""
     creates = [input_table(job)]
-    views = [("processed", sql_job.processed)]
+    views = [("stepped", sql_job.called)] if sql_job.called else []
     if sql_job.can_refuse:
         # An output must fit one Kinesis record, as RecordPath checks on every engine: a step may lengthen it.
-        # A scalar Java function, so this projection and the Python step's make one Calc (each Calc copies
-        # every string it passes on); the Firehose view's table function below is read for three columns.
-        views.append(("outputs", f"""SELECT {ENVELOPE_COLUMNS}, payload,
+        # A scalar Java function, so it folds into the Calc after the Python step; the Firehose view's table
+        # function below is read for three columns.
+        outputs = f"""(SELECT {ENVELOPE_COLUMNS}, payload,
             COALESCE(error_type, fit.error_type) AS error_type, COALESCE(reason, fit.reason) AS reason,
             {POSITION_COLUMNS} FROM (SELECT *, kinesis_record_fit(`id`, `type`, `source`, event_time,
-            partition_key, `schema`, payload) AS fit FROM processed)"""))
+            partition_key, `schema`, payload) AS fit FROM ({sql_job.processed})))"""
     else:
-        views.append(("outputs", "SELECT * FROM processed"))
-    good = f"SELECT {ENVELOPE_COLUMNS}, payload FROM outputs WHERE error_type IS NULL"
+        outputs = f"({sql_job.processed})"
+    good = f"SELECT {ENVELOPE_COLUMNS}, payload FROM {outputs} WHERE error_type IS NULL"
     inserts = []
     if job.output_stream:
         creates.append(f"""CREATE TABLE output_stream ({ENVELOPE}) PARTITIONED BY (partition_key)
@@ -141,13 +148,13 @@ def statements(job: PipelineJobConfig, sql_job: SqlJob) -> Statements:
     letters = [letter_select("`error`", "'RecordValidationError'", position, now, sql_job.letter_data,
                              "input WHERE `error` IS NOT NULL")]
     if sql_job.can_refuse:
-        letters.append(letters_from("outputs"))
+        letters.append(letters_from(outputs))
     if job.output_firehose:
         flush_ms = str(max(1, round(job.firehose_batch_max_age_s * 1000)))
         creates.append(f"""CREATE TABLE output_firehose (entry BYTES) WITH ({with_clause(firehose_table_options(
             job.output_firehose, format='raw', **{'sink.flush-buffer.timeout': flush_ms}))})""")
         views.append(("firehose_entries", f"""SELECT entry, bulk_error_type AS error_type, bulk_reason AS reason,
-            {POSITION_COLUMNS} FROM (SELECT * FROM outputs WHERE error_type IS NULL),
+            {POSITION_COLUMNS} FROM (SELECT * FROM {outputs} WHERE error_type IS NULL),
             LATERAL TABLE(opensearch_bulk({sql_string(job.output_firehose_index)}, `id`, `type`, `source`,
             event_time, partition_key, `schema`, payload)) AS b(entry, bulk_error_type, bulk_reason)"""))
         inserts.append("INSERT INTO output_firehose SELECT entry FROM firehose_entries WHERE error_type IS NULL")
