@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -129,6 +130,29 @@ def execution_plan(sql_job_for, properties: dict[str, str], register) -> str:
     return plan[plan.index("== Optimized Execution Plan =="):]
 
 
+def assert_one_calc_from_python_to_each_output(plan: str) -> None:
+    """Between the Python step and each output sink there is one Calc: every Calc copies each string it passes
+    on, and a shared ``processed`` view was once a second one on every record's way.  (Two sinks may share that
+    Calc: the plan then reads it as a reused node.)"""
+    blocks = [[line.lstrip(" +-:") for line in block.splitlines()] for block in plan.split("\n\n") if block.strip()]
+    reused = {re.search(r"reuse_id=\[(\d+)\]", block[0]).group(1): block for block in blocks
+              if "reuse_id=" in block[0]}
+
+    def path_to_python(nodes: list[str]) -> list[str]:
+        passed = []
+        for node in nodes:
+            if node.startswith("Reused("):
+                return passed + path_to_python(reused[re.search(r"reference_id=\[(\d+)\]", node).group(1)])
+            if node.startswith(("PythonCalc(", "PythonCorrelate(")):
+                return passed
+            passed.append(node.split("(", 1)[0])
+        raise AssertionError(f"no Python step below {nodes[0]}")
+    outputs = [block for block in blocks if re.match(r"Sink\(table=\[[\w.]*\.output_(s3|stream)\]", block[0])]
+    assert len(outputs) == 2, plan
+    for block in outputs:
+        assert path_to_python(block[1:]) == ["Calc"], plan
+
+
 def test_each_record_crosses_to_python_once_whatever_the_outputs():
     """Two outputs and the dead letters read one view; each INSERT must not run the Python step again."""
     from pyflink.table import DataTypes
@@ -144,6 +168,7 @@ def test_each_record_crosses_to_python_once_whatever_the_outputs():
                                                              result_types=types))
     plan = execution_plan(pipeline_sql_job.sql_job, {"pipeline": "jobs.local.runner:identity"}, pipeline_functions)
     assert sum("run_pipeline(" in line for line in plan.splitlines()) == 1, plan
+    assert_one_calc_from_python_to_each_output(plan)
 
     def pii_functions(t_env, job):
         row = DataTypes.ROW([DataTypes.FIELD(name, DataTypes.STRING()) for name in ("payload", "error_type",
@@ -152,6 +177,7 @@ def test_each_record_crosses_to_python_once_whatever_the_outputs():
         t_env.create_temporary_function("mask_letter", udf(lambda raw: raw, result_type=DataTypes.BYTES()))
     plan = execution_plan(lambda job: pii_job.MASKED, {}, pii_functions)
     assert sum("mask_payload(" in line for line in plan.splitlines()) == 1, plan
+    assert_one_calc_from_python_to_each_output(plan)
 
     plan = execution_plan(pipeline_sql_job.sql_job, {"pipeline": "none"}, lambda t_env, job: None)
     assert "Python" not in plan, plan  # the floor: no Python operator at all
