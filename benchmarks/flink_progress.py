@@ -4,8 +4,8 @@ The benches' first measure of a record's cost is the difference of two runs, a l
 drops out, but only as far as it costs the same in both, and on this machine it does not (the event-sourcing
 job's short run took 58.8 s of CPU in one repeat and 46.9 in the next, while its 200,000 extra events cost about
 30).  Reading a counter of the job while it runs (``JobProgress``) gives a second measure from one run
-(``steady_cost``): its CPU between two points well after start-up and before the end, over the records counted
-between them.
+(``steady_cost``): the count fitted to its CPU over the readings between two points well after start-up and
+before the end.
 """
 from __future__ import annotations
 

@@ -92,13 +92,14 @@ class SqlJob:
     """One job on the SQL path: its ``processed`` query and how a dead letter's data is masked."""
 
     processed: str
-    """SELECT over ``input`` (its records with ``error`` NULL), or over ``called``, giving the columns described
+    """SELECT over ``input`` (its records with ``error`` NULL), or over ``stepped``, giving the columns described
     above."""
     called: str | None = None
-    """SELECT over ``input`` holding the job's Python call, registered as ``stepped``, which ``processed`` reads: one shared Table, so
-    the call runs once a record whatever reads it.  Everything after it is written into each output's own
-    query, so each output takes one Calc after the call, not two (a shared ``processed`` was a Calc of its
-    own, and every Calc copies each string it passes on: JFR, a twentieth of the PII job's task thread)."""
+    """SELECT over ``input`` holding the job's Python call, registered as the view ``stepped`` (``called`` is
+    reserved in Flink SQL) that ``processed`` reads: one shared Table, so the call runs once a record whatever
+    reads it.  Everything after it is written into each output's own query, so each output takes one Calc
+    after the call, not two (a shared ``processed`` was a Calc of its own, and every Calc copies each string
+    it passes on: JFR of the PII job, 75 of 376 task-thread samples copying strings, 49 of 310 after)."""
     letter_data: str = "`raw`"
     """SQL for a dead letter's data from the input's ``raw`` bytes (a masking function, or as it is)."""
     can_refuse: bool = True
