@@ -57,7 +57,7 @@ def bank_entries(count: int, seed: int, transactions: int = TRANSACTIONS) -> lis
 def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: float, events: int) -> dict[str, Any]:
     """One run over ``events``: its wall time and CPU (``measure_job``), and ``steady``: its CPU an event between 30%
     and 90% of its events by its progress counter (``steady_cost``), None for a run too short to say."""
-    from benchmarks.flink_progress import JobProgress, steady_cost
+    from benchmarks.flink_progress import JobProgress
     from benchmarks.pii.flink_job import measure_job
     from connectors.local_stack import free_port
 
@@ -70,9 +70,7 @@ def _run(job: str, group: dict[str, str], workdir: Path, name: str, timeout_s: f
                                    cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, "FLINK_LOG_DIR": str(workdir / "logs"),
                                         "SHARDLINE_FLINK_REST_PORT": str(port)})
-    result = measure_job(process, job, log, timeout_s, progress=JobProgress(port, PROGRESS[job]))
-    result["steady"] = steady_cost(result.pop("trace"), events)
-    return result
+    return measure_job(process, job, log, timeout_s, progress=JobProgress(port, PROGRESS[job]), records=events)
 
 
 def _runs(events: int, warmup_events: int, repeats: int, seed: int, workdir: Path, timeout_s: float,

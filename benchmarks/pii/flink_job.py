@@ -159,21 +159,21 @@ def run_job(job: str, stream: str, records: int, prefix: str, workdir: Path,
     try:
         process = launch_job(launched, properties, log, env={"SHARDLINE_FLINK_REST_PORT": str(port)})
         result = measure_job(process, job, log, config.job_timeout_s, config.poll_interval_s,
-                             progress=JobProgress(port, PROGRESS[job]))
+                             progress=JobProgress(port, PROGRESS[job]), records=records)
     finally:
         if kinesis is not None:
             kinesis.delete_stream(StreamName=prefix, EnforceConsumerDeletion=True)
-    result["steady"] = steady_cost(result.pop("trace"), records)
     return {**result, "cpu_total_s": round(sum(result["cpu_s"].values()), 2)}
 
 
 def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s: float = 0.1,
-                progress=None) -> dict[str, Any]:
+                progress=None, records: int = 0) -> dict[str, Any]:
     """Wait for a job started in its own session; its wall time, the CPU seconds of its processes by role
     (the JVM, the Python client and workers), and ``jit_s``: the part of the JVM's that its JIT compiler threads
     took (warm-up: a job that runs for days compiles its hot code once, a run of a minute is still compiling it).
-    With ``progress`` (``benchmarks.flink_progress.JobProgress``), ``trace`` too: (its count, JVM, Python and JIT
-    CPU seconds) at each new reading, for ``steady_cost``.
+    With ``progress`` (``benchmarks.flink_progress.JobProgress``) over a run of ``records`` input records,
+    ``steady`` too: its CPU a record within the run (``steady_cost`` of the count and the CPU at each new
+    reading), None for a run too short to say.
     A job over ``timeout_s`` is killed; one that fails raises with the end of its log."""
     started = time.monotonic()
     seen: dict[int, tuple[float, str]] = {}
@@ -207,7 +207,7 @@ def measure_job(process, job: str, log: Path, timeout_s: float, poll_interval_s:
                            + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     cpu = {role: round(seconds, 2) for role, seconds in cpu_by_role().items()}
     measured = {"wall_s": round(time.monotonic() - started, 2), "cpu_s": cpu, "jit_s": round(sum(jit.values()), 2)}
-    return {**measured, "trace": trace} if progress is not None else measured
+    return {**measured, "steady": steady_cost(trace, records)} if progress is not None else measured
 
 
 def kinesis_protocol() -> str:
